@@ -1,0 +1,64 @@
+/// A Kafka API key.
+///
+/// An extensible struct rather than an enum: a transparent proxy must carry keys that no schema names yet.
+public struct APIKey: RawRepresentable, Hashable, Sendable {
+    public let rawValue: Int16
+
+    @inlinable
+    public init(rawValue: Int16) { self.rawValue = rawValue }
+
+    /// The API's name (`Metadata`), or `Unknown(N)` for a key the schemas do not describe.
+    public var name: String { APIDescriptor.lookup(self)?.name ?? "Unknown(\(self.rawValue))" }
+}
+
+extension APIKey: CustomStringConvertible {
+    public var description: String { self.name }
+}
+
+/// Ties an API key to its name and its request and response schemas.
+public struct APIDescriptor: Sendable {
+    public let key: APIKey
+    public let name: String
+    public let request: MessageSchema
+    public let response: MessageSchema
+
+    public init(key: APIKey, name: String, request: MessageSchema, response: MessageSchema) {
+        self.key = key
+        self.name = name
+        self.request = request
+        self.response = response
+    }
+
+    /// Dense lookup by raw key; keys are small and nearly contiguous.
+    @usableFromInline static let table: [APIDescriptor?] = {
+        let highest = Int(Self.all.map(\.key.rawValue).max() ?? 0)
+        var table = [APIDescriptor?](repeating: nil, count: highest + 1)
+        for api in Self.all {
+            table[Int(api.key.rawValue)] = api
+        }
+        return table
+    }()
+
+    @inlinable
+    public static func lookup(_ key: APIKey) -> APIDescriptor? {
+        let index = Int(key.rawValue)
+        return index >= 0 && index < Self.table.count ? Self.table[index] : nil
+    }
+
+    /// Versions both schemas support (they always agree in Kafka's tree).
+    public var validVersions: VersionRange { self.request.validVersions }
+
+    /// The request header version that goes with `version` of this API.
+    public func requestHeaderVersion(_ version: Int16) -> Int16 {
+        // ControlledShutdown v0 predates the client id and uses header v0 (see RequestHeader.json).
+        if self.key == .controlledShutdown && version == 0 { return 0 }
+        return self.request.isFlexible(version) ? 2 : 1
+    }
+
+    /// The response header version that goes with `version` of this API.
+    public func responseHeaderVersion(_ version: Int16) -> Int16 {
+        // KIP-511: ApiVersions answers with header v0 at every version, so that old clients can read it.
+        if self.key == .apiVersions { return 0 }
+        return self.response.isFlexible(version) ? 1 : 0
+    }
+}
