@@ -1,1 +1,82 @@
-print("placeholder")
+import KafkaCodec
+import NIOCore
+
+/// Release-mode codec benchmarks: `swift run -c release CodecBenchmarks`.
+///
+/// Each figure comes with a baseline measured in the same run on the same bytes: copying the frame once,
+/// the least any decoder that looks at every byte could cost.
+@main
+struct CodecBenchmarks {
+    static func main() throws {
+        let produce = try Workloads.produceRequest()
+        let fetch = try Workloads.fetchResponse()
+        let metadata = try Workloads.metadataResponse()
+        print("| benchmark | frame bytes | frames/s | MB/s | µs/frame | copy baseline MB/s | ratio to copy |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        try self.report("Produce v9 request, decode (records as slices)", produce) {
+            guard case .message = try KafkaCodec.decodeRequest(produce) else { fatalError("opaque") }
+        }
+        try self.report("Produce v9 request, decode + batch headers + CRC-32C", produce) {
+            guard case .message(let request) = try KafkaCodec.decodeRequest(produce) else { fatalError("opaque") }
+            try self.visitRecords(.structure(request.body)) { records in
+                _ = try RecordBatchReader.read(records)
+            }
+        }
+        try self.report("Fetch v12 response (1,000 partitions), decode", fetch) {
+            guard case .message = try KafkaCodec.decodeResponse(fetch, apiKey: .fetch, apiVersion: 12) else { fatalError("opaque") }
+        }
+        try self.report("Metadata v12 response (1,000 partitions), decode + re-encode", metadata) {
+            guard case .message(let response) = try KafkaCodec.decodeResponse(metadata, apiKey: .metadata, apiVersion: 12) else {
+                fatalError("opaque")
+            }
+            var out = ByteBuffer()
+            out.reserveCapacity(metadata.readableBytes)
+            try KafkaCodec.encode(response, into: &out)
+            precondition(out.readableBytes == metadata.readableBytes)
+        }
+    }
+
+    static func visitRecords(_ value: KafkaValue, _ body: (ByteBuffer) throws -> Void) throws {
+        switch value {
+        case .records(let records): try body(records)
+        case .array(let elements): for element in elements { try self.visitRecords(element, body) }
+        case .structure(let value): for case let element? in value.values { try self.visitRecords(element, body) }
+        default: break
+        }
+    }
+
+    static func report(_ name: String, _ frame: ByteBuffer, _ operation: () throws -> Void) throws {
+        // `CodecBenchmarks Metadata` runs only the benchmarks whose name contains that word, for profiling.
+        if let only = CommandLine.arguments.dropFirst().first, !name.contains(only) { return }
+        let seconds = try self.secondsPerIteration(operation)
+        let baseline = try self.secondsPerIteration {
+            let copy = ByteBuffer(bytes: frame.readableBytesView)
+            precondition(copy.readableBytes == frame.readableBytes)
+        }
+        let megabytes = Double(frame.readableBytes) / 1_000_000
+        print(
+            "| \(name) | \(frame.readableBytes) | \(self.format(1 / seconds)) | \(self.format(megabytes / seconds)) | "
+                + "\(self.format(seconds * 1e6)) | \(self.format(megabytes / baseline)) | \(self.format(seconds / baseline))× |")
+    }
+
+    /// The median of 15 rounds, each at least 50 ms long, after a warm-up round.
+    static func secondsPerIteration(_ operation: () throws -> Void) throws -> Double {
+        let clock = ContinuousClock()
+        var iterations = 1
+        while true {
+            let elapsed = try clock.measure { for _ in 0..<iterations { try operation() } }
+            if elapsed > .milliseconds(50) { break }
+            iterations *= 2
+        }
+        var rounds: [Double] = []
+        for _ in 0..<15 {
+            let elapsed = try clock.measure { for _ in 0..<iterations { try operation() } }
+            rounds.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+        }
+        return rounds.sorted()[rounds.count / 2] / Double(iterations)
+    }
+
+    static func format(_ value: Double) -> String {
+        value >= 100 ? String(Int(value.rounded())) : String((value * 100).rounded() / 100)
+    }
+}

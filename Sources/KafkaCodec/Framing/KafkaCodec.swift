@@ -105,9 +105,8 @@ public enum KafkaCodec {
         from reader: inout WireReader,
         field: String
     ) throws(KafkaDecodingError) -> KafkaStruct {
-        let decoder = StructDecoder(version: version, flexible: schema.isFlexible(version))
         do {
-            return try decoder.readStruct(schema.body, from: &reader)
+            return try StructDecoder(plan: schema.plan(for: version)).readMessage(from: &reader)
         } catch {
             throw field.isEmpty ? error : error.inside(field)
         }
@@ -128,7 +127,7 @@ public enum KafkaCodec {
         version: Int16,
         into buffer: inout ByteBuffer
     ) throws(KafkaEncodingError) {
-        try StructEncoder(version: version, flexible: schema.isFlexible(version)).writeStruct(value, schema.body, into: &buffer)
+        try StructEncoder(plan: schema.plan(for: version)).writeMessage(value, into: &buffer)
     }
 
     /// Encodes a request's header and body, without the size prefix.

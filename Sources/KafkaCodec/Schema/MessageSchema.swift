@@ -13,6 +13,8 @@ public struct MessageSchema: Sendable {
     public let validVersions: VersionRange
     public let flexibleVersions: VersionRange
     public let body: StructSchema
+    /// One compiled plan per valid version, built with the table (tables are process-wide constants).
+    let plans: [MessagePlan]
 
     public init(
         name: String,
@@ -28,8 +30,22 @@ public struct MessageSchema: Sendable {
         self.validVersions = validVersions
         self.flexibleVersions = flexibleVersions
         self.body = body
+        self.plans = validVersions.isEmpty
+            ? []
+            : (validVersions.lowest...validVersions.highest).map {
+                MessagePlan(body, version: $0, flexible: flexibleVersions.contains($0))
+            }
     }
 
     @inlinable
     public func isFlexible(_ version: Int16) -> Bool { self.flexibleVersions.contains(version) }
+
+    /// The compiled plan for `version`; versions outside `validVersions` get a fresh one.
+    func plan(for version: Int16) -> MessagePlan {
+        let index = Int(version) - Int(self.validVersions.lowest)
+        if self.validVersions.contains(version), index < self.plans.count {
+            return self.plans[index]
+        }
+        return MessagePlan(self.body, version: version, flexible: self.isFlexible(version))
+    }
 }

@@ -12,13 +12,4 @@ public final class StructSchema: Sendable {
     public func index(of name: String) -> Int? {
         self.fields.firstIndex { $0.name == name }
     }
-
-    /// The field that carries `tag` at `version`, if the schema knows it.
-    @inlinable
-    func taggedFieldIndex(tag: UInt32, version: Int16) -> Int? {
-        for (index, field) in self.fields.enumerated() where field.tag == tag && field.isTagged(at: version) {
-            return index
-        }
-        return nil
-    }
 }

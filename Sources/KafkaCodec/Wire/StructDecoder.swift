@@ -1,35 +1,33 @@
 import NIOCore
 
-/// Walks a `StructSchema` table to decode a message at one version.
+/// Walks a compiled `MessagePlan` to decode a message at one version.
 struct StructDecoder {
-    let version: Int16
-    /// Whether the message uses the flexible encoding (compact lengths and tagged fields) at `version`.
-    let flexible: Bool
+    let plan: MessagePlan
 
-    func readStruct(_ schema: StructSchema, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaStruct {
-        var values = [KafkaValue?](repeating: nil, count: schema.fields.count)
-        for index in schema.fields.indices {
-            let field = schema.fields[index]
-            guard field.isInline(at: self.version) else { continue }
+    func readMessage(from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaStruct {
+        try self.readStruct(0, from: &reader)
+    }
+
+    private func readStruct(_ structureIndex: Int32, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaStruct {
+        let structure = self.plan.structures[Int(structureIndex)]
+        var values = [KafkaValue?](repeating: nil, count: structure.fieldCount)
+        for position in structure.inlineSteps {
+            let step = self.plan.steps[position]
             do {
-                values[index] = try self.readValue(field, compact: self.isCompact(field), from: &reader)
+                values[Int(step.slot)] = try self.readValue(step, from: &reader)
             } catch {
-                throw error.inside(field.name)
+                throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
         }
         var unknown: [RawTaggedField] = []
-        if self.flexible {
-            try self.readTaggedFields(schema, into: &values, unknown: &unknown, from: &reader)
+        if self.plan.flexible {
+            try self.readTaggedFields(structure, into: &values, unknown: &unknown, from: &reader)
         }
         return KafkaStruct(values: values, unknownTaggedFields: unknown)
     }
 
-    private func isCompact(_ field: FieldSchema) -> Bool {
-        field.flexibleVersions.map { $0.contains(self.version) } ?? self.flexible
-    }
-
     private func readTaggedFields(
-        _ schema: StructSchema,
+        _ structure: MessagePlan.Structure,
         into values: inout [KafkaValue?],
         unknown: inout [RawTaggedField],
         from reader: inout WireReader
@@ -48,39 +46,50 @@ struct StructDecoder {
             let size = Int(try reader.readUnsignedVarint())
             let dataOffset = reader.buffer.readerIndex
             let data = try reader.readSlice(length: size)
-            guard let index = schema.taggedFieldIndex(tag: tag, version: self.version) else {
+            guard let position = structure.taggedSteps.first(where: { self.plan.steps[$0].tag == tag }) else {
                 unknown.append(RawTaggedField(tag: tag, data: data))
                 continue
             }
-            let field = schema.fields[index]
+            let step = self.plan.steps[position]
             var nested = WireReader(data, origin: reader.origin - (dataOffset - data.readerIndex))
             do throws(KafkaDecodingError) {
-                values[index] = try self.readValue(field, compact: true, from: &nested)
+                values[Int(step.slot)] = try self.readValue(step, from: &nested)
                 guard nested.readableBytes == 0 else {
                     throw nested.error(.trailingBytes, "\(nested.readableBytes) bytes left in tagged field \(tag)")
                 }
             } catch {
-                throw error.inside(field.name)
+                throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
         }
     }
 
-    private func readValue(
-        _ field: FieldSchema,
-        compact: Bool,
-        from reader: inout WireReader
-    ) throws(KafkaDecodingError) -> KafkaValue {
-        let nullable = field.nullableVersions.contains(self.version)
-        return try self.readValue(field.type, nullable: nullable, compact: compact, from: &reader)
+    private func readValue(_ step: MessagePlan.Step, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaValue {
+        switch step.kind {
+        case .string, .bytes, .records, .array:
+            guard let length = try self.readLength(step.kind, compact: step.compact, nullable: step.nullable, &reader)
+            else { return .null }
+            if step.kind == .array {
+                return try self.readArray(step, count: length, from: &reader)
+            }
+            let slice = try reader.readSlice(length: length)
+            switch step.kind {
+            case .string: return .string(String(buffer: slice))
+            case .records: return .records(slice)
+            default: return .bytes(slice)
+            }
+        case .structure:
+            if step.nullable {
+                let marker: Int8 = try reader.readInteger()
+                if marker < 0 { return .null }
+            }
+            return .structure(try self.readStruct(step.structure, from: &reader))
+        default:
+            return try self.readScalar(step.kind, from: &reader)
+        }
     }
 
-    private func readValue(
-        _ type: FieldType,
-        nullable: Bool,
-        compact: Bool,
-        from reader: inout WireReader
-    ) throws(KafkaDecodingError) -> KafkaValue {
-        switch type {
+    private func readScalar(_ kind: MessagePlan.Kind, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaValue {
+        switch kind {
         case .bool: return .bool(try reader.readInteger(as: UInt8.self) != 0)
         case .int8: return .int8(try reader.readInteger())
         case .int16: return .int16(try reader.readInteger())
@@ -90,52 +99,51 @@ struct StructDecoder {
         case .int64: return .int64(try reader.readInteger())
         case .float64: return .float64(Double(bitPattern: try reader.readInteger()))
         case .uuid: return .uuid(KafkaUUID(high: try reader.readInteger(), low: try reader.readInteger()))
-        case .string:
-            guard let length = try self.readNullableLength(nullable: nullable, compact: compact, width: 2, &reader)
-            else { return .null }
-            let slice = try reader.readSlice(length: length)
-            return .string(String(buffer: slice))
-        case .bytes, .records:
-            guard let length = try self.readNullableLength(nullable: nullable, compact: compact, width: 4, &reader)
-            else { return .null }
-            let slice = try reader.readSlice(length: length)
-            if case .records = type { return .records(slice) }
-            return .bytes(slice)
-        case .array(let element):
-            guard let count = try self.readNullableLength(nullable: nullable, compact: compact, width: 4, &reader)
-            else { return .null }
-            // Every element takes at least one byte unless it is a struct with nothing on the wire at this
-            // version; either way a hostile count cannot make us loop or allocate without bound.
-            let limit = self.canBeEmpty(element) ? Self.maximumEmptyElements : reader.readableBytes
-            guard count <= limit else {
-                throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
-            }
-            var elements: [KafkaValue] = []
-            elements.reserveCapacity(min(count, reader.readableBytes))
-            for position in 0..<count {
-                do {
-                    elements.append(try self.readValue(element, nullable: false, compact: compact, from: &reader))
-                } catch {
-                    throw error.inside("[\(position)]")
-                }
-            }
-            return .array(elements)
-        case .structure(let schema):
-            if nullable {
-                let marker: Int8 = try reader.readInteger()
-                if marker < 0 { return .null }
-            }
-            return .structure(try self.readStruct(schema, from: &reader))
+        case .string, .bytes, .records, .array, .structure:
+            preconditionFailure("\(kind) is not a scalar")
         }
     }
 
-    private func readNullableLength(
-        nullable: Bool,
+    private func readArray(_ step: MessagePlan.Step, count: Int, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaValue {
+        // Every element takes at least one byte unless it is a struct with nothing on the wire at this
+        // version; either way a hostile count cannot make us loop or allocate without bound.
+        let limit = self.canBeEmpty(step) ? Self.maximumEmptyElements : reader.readableBytes
+        guard count <= limit else {
+            throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
+        }
+        var elements: [KafkaValue] = []
+        elements.reserveCapacity(count)
+        for position in 0..<count {
+            do {
+                switch step.element {
+                case .structure:
+                    elements.append(.structure(try self.readStruct(step.structure, from: &reader)))
+                case .string, .bytes, .records, .array:
+                    let length = try self.readLength(step.element, compact: step.compact, nullable: false, &reader) ?? 0
+                    let slice = try reader.readSlice(length: length)
+                    switch step.element {
+                    case .string: elements.append(.string(String(buffer: slice)))
+                    case .records: elements.append(.records(slice))
+                    default: elements.append(.bytes(slice))
+                    }
+                default:
+                    elements.append(try self.readScalar(step.element, from: &reader))
+                }
+            } catch {
+                throw error.inside("[\(position)]")
+            }
+        }
+        return .array(elements)
+    }
+
+    /// The length of a string, bytes or array (int16 for classic strings, int32 otherwise); nil for null.
+    private func readLength(
+        _ kind: MessagePlan.Kind,
         compact: Bool,
-        width: Int,
+        nullable: Bool,
         _ reader: inout WireReader
     ) throws(KafkaDecodingError) -> Int? {
-        let length = try reader.readLength(compact: compact, classicWidth: width)
+        let length = try reader.readLength(compact: compact, classicWidth: kind == .string ? 2 : 4)
         if length == -1 {
             guard nullable else { throw reader.error(.unexpectedNull, "null in a non-nullable field") }
             return nil
@@ -146,8 +154,8 @@ struct StructDecoder {
 
     private static let maximumEmptyElements = 1 << 16
 
-    private func canBeEmpty(_ type: FieldType) -> Bool {
-        guard case .structure(let schema) = type, !self.flexible else { return false }
-        return !schema.fields.contains { $0.isInline(at: self.version) }
+    private func canBeEmpty(_ step: MessagePlan.Step) -> Bool {
+        guard step.element == .structure, !self.plan.flexible else { return false }
+        return self.plan.structures[Int(step.structure)].inlineSteps.isEmpty
     }
 }

@@ -20,74 +20,101 @@ public struct KafkaEncodingError: Error, Hashable, Sendable, CustomStringConvert
     public var description: String { self.field.isEmpty ? self.detail : "field \(self.field): \(self.detail)" }
 }
 
-/// Walks a `StructSchema` table to encode a value tree at one version; the mirror of `StructDecoder`.
+/// Walks a compiled `MessagePlan` to encode a value tree at one version; the mirror of `StructDecoder`.
 struct StructEncoder {
-    let version: Int16
-    let flexible: Bool
+    let plan: MessagePlan
 
-    func writeStruct(_ value: KafkaStruct, _ schema: StructSchema, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
-        guard value.values.count == schema.fields.count else {
-            throw KafkaEncodingError("\(schema.name) has \(schema.fields.count) fields, value has \(value.values.count)")
+    func writeMessage(_ value: KafkaStruct, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        try self.writeStruct(value, 0, into: &buffer)
+    }
+
+    private func writeStruct(_ value: KafkaStruct, _ structureIndex: Int32, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        let structure = self.plan.structures[Int(structureIndex)]
+        guard value.values.count == structure.fieldCount else {
+            throw KafkaEncodingError("\(structure.schema.name) has \(structure.fieldCount) fields, value has \(value.values.count)")
         }
-        for index in schema.fields.indices {
-            let field = schema.fields[index]
-            guard field.isInline(at: self.version) else { continue }
-            guard let fieldValue = value.values[index] else {
-                throw KafkaEncodingError(field: field.name, "missing at version \(self.version)")
-            }
-            do {
-                try self.writeValue(fieldValue, field, compact: self.isCompact(field), into: &buffer)
+        for position in structure.inlineSteps {
+            let step = self.plan.steps[position]
+            do throws(KafkaEncodingError) {
+                guard let fieldValue = value.values[Int(step.slot)] else {
+                    throw KafkaEncodingError("missing at version \(self.plan.version)")
+                }
+                try self.writeValue(fieldValue, step, into: &buffer)
             } catch {
-                throw error.inside(field.name)
+                throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
         }
-        if self.flexible {
-            try self.writeTaggedFields(value, schema, into: &buffer)
+        if self.plan.flexible {
+            try self.writeTaggedFields(value, structure, into: &buffer)
         }
     }
 
-    private func isCompact(_ field: FieldSchema) -> Bool {
-        field.flexibleVersions.map { $0.contains(self.version) } ?? self.flexible
-    }
-
-    private func writeTaggedFields(_ value: KafkaStruct, _ schema: StructSchema, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeTaggedFields(_ value: KafkaStruct, _ structure: MessagePlan.Structure, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        if structure.taggedSteps.isEmpty && value.unknownTaggedFields.isEmpty {
+            buffer.writeInteger(UInt8(0))
+            return
+        }
         var tagged: [RawTaggedField] = value.unknownTaggedFields
-        for index in schema.fields.indices {
-            let field = schema.fields[index]
-            guard let tag = field.tag, field.isTagged(at: self.version), let fieldValue = value.values[index] else {
-                continue
-            }
+        for position in structure.taggedSteps {
+            let step = self.plan.steps[position]
+            guard let fieldValue = value.values[Int(step.slot)] else { continue }
             var data = ByteBuffer()
             do {
-                try self.writeValue(fieldValue, field, compact: true, into: &data)
+                try self.writeValue(fieldValue, step, into: &data)
             } catch {
-                throw error.inside(field.name)
+                throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
-            tagged.append(RawTaggedField(tag: tag, data: data))
+            tagged.append(RawTaggedField(tag: step.tag, data: data))
         }
         // Tagged fields go out in ascending tag order (KIP-482).
         tagged.sort { $0.tag < $1.tag }
         buffer.writeUnsignedVarint(UInt32(tagged.count))
-        for var field in tagged {
+        for field in tagged {
             buffer.writeUnsignedVarint(field.tag)
             buffer.writeUnsignedVarint(UInt32(field.data.readableBytes))
-            buffer.writeBuffer(&field.data)
+            buffer.writeImmutableBuffer(field.data)
         }
     }
 
-    private func writeValue(_ value: KafkaValue, _ field: FieldSchema, compact: Bool, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
-        let nullable = field.nullableVersions.contains(self.version)
-        try self.writeValue(value, field.type, nullable: nullable, compact: compact, into: &buffer)
+    private func writeValue(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        switch (step.kind, value) {
+        case (.array, .array(let elements)):
+            buffer.writeLength(elements.count, compact: step.compact, classicWidth: 4)
+            for position in elements.indices {
+                do {
+                    try self.writeElement(elements[position], step, into: &buffer)
+                } catch {
+                    throw error.inside("[\(position)]")
+                }
+            }
+        case (.structure, .structure(let nested)):
+            if step.nullable { buffer.writeInteger(Int8(1)) }
+            try self.writeStruct(nested, step.structure, into: &buffer)
+        case (.structure, .null):
+            guard step.nullable else { throw KafkaEncodingError("null is not allowed at version \(self.plan.version)") }
+            buffer.writeInteger(Int8(-1))
+        case (.string, .null), (.bytes, .null), (.records, .null), (.array, .null):
+            guard step.nullable else { throw KafkaEncodingError("null is not allowed at version \(self.plan.version)") }
+            buffer.writeLength(-1, compact: step.compact, classicWidth: step.kind == .string ? 2 : 4)
+        default:
+            try self.writeScalar(value, step.kind, compact: step.compact, into: &buffer)
+        }
     }
 
-    private func writeValue(
-        _ value: KafkaValue,
-        _ type: FieldType,
-        nullable: Bool,
-        compact: Bool,
-        into buffer: inout ByteBuffer
-    ) throws(KafkaEncodingError) {
-        switch (type, value) {
+    private func writeElement(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        if step.element == .structure {
+            guard case .structure(let nested) = value else {
+                throw KafkaEncodingError("a \(value.kindName) value cannot be an element of a struct array")
+            }
+            try self.writeStruct(nested, step.structure, into: &buffer)
+        } else {
+            try self.writeScalar(value, step.element, compact: step.compact, into: &buffer)
+        }
+    }
+
+    /// Fixed-width values, and strings and bytes that are not null.
+    private func writeScalar(_ value: KafkaValue, _ kind: MessagePlan.Kind, compact: Bool, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        switch (kind, value) {
         case (.bool, .bool(let v)): buffer.writeInteger(UInt8(v ? 1 : 0))
         case (.int8, .int8(let v)): buffer.writeInteger(v)
         case (.int16, .int16(let v)): buffer.writeInteger(v)
@@ -96,42 +123,15 @@ struct StructEncoder {
         case (.uint32, .uint32(let v)): buffer.writeInteger(v)
         case (.int64, .int64(let v)): buffer.writeInteger(v)
         case (.float64, .float64(let v)): buffer.writeInteger(v.bitPattern)
-        case (.uuid, .uuid(let v)):
-            buffer.writeInteger(v.high)
-            buffer.writeInteger(v.low)
+        case (.uuid, .uuid(let v)): buffer.writeMultipleIntegers(v.high, v.low)
         case (.string, .string(let v)):
             buffer.writeLength(v.utf8.count, compact: compact, classicWidth: 2)
             buffer.writeString(v)
         case (.bytes, .bytes(let v)), (.records, .records(let v)):
             buffer.writeLength(v.readableBytes, compact: compact, classicWidth: 4)
             buffer.writeImmutableBuffer(v)
-        case (.array(let element), .array(let elements)):
-            buffer.writeLength(elements.count, compact: compact, classicWidth: 4)
-            for position in elements.indices {
-                do {
-                    try self.writeValue(elements[position], element, nullable: false, compact: compact, into: &buffer)
-                } catch {
-                    throw error.inside("[\(position)]")
-                }
-            }
-        case (.structure(let schema), .structure(let v)):
-            if nullable { buffer.writeInteger(Int8(1)) }
-            try self.writeStruct(v, schema, into: &buffer)
-        case (.string, .null), (.bytes, .null), (.records, .null), (.array, .null):
-            guard nullable else { throw KafkaEncodingError("null is not allowed at version \(self.version)") }
-            buffer.writeLength(-1, compact: compact, classicWidth: type.isString ? 2 : 4)
-        case (.structure, .null):
-            guard nullable else { throw KafkaEncodingError("null is not allowed at version \(self.version)") }
-            buffer.writeInteger(Int8(-1))
         default:
-            throw KafkaEncodingError("a \(value.kindName) value cannot be written as \(type)")
+            throw KafkaEncodingError("a \(value.kindName) value cannot be written as \(kind)")
         }
-    }
-}
-
-extension FieldType {
-    fileprivate var isString: Bool {
-        if case .string = self { return true }
-        return false
     }
 }
