@@ -55,7 +55,7 @@ let package = Package(
             name: "KafkaCodecFuzzer",
             dependencies: ["KafkaCodec", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/KafkaCodecFuzzer",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
         .testTarget(
             name: "KafkaCodecTests",

@@ -1,1 +1,73 @@
+import KafkaCodec
+import NIOCore
 
+/// libFuzzer entry point: splits the input into frames and decodes each one as a request, and as a response
+/// to the key and version its first bytes name. Anything but a typed error or an opaque frame is a bug, and so
+/// is a decoded request whose canonical encoding changes on a second round trip. (The first re-encoding need
+/// not give the input's bytes: a bool byte of 2 or an over-long varint are accepted but written canonically.)
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    FuzzTarget.run(ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
+enum FuzzTarget {
+    static func run(_ input: ByteBuffer) {
+        var buffer = input
+        let decoder = KafkaFrameDecoder(maximumFrameLength: 1 << 20)
+        while let frame = try? decoder.nextFrame(&buffer) {
+            if case .message(let request)? = try? KafkaCodec.decodeRequest(frame) {
+                var encoded = ByteBuffer()
+                try! KafkaCodec.encode(request, into: &encoded)
+                guard case .message(let again) = try! KafkaCodec.decodeRequest(encoded) else {
+                    preconditionFailure("a re-encoded request must decode")
+                }
+                var reencoded = ByteBuffer()
+                try! KafkaCodec.encode(again, into: &reencoded)
+                precondition(reencoded == encoded, "the canonical encoding must be stable")
+            }
+            if let (key, version) = frame.getMultipleIntegers(at: frame.readerIndex, as: (Int16, Int16).self) {
+                let body = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+                _ = try? KafkaCodec.decodeResponse(body, apiKey: APIKey(rawValue: key), apiVersion: version)
+            }
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's driver. SwiftPM links an executable target's entry point as `<Target>_main`, so the fuzz build
+/// provides that symbol and hands over to libFuzzer from it.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+@_cdecl("KafkaCodecFuzzer_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    // Build the process-wide schema tables first, so LeakSanitizer does not report them as leaks of an input.
+    _ = APIKey.metadata.name
+    _ = (MessageSchema.requestHeader, MessageSchema.responseHeader)
+    var count = argc
+    var arguments = argv
+    return runFuzzerDriver(&count, &arguments, fuzzOneInput)
+}
+#else
+import Foundation
+
+/// Without `-DFUZZING` the target replays inputs (files named as arguments), e.g. a crash libFuzzer saved.
+@main
+struct FuzzReplay {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                print("cannot read \(path)")
+                continue
+            }
+            FuzzTarget.run(ByteBuffer(bytes: data))
+            print("\(path): no failure")
+        }
+    }
+}
+#endif

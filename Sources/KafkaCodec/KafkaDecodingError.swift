@@ -61,7 +61,9 @@ public struct KafkaDecodingError: Error, Hashable, Sendable {
     @inline(never)
     func inside(_ name: String) -> KafkaDecodingError {
         var copy = self
-        copy.field = copy.field.isEmpty ? name : "\(name).\(copy.field)"
+        // Array positions attach without a dot: `topics[0].name`.
+        let separator = copy.field.hasPrefix("[") ? "" : "."
+        copy.field = copy.field.isEmpty ? name : "\(name)\(separator)\(copy.field)"
         return copy
     }
 }

@@ -14,7 +14,8 @@ public struct KafkaEncodingError: Error, Hashable, Sendable, CustomStringConvert
 
     @inline(never)
     func inside(_ name: String) -> KafkaEncodingError {
-        KafkaEncodingError(field: self.field.isEmpty ? name : "\(name).\(self.field)", self.detail)
+        let separator = self.field.hasPrefix("[") ? "" : "."
+        return KafkaEncodingError(field: self.field.isEmpty ? name : "\(name)\(separator)\(self.field)", self.detail)
     }
 
     public var description: String { self.field.isEmpty ? self.detail : "field \(self.field): \(self.detail)" }
