@@ -34,6 +34,15 @@ struct CodecBenchmarks {
             try KafkaCodec.encode(response, into: &out)
             precondition(out.readableBytes == metadata.readableBytes)
         }
+        // The proxy's path: the generated typed struct, as address rewriting uses it.
+        let metadataBody = metadata.getSlice(at: metadata.readerIndex + 5, length: metadata.readableBytes - 5)!
+        try self.report("Metadata v12 response (1,000 partitions), typed decode + re-encode", metadataBody) {
+            let response = try MetadataResponse(decoding: metadataBody, version: 12)
+            var out = ByteBuffer()
+            out.reserveCapacity(metadataBody.readableBytes)
+            try response.encode(into: &out, version: 12)
+            precondition(out.readableBytes == metadataBody.readableBytes)
+        }
     }
 
     static func visitRecords(_ value: KafkaValue, _ body: (ByteBuffer) throws -> Void) throws {

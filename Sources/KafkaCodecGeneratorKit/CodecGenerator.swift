@@ -16,6 +16,10 @@ public enum CodecGenerator {
             let schema = try SchemaFile.load(schemaDirectory.appendingPathComponent(name))
             var emitter = SchemaTableEmitter(file: schema, fileName: name)
             files[schema.name + ".swift"] = try emitter.emit()
+            if TypedMessageEmitter.selected.contains(schema.name) {
+                var typed = TypedMessageEmitter(file: schema, fileName: name)
+                files[schema.name + "+Typed.swift"] = try typed.emit()
+            }
             schemas.append(schema)
         }
         files["APIRegistry.swift"] = try RegistryEmitter(schemas: schemas).emit()
