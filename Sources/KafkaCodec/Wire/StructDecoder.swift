@@ -32,31 +32,17 @@ struct StructDecoder {
         unknown: inout [RawTaggedField],
         from reader: inout WireReader
     ) throws(KafkaDecodingError) {
-        let count = try reader.readUnsignedVarint()
-        guard Int(count) <= reader.readableBytes else {
-            throw reader.error(.invalidLength, "\(count) tagged fields in \(reader.readableBytes) bytes")
-        }
         var previousTag: UInt32?
-        for _ in 0..<count {
-            let tag = try reader.readUnsignedVarint()
-            if let previousTag, tag <= previousTag {
-                throw reader.error(.invalidTaggedField, "tag \(tag) follows tag \(previousTag)")
-            }
-            previousTag = tag
-            let size = Int(try reader.readUnsignedVarint())
-            let dataOffset = reader.buffer.readerIndex
-            let data = try reader.readSlice(length: size)
+        for _ in 0..<(try reader.readTaggedFieldCount()) {
+            var (tag, data) = try reader.readTaggedField(after: &previousTag)
             guard let position = structure.taggedSteps.first(where: { self.plan.steps[$0].tag == tag }) else {
-                unknown.append(RawTaggedField(tag: tag, data: data))
+                unknown.append(RawTaggedField(tag: tag, data: data.buffer))
                 continue
             }
             let step = self.plan.steps[position]
-            var nested = WireReader(data, origin: reader.origin - (dataOffset - data.readerIndex))
             do throws(KafkaDecodingError) {
-                values[Int(step.slot)] = try self.readValue(step, from: &nested)
-                guard nested.readableBytes == 0 else {
-                    throw nested.error(.trailingBytes, "\(nested.readableBytes) bytes left in tagged field \(tag)")
-                }
+                values[Int(step.slot)] = try self.readValue(step, from: &data)
+                try data.expectEnd(ofTag: tag)
             } catch {
                 throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
@@ -143,13 +129,7 @@ struct StructDecoder {
         nullable: Bool,
         _ reader: inout WireReader
     ) throws(KafkaDecodingError) -> Int? {
-        let length = try reader.readLength(compact: compact, classicWidth: kind == .string ? 2 : 4)
-        if length == -1 {
-            guard nullable else { throw reader.error(.unexpectedNull, "null in a non-nullable field") }
-            return nil
-        }
-        guard length >= 0 else { throw reader.error(.invalidLength, "negative length \(length)") }
-        return length
+        try reader.readNullableLength(compact: compact, classicWidth: kind == .string ? 2 : 4, nullable: nullable)
     }
 
     private static let maximumEmptyElements = 1 << 16

@@ -51,10 +51,6 @@ struct StructEncoder {
     }
 
     private func writeTaggedFields(_ value: KafkaStruct, _ structure: MessagePlan.Structure, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
-        if structure.taggedSteps.isEmpty && value.unknownTaggedFields.isEmpty {
-            buffer.writeInteger(UInt8(0))
-            return
-        }
         var tagged: [RawTaggedField] = value.unknownTaggedFields
         for position in structure.taggedSteps {
             let step = self.plan.steps[position]
@@ -67,14 +63,7 @@ struct StructEncoder {
             }
             tagged.append(RawTaggedField(tag: step.tag, data: data))
         }
-        // Tagged fields go out in ascending tag order (KIP-482).
-        tagged.sort { $0.tag < $1.tag }
-        buffer.writeUnsignedVarint(UInt32(tagged.count))
-        for field in tagged {
-            buffer.writeUnsignedVarint(field.tag)
-            buffer.writeUnsignedVarint(UInt32(field.data.readableBytes))
-            buffer.writeImmutableBuffer(field.data)
-        }
+        buffer.writeTaggedFields(tagged)
     }
 
     private func writeValue(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {

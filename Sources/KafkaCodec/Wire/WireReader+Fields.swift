@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Reads used by the generated typed messages; each mirrors one case of `StructDecoder`.
+/// Field-level reads shared by the table walker and the generated typed messages.
 extension WireReader {
     mutating func readBool() throws(KafkaDecodingError) -> Bool { try self.readInteger(as: UInt8.self) != 0 }
 
@@ -104,7 +104,7 @@ extension WireReader {
     }
 }
 
-/// Writes used by the generated typed messages; each mirrors one case of `StructEncoder`.
+/// Field-level writes shared by the table walker and the generated typed messages.
 extension ByteBuffer {
     mutating func writeKafkaBool(_ value: Bool) { self.writeInteger(UInt8(value ? 1 : 0)) }
 
