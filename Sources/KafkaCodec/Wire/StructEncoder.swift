@@ -51,6 +51,10 @@ struct StructEncoder {
     }
 
     private func writeTaggedFields(_ value: KafkaStruct, _ structure: MessagePlan.Structure, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+        if structure.taggedSteps.isEmpty && value.unknownTaggedFields.isEmpty {
+            buffer.writeInteger(UInt8(0))  // the common case, without touching an array
+            return
+        }
         var tagged: [RawTaggedField] = value.unknownTaggedFields
         for position in structure.taggedSteps {
             let step = self.plan.steps[position]
