@@ -23,12 +23,29 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
             name: "KafkaCodec",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: hotPathSettings
+        ),
+        .target(
+            name: "KafkaProxy",
+            dependencies: [
+                "KafkaCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
         ),
         .target(name: "KafkaCodecGeneratorKit", swiftSettings: swiftSettings),
         .executableTarget(
@@ -40,6 +57,11 @@ let package = Package(
             name: "KafkascopeCLI",
             dependencies: [
                 "KafkaCodec",
+                "KafkaProxy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -57,15 +79,37 @@ let package = Package(
             path: "Fuzz/KafkaCodecFuzzer",
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
+        .target(
+            name: "KafkaTestSupport",
+            dependencies: ["KafkaCodec", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/KafkaTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KafkaCodecTests",
             dependencies: [
                 "KafkaCodec",
+                "KafkaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KafkaProxyTests",
+            dependencies: [
+                "KafkaProxy",
+                "KafkaTestSupport",
+                "KafkaCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

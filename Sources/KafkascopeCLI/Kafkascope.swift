@@ -5,6 +5,6 @@ struct Kafkascope: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafkascope",
         abstract: "A transparent, protocol-aware Kafka proxy and traffic observer.",
-        subcommands: [DecodeCommand.self]
+        subcommands: [ProxyCommand.self, DecodeCommand.self]
     )
 }

@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaTestSupport
 import NIOCore
 import Testing
 

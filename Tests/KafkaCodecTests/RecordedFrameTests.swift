@@ -1,5 +1,6 @@
 import Foundation
 import KafkaCodec
+import KafkaTestSupport
 import NIOCore
 import Testing
 

@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaTestSupport
 import Testing
 
 /// Spot checks that the generated tables carry the schema facts the walker depends on.

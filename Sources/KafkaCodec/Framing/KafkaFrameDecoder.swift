@@ -11,9 +11,12 @@ public struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
     public static let defaultMaximumFrameLength = 100 * 1024 * 1024
 
     public let maximumFrameLength: Int
+    /// Whether emitted frames keep their 4-byte size prefix, so a proxy can forward the very bytes it read.
+    public let includesSizePrefix: Bool
 
-    public init(maximumFrameLength: Int = Self.defaultMaximumFrameLength) {
+    public init(maximumFrameLength: Int = Self.defaultMaximumFrameLength, includesSizePrefix: Bool = false) {
         self.maximumFrameLength = maximumFrameLength
+        self.includesSizePrefix = includesSizePrefix
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> ByteBuffer? {
@@ -33,6 +36,9 @@ public struct KafkaFrameDecoder: NIOSingleStepByteToMessageDecoder {
                 "frame size \(length) is outside 0...\(self.maximumFrameLength)")
         }
         guard buffer.readableBytes >= 4 + Int(length) else { return nil }
+        if self.includesSizePrefix {
+            return buffer.readSlice(length: 4 + Int(length))
+        }
         buffer.moveReaderIndex(forwardBy: 4)
         return buffer.readSlice(length: Int(length))
     }

@@ -1,14 +1,14 @@
-import Foundation
+public import Foundation
 
 /// Runs the built `kafkascope` executable, which SwiftPM puts beside the test bundle.
-enum KafkascopeProcess {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+public enum KafkascopeProcess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    static var executable: URL {
+    public static var executable: URL {
         if let override = ProcessInfo.processInfo.environment["KAFKASCOPE_BIN"] {
             return URL(fileURLWithPath: override)
         }
@@ -16,7 +16,7 @@ enum KafkascopeProcess {
         return testBinary.deletingLastPathComponent().appendingPathComponent("kafkascope")
     }
 
-    static func run(_ arguments: [String], stdin: Data = Data()) throws -> Result {
+    public static func run(_ arguments: [String], stdin: Data = Data()) throws -> Result {
         let process = Process()
         process.executableURL = self.executable
         process.arguments = arguments

@@ -1,43 +1,48 @@
-import Foundation
-import KafkaCodec
-import NIOCore
+public import Foundation
+public import KafkaCodec
+public import NIOCore
 
 /// The recorded frames in `Fixtures/` (see `Fixtures/README.md` for how `record_frames.py` made them:
 /// a recording relay between kafka-python or confluent-kafka and a Tansu broker).
-enum Fixtures {
-    struct Frame: CustomStringConvertible {
-        enum Kind { case request, response(APIKey, Int16) }
-        var kind: Kind
+public enum Fixtures {
+    public struct Frame: CustomStringConvertible, Sendable {
+        public enum Kind: Sendable { case request, response(APIKey, Int16) }
+        public var kind: Kind
         /// The whole frame, size prefix included.
-        var bytes: ByteBuffer
-        var line: Int
-        var file: String
+        public var bytes: ByteBuffer
+        public var line: Int
+        public var file: String
+        /// The `# connection N` block the frame was recorded in.
+        public var connection: Int
 
-        var payload: ByteBuffer { self.bytes.getSlice(at: self.bytes.readerIndex + 4, length: self.bytes.readableBytes - 4)! }
-        var description: String { "\(self.file):\(self.line)" }
+        public var payload: ByteBuffer { self.bytes.getSlice(at: self.bytes.readerIndex + 4, length: self.bytes.readableBytes - 4)! }
+        public var description: String { "\(self.file):\(self.line)" }
     }
 
-    static let names = ["kafka-python", "confluent-kafka"]
+    public static let names = ["kafka-python", "confluent-kafka"]
 
-    static var directory: URL {
+    public static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures")
+            .appendingPathComponent("KafkaCodecTests/Fixtures")
     }
 
-    static func frames(_ name: String) throws -> [Frame] {
+    public static func frames(_ name: String) throws -> [Frame] {
         let text = try String(contentsOf: self.directory.appendingPathComponent("\(name).frames"), encoding: .utf8)
         var frames: [Frame] = []
+        var connection = 0
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let words = line.split(separator: " ")
+            if line.hasPrefix("# connection "), let index = Int(words.last ?? "") { connection = index }
             guard let first = words.first, !first.hasPrefix("#") else { continue }
             switch (first, words.count) {
             case ("req", 2):
-                frames.append(Frame(kind: .request, bytes: try self.hex(words[1]), line: number + 1, file: name))
+                frames.append(Frame(
+                    kind: .request, bytes: try self.hex(words[1]), line: number + 1, file: name, connection: connection))
             case ("res", 4):
                 guard let key = Int16(words[1]), let version = Int16(words[2]) else { throw FixtureError(line: number + 1) }
                 frames.append(Frame(
                     kind: .response(APIKey(rawValue: key), version), bytes: try self.hex(words[3]), line: number + 1,
-                    file: name))
+                    file: name, connection: connection))
             default:
                 throw FixtureError(line: number + 1)
             }
@@ -45,12 +50,12 @@ enum Fixtures {
         return frames
     }
 
-    static var all: [Frame] {
+    public static var all: [Frame] {
         get throws { try self.names.flatMap { try self.frames($0) } }
     }
 
     /// `topic NAME records N compression CODEC` lines: what each fixture's producers were told to do.
-    static func expectations(_ name: String) throws -> [(topic: String, records: Int, compression: String)] {
+    public static func expectations(_ name: String) throws -> [(topic: String, records: Int, compression: String)] {
         let text = try String(contentsOf: self.directory.appendingPathComponent("\(name).expect"), encoding: .utf8)
         return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
             let words = line.split(separator: " ").map(String.init)
@@ -79,12 +84,12 @@ enum Fixtures {
         }
     }
 
-    struct FixtureError: Error { var line: Int }
+    public struct FixtureError: Error { public var line: Int }
 }
 
 extension Fixtures.Frame {
     /// Decodes with the size prefix, as `kafkascope decode` does.
-    func decode() throws(KafkaDecodingError) -> (opaque: Bool, reencoded: ByteBuffer?) {
+    public func decode() throws(KafkaDecodingError) -> (opaque: Bool, reencoded: ByteBuffer?) {
         switch self.kind {
         case .request:
             switch try KafkaCodec.decodeRequest(prefixedFrame: self.bytes) {
@@ -105,7 +110,7 @@ extension Fixtures.Frame {
         }
     }
 
-    var apiKey: APIKey {
+    public var apiKey: APIKey {
         switch self.kind {
         case .request: KafkaCodec.peekRequestHeader(self.payload)!.apiKey
         case .response(let key, _): key

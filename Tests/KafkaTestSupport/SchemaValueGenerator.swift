@@ -1,12 +1,12 @@
-import KafkaCodec
-import NIOCore
+public import KafkaCodec
+public import NIOCore
 
 /// SplitMix64: a tiny seeded generator, so a failing round trip can be replayed from its seed.
-struct SeededRandom: RandomNumberGenerator {
+public struct SeededRandom: RandomNumberGenerator {
     private var state: UInt64
-    init(seed: UInt64) { self.state = seed }
+    public init(seed: UInt64) { self.state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         self.state &+= 0x9E37_79B9_7F4A_7C15
         var z = self.state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -17,19 +17,19 @@ struct SeededRandom: RandomNumberGenerator {
 
 /// Builds random value trees that fit a schema at one version: nested arrays, nulls where the version allows
 /// them, known tagged fields present or absent, and unknown tagged fields that must survive a round trip.
-struct SchemaValueGenerator {
+public struct SchemaValueGenerator {
     var random: SeededRandom
     let version: Int16
     let flexible: Bool
     private var depth = 0
 
-    init(seed: UInt64, version: Int16, flexible: Bool) {
+    public init(seed: UInt64, version: Int16, flexible: Bool) {
         self.random = SeededRandom(seed: seed)
         self.version = version
         self.flexible = flexible
     }
 
-    mutating func makeStruct(_ schema: StructSchema) -> KafkaStruct {
+    public mutating func makeStruct(_ schema: StructSchema) -> KafkaStruct {
         var values = [KafkaValue?](repeating: nil, count: schema.fields.count)
         var usedTags = Set<UInt32>()
         for (index, field) in schema.fields.enumerated() {

@@ -1,0 +1,44 @@
+public import NIOCore
+
+/// Cheap looks into frames for the proxy's hot path, without decoding whole messages.
+extension KafkaCodec {
+    /// The `acks` of a Produce request payload (after the size prefix), or nil if the frame is not one.
+    ///
+    /// `acks = 0` means the broker sends no response, so the proxy must not wait for one.
+    public static func produceAcks(_ payload: ByteBuffer) -> Int16? {
+        guard let prefix = self.peekRequestHeader(payload), prefix.apiKey == .produce,
+            let api = APIDescriptor.lookup(.produce), api.validVersions.contains(prefix.apiVersion)
+        else { return nil }
+        var reader = WireReader(payload, origin: payload.readerIndex)
+        do {
+            _ = try StructDecoder(plan: MessageSchema.requestHeader.plan(for: api.requestHeaderVersion(prefix.apiVersion)))
+                .readMessage(from: &reader)
+            if prefix.apiVersion >= 3 {  // transactionalId comes first from v3 on
+                _ = try reader.readNullableString(compact: api.request.isFlexible(prefix.apiVersion), nullable: true)
+            }
+            return try reader.readInteger(as: Int16.self)
+        } catch {
+            return nil
+        }
+    }
+
+    /// Splits a response payload into its header and body at the header version of `apiKey` and `apiVersion`.
+    public static func splitResponse(
+        _ payload: ByteBuffer,
+        apiKey: APIKey,
+        apiVersion: Int16
+    ) throws(KafkaDecodingError) -> (header: ByteBuffer, body: ByteBuffer) {
+        guard let api = APIDescriptor.lookup(apiKey) else {
+            throw KafkaDecodingError(.invalidLength, field: "header", offset: 0, "unknown API key \(apiKey.rawValue)")
+        }
+        var reader = WireReader(payload, origin: payload.readerIndex)
+        do {
+            _ = try StructDecoder(plan: MessageSchema.responseHeader.plan(for: api.responseHeaderVersion(apiVersion)))
+                .readMessage(from: &reader)
+        } catch {
+            throw error.inside("header").about(apiKey, apiVersion)
+        }
+        let headerLength = reader.buffer.readerIndex - payload.readerIndex
+        return (payload.getSlice(at: payload.readerIndex, length: headerLength)!, reader.buffer)
+    }
+}

@@ -1,0 +1,11 @@
+import KafkaCodec
+import NIOCore
+
+/// A request forwarded upstream and waiting for its response.
+struct InFlightRequest: Hashable, Sendable {
+    var apiKey: APIKey
+    var apiVersion: Int16
+    var correlationID: Int32
+    /// When the whole request had been read from the client.
+    var receivedAt: NIODeadline
+}

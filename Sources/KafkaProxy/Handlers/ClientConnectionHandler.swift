@@ -1,0 +1,317 @@
+import KafkaCodec
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The client side of a proxied connection. It owns the connection's state machine, opens the upstream
+/// connection, forwards requests as the very bytes it read, and sends back responses, rewritten where they
+/// name brokers.
+final class ClientConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let proxy: ProxyContext
+    private let route: UpstreamRoute
+    private var stateMachine: ConnectionStateMachine
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var upstream: UpstreamConnectionHandler?
+    private var pendingRead = false
+    /// Responses held back until the broker listeners they name are open; see `BrokerDirectory.record`.
+    private var heldResponses = CircularBuffer<ByteBuffer>()
+    private var gateSequence = 0
+    private var gateOpen = true
+
+    init(proxy: ProxyContext, route: UpstreamRoute) {
+        self.proxy = proxy
+        self.route = route
+        self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
+        self.logger = proxy.logger
+    }
+
+    /// Whether the upstream side may read more responses.
+    var canTakeResponses: Bool { (self.context?.channel.isWritable ?? false) && self.gateOpen }
+
+    // MARK: Client events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.logger[metadataKey: "kafka.client.address"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
+        self.logger[metadataKey: "kafka.route"] = "\(self.route)"
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard self.proxy.connections.add(context.channel) else {
+            self.fail(ProxyError(.tooManyConnections, "already \(self.proxy.connections.maximum) connections"), side: "client")
+            return
+        }
+        self.logger.debug("client connected")
+        self.connectUpstream(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        guard let header = KafkaCodec.peekRequestHeader(payload) else {
+            self.fail(ProxyError(.malformedFrame, "a request of \(payload.readableBytes) bytes has no header"), side: "client")
+            return
+        }
+        let request = InFlightRequest(
+            apiKey: header.apiKey, apiVersion: header.apiVersion, correlationID: header.correlationID, receivedAt: .now())
+        let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(payload) != 0
+        switch self.stateMachine.requestReceived(request, expectsResponse: expectsResponse) {
+        case .forward:
+            self.logger.trace("request", metadata: ["kafka.api": "\(header.apiKey.name)", "kafka.correlation_id": "\(header.correlationID)"])
+            self.upstream?.write(frame)
+        case .ignore:
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.upstream?.flush()
+        context.fireChannelReadComplete()
+    }
+
+    /// Reads from the client only while upstream can take more and the in-flight cap is not reached.
+    func read(context: ChannelHandlerContext) {
+        if self.stateMachine.acceptsRequests && (self.upstream?.isWritable ?? false) {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { self.upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ProxyDrainEvent:
+            if self.stateMachine.drain() == .closeNow && self.gateOpen { self.closeAfterPendingWrites() }
+        case let idle as IdleStateHandler.IdleStateEvent where idle == .all:
+            self.fail(ProxyError(.idleTimeout, "no traffic for \(self.proxy.configuration.idleTimeout)"), side: "client")
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let reason = error is KafkaDecodingError ? ProxyError.Code.malformedFrame : .upstreamClosed
+        self.fail(ProxyError(reason, "client side: \(error)"), side: "client")
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let unanswered = self.stateMachine.closed()
+        if !unanswered.isEmpty {
+            self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
+        }
+        self.proxy.connections.remove(context.channel)
+        self.upstream?.close()
+        self.upstream = nil
+        context.fireChannelInactive()
+    }
+
+    // MARK: Upstream events
+
+    func responseReceived(_ frame: ByteBuffer) {
+        guard let correlationID = frame.getInteger(at: frame.readerIndex + 4, as: Int32.self) else {
+            self.fail(ProxyError(.malformedFrame, "a response of \(frame.readableBytes) bytes has no header"), side: "broker")
+            return
+        }
+        switch self.stateMachine.responseReceived(correlationID: correlationID) {
+        case .forward(let request):
+            self.deliver(frame, answering: request)
+            self.resumeClientReadIfPossible()
+        case .forwardAndClose(let request):
+            self.deliver(frame, answering: request)
+            // With responses held for a listener, releasing them closes the connection instead.
+            if self.gateOpen { self.closeAfterPendingWrites() }
+        case .close(let error):
+            self.fail(error, side: "broker")
+        }
+    }
+
+    func upstreamWritabilityChanged() {
+        self.resumeClientReadIfPossible()
+    }
+
+    func upstreamClosed() {
+        guard self.stateMachine.state != .closed else { return }
+        self.fail(ProxyError(.upstreamClosed, "the broker closed the connection"), side: "broker")
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        let code = error is KafkaDecodingError ? ProxyError.Code.malformedFrame : .upstreamClosed
+        self.fail(ProxyError(code, "broker side: \(error)"), side: "broker")
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    // MARK: Internals
+
+    private func connectUpstream(context: ChannelHandlerContext) {
+        let targets: [HostAndPort]
+        switch self.route {
+        case .bootstrap:
+            targets = self.proxy.configuration.bootstrapServers
+        case .broker(let nodeID):
+            guard let address = self.proxy.directory.upstreamAddress(of: nodeID) else {
+                self.fail(ProxyError(.unknownBroker, "no upstream address known for broker \(nodeID)"), side: "broker")
+                return
+            }
+            targets = [address]
+        }
+        self.connect(to: targets[...], eventLoop: context.eventLoop, lastError: nil)
+    }
+
+    /// Tries each target in turn; the bootstrap route may list several.
+    private func connect(to targets: ArraySlice<HostAndPort>, eventLoop: any EventLoop, lastError: (any Error)?) {
+        guard let target = targets.first else {
+            self.fail(ProxyError(.upstreamConnectFailed, "\(lastError.map { "\($0)" } ?? "no upstream configured")"), side: "broker")
+            return
+        }
+        let maximumFrame = max(self.proxy.configuration.maxResponseFrameBytes, self.proxy.configuration.maxFrameBytes)
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(.nanoseconds(Int64(self.proxy.configuration.connectTimeout.components.seconds) * 1_000_000_000))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(KafkaFrameDecoder(maximumFrameLength: maximumFrame, includesSizePrefix: true)),
+                        UpstreamConnectionHandler(client: bound.value),
+                    ])
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .connect(host: target.host, port: target.port)
+            .whenComplete { result in
+                let handler = bound.value
+                switch result {
+                case .success(let channel):
+                    handler.upstreamConnected(channel, target: target)
+                case .failure(let error):
+                    handler.logger.debug("upstream connect failed", metadata: ["kafka.upstream": "\(target)", "error": "\(error)"])
+                    handler.connect(to: targets.dropFirst(), eventLoop: eventLoop, lastError: error)
+                }
+            }
+    }
+
+    private func upstreamConnected(_ channel: any Channel, target: HostAndPort) {
+        guard self.context != nil, self.stateMachine.state == .connecting else {
+            channel.close(promise: nil)  // the client left while we were connecting
+            return
+        }
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self) else {
+            channel.close(promise: nil)
+            return
+        }
+        self.upstream = handler
+        self.logger[metadataKey: "kafka.upstream"] = "\(target)"
+        self.stateMachine.upstreamConnected()
+        self.logger.debug("upstream connected")
+        self.resumeClientReadIfPossible()
+    }
+
+    private func resumeClientReadIfPossible() {
+        guard self.pendingRead, self.stateMachine.acceptsRequests, self.upstream?.isWritable ?? false,
+            let context = self.context
+        else { return }
+        self.pendingRead = false
+        context.read()
+    }
+
+    private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest) {
+        var outgoing = frame
+        var gate: EventLoopFuture<Void>?
+        if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
+            switch self.proxy.rewriter.rewrite(frame, for: request) {
+            case .unchanged:
+                break
+            case .rewritten(let rewritten, let brokers, let clamped):
+                outgoing = rewritten
+                if !brokers.isEmpty {
+                    self.proxy.events.addressesRewritten(api: request.apiKey)
+                    if let eventLoop = self.context?.eventLoop {
+                        gate = self.proxy.directory.record(brokers, on: eventLoop)
+                    }
+                }
+                for api in clamped { self.proxy.events.versionClamped(api: api) }
+            case .undecodable(let error):
+                // Forward what the broker sent: a client may still understand it (an ApiVersions error is
+                // answered at version 0, for one), and the proxy must not turn a broker answer into a hang.
+                self.proxy.events.frameUndecoded(direction: "response", reason: "malformed")
+                self.logger.debug("response not rewritten", metadata: ["error": "\(error)"])
+            }
+        }
+        self.send(outgoing, after: gate)
+    }
+
+    /// Writes a response, keeping order behind any response that still waits for a listener to open.
+    private func send(_ frame: ByteBuffer, after gate: EventLoopFuture<Void>?) {
+        guard let context = self.context else { return }
+        if let gate {
+            self.gateSequence += 1
+            self.gateOpen = false
+            self.heldResponses.append(frame)
+            let sequence = self.gateSequence
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            gate.hop(to: context.eventLoop).whenComplete { _ in
+                let handler = bound.value
+                // Each gate waits on every listener still opening, so the newest one releases everything.
+                guard sequence == handler.gateSequence else { return }
+                handler.releaseHeldResponses()
+            }
+        } else if !self.gateOpen {
+            self.heldResponses.append(frame)
+        } else {
+            context.write(self.wrapOutboundOut(frame), promise: nil)
+        }
+    }
+
+    private func releaseHeldResponses() {
+        self.gateOpen = true
+        guard let context = self.context else { return }
+        while let frame = self.heldResponses.popFirst() {
+            context.write(self.wrapOutboundOut(frame), promise: nil)
+        }
+        context.flush()
+        self.upstream?.resumeReading()
+        if self.stateMachine.state == .closed { self.closeAfterPendingWrites() }
+    }
+
+    private func fail(_ error: ProxyError, side: String) {
+        self.proxy.events.connectionError(side: side, error)
+        self.logger.notice("closing connection", metadata: ["reason": "\(error.code)", "detail": "\(error.detail)"])
+        _ = self.stateMachine.closed()
+        self.closeBoth()
+    }
+
+    /// Closes once everything written so far has reached the socket: the answers a draining client waits for.
+    private func closeAfterPendingWrites() {
+        guard let context = self.context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).whenComplete { _ in bound.value.closeBoth() }
+    }
+
+    private func closeBoth() {
+        self.upstream?.close()
+        self.context?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ClientConnectionHandler: Sendable {}

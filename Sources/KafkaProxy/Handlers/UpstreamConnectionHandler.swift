@@ -1,0 +1,80 @@
+import NIOCore
+
+/// The broker side of a proxied connection: hands responses to its client handler and writes the requests it
+/// gets from it. Both handlers live on the same event loop, so they call each other directly.
+final class UpstreamConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var client: ClientConnectionHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    init(client: ClientConnectionHandler) {
+        self.client = client
+    }
+
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.client = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.client?.responseReceived(self.unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.client?.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.client?.upstreamWritabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.client?.upstreamClosed()
+        self.client = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.client?.upstreamFailed(error)
+        context.close(promise: nil)
+    }
+
+    /// Reads from the broker only while the client can take what it sends.
+    func read(context: ChannelHandlerContext) {
+        if self.client?.canTakeResponses ?? true {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+
+    func resumeReading() {
+        guard self.pendingRead, let context = self.context else { return }
+        self.pendingRead = false
+        context.read()
+    }
+
+    func write(_ frame: ByteBuffer) {
+        self.context?.write(self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    func close() {
+        self.context?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnectionHandler: Sendable {}

@@ -1,0 +1,162 @@
+import KafkaCodec
+import NIOCore
+
+/// Rewrites the responses that name brokers, so clients keep connecting through the proxy, and clamps
+/// ApiVersions so that every version a client picks stays decodable. Every other response is left alone.
+struct ResponseRewriter: Sendable {
+    enum Outcome {
+        /// Forward the original bytes.
+        case unchanged
+        /// Forward `frame` (size prefix included) instead; `brokers` are the upstream endpoints it named.
+        case rewritten(frame: ByteBuffer, brokers: [BrokerEndpoint], clampedAPIs: [APIKey])
+        /// The response could not be decoded; the original bytes are forwarded and the failure counted.
+        case undecodable(KafkaDecodingError)
+    }
+
+    let advertisedHost: String
+    let portMapping: BrokerPortMapping
+
+    /// Whether a response to this request may need rewriting; everything else skips the rewriter entirely.
+    static func mayRewrite(_ apiKey: APIKey, version: Int16) -> Bool {
+        switch apiKey {
+        case .metadata, .findCoordinator, .describeCluster, .apiVersions, .shareFetch, .shareAcknowledge: true
+        case .produce: version >= 10  // KIP-951 NodeEndpoints
+        case .fetch: version >= 16
+        default: false
+        }
+    }
+
+    /// `frame` is a whole response including its size prefix.
+    func rewrite(_ frame: ByteBuffer, for request: InFlightRequest) -> Outcome {
+        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        do {
+            let (header, body) = try KafkaCodec.splitResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion)
+            guard let rewritten = try self.rewriteBody(body, request) else { return .unchanged }
+            var out = ByteBuffer()
+            out.reserveCapacity(4 + header.readableBytes + rewritten.body.readableBytes)
+            out.writeInteger(Int32(header.readableBytes + rewritten.body.readableBytes))
+            out.writeImmutableBuffer(header)
+            out.writeImmutableBuffer(rewritten.body)
+            return .rewritten(frame: out, brokers: rewritten.brokers, clampedAPIs: rewritten.clamped)
+        } catch let error as KafkaDecodingError {
+            return .undecodable(error)
+        } catch {
+            // Encoding our own decoded values back cannot fail short of a codec bug; forward untouched.
+            return .undecodable(KafkaDecodingError(.invalidLength, offset: 0, "re-encoding failed: \(error)"))
+        }
+    }
+
+    private struct Rewritten {
+        var body: ByteBuffer
+        var brokers: [BrokerEndpoint] = []
+        var clamped: [APIKey] = []
+    }
+
+    private func rewriteBody(_ body: ByteBuffer, _ request: InFlightRequest) throws -> Rewritten? {
+        let version = request.apiVersion
+        var out = ByteBuffer()
+        switch request.apiKey {
+        case .metadata:
+            var response = try MetadataResponse(decoding: body, version: version)
+            var seen: [BrokerEndpoint] = []
+            for index in response.brokers.indices {
+                let broker = response.brokers[index]
+                seen.append(BrokerEndpoint(nodeID: broker.nodeID, host: broker.host, port: broker.port))
+                if let (host, port) = self.proxyEndpoint(for: broker.nodeID) {
+                    response.brokers[index].host = host
+                    response.brokers[index].port = port
+                }
+            }
+            try response.encode(into: &out, version: version)
+            return Rewritten(body: out, brokers: seen)
+        case .findCoordinator:
+            var response = try FindCoordinatorResponse(decoding: body, version: version)
+            var seen: [BrokerEndpoint] = []
+            if version < 4 {
+                if response.errorCode == 0 {
+                    seen.append(BrokerEndpoint(nodeID: response.nodeID, host: response.host, port: response.port))
+                    if let (host, port) = self.proxyEndpoint(for: response.nodeID) {
+                        response.host = host
+                        response.port = port
+                    }
+                }
+            } else {
+                for index in response.coordinators.indices where response.coordinators[index].errorCode == 0 {
+                    let coordinator = response.coordinators[index]
+                    seen.append(BrokerEndpoint(nodeID: coordinator.nodeID, host: coordinator.host, port: coordinator.port))
+                    if let (host, port) = self.proxyEndpoint(for: coordinator.nodeID) {
+                        response.coordinators[index].host = host
+                        response.coordinators[index].port = port
+                    }
+                }
+            }
+            guard !seen.isEmpty else { return nil }
+            try response.encode(into: &out, version: version)
+            return Rewritten(body: out, brokers: seen)
+        case .describeCluster:
+            var response = try DescribeClusterResponse(decoding: body, version: version)
+            var seen: [BrokerEndpoint] = []
+            for index in response.brokers.indices {
+                let broker = response.brokers[index]
+                seen.append(BrokerEndpoint(nodeID: broker.brokerID, host: broker.host, port: broker.port))
+                if let (host, port) = self.proxyEndpoint(for: broker.brokerID) {
+                    response.brokers[index].host = host
+                    response.brokers[index].port = port
+                }
+            }
+            try response.encode(into: &out, version: version)
+            return Rewritten(body: out, brokers: seen)
+        case .apiVersions:
+            var response = try ApiVersionsResponse(decoding: body, version: version)
+            var clamped: [APIKey] = []
+            for index in response.apiKeys.indices {
+                let key = APIKey(rawValue: response.apiKeys[index].apiKey)
+                // Unknown keys pass as the broker sent them: the client may use them, opaquely.
+                guard let known = APIDescriptor.lookup(key)?.validVersions,
+                    response.apiKeys[index].maxVersion > known.highest
+                else { continue }
+                response.apiKeys[index].maxVersion = max(known.highest, response.apiKeys[index].minVersion)
+                clamped.append(key)
+            }
+            guard !clamped.isEmpty else { return nil }
+            try response.encode(into: &out, version: version)
+            return Rewritten(body: out, clamped: clamped)
+        default:
+            return try self.rewriteNodeEndpoints(body, request)
+        }
+    }
+
+    /// Produce v10+, Fetch v16+, ShareFetch and ShareAcknowledge carry a `nodeEndpoints` list (KIP-951); these
+    /// go through the schema tables, and only when the list is present is anything re-encoded.
+    private func rewriteNodeEndpoints(_ body: ByteBuffer, _ request: InFlightRequest) throws -> Rewritten? {
+        guard let schema = APIDescriptor.lookup(request.apiKey)?.response,
+            let field = schema.body.index(of: "nodeEndpoints"),
+            case .array(.structure(let endpointSchema)) = schema.body.fields[field].type
+        else { return nil }
+        var response = try KafkaCodec.decode(schema, version: request.apiVersion, from: body)
+        guard case .array(let endpoints)? = response.values[field], !endpoints.isEmpty else { return nil }
+        var seen: [BrokerEndpoint] = []
+        var rewritten: [KafkaValue] = []
+        for case .structure(var endpoint) in endpoints {
+            guard case .int32(let nodeID)? = endpoint.value("nodeId", in: endpointSchema),
+                case .string(let host)? = endpoint.value("host", in: endpointSchema),
+                case .int32(let port)? = endpoint.value("port", in: endpointSchema)
+            else { return nil }
+            seen.append(BrokerEndpoint(nodeID: nodeID, host: host, port: port))
+            if let (proxyHost, proxyPort) = self.proxyEndpoint(for: nodeID) {
+                endpoint.setValue(.string(proxyHost), for: "host", in: endpointSchema)
+                endpoint.setValue(.int32(proxyPort), for: "port", in: endpointSchema)
+            }
+            rewritten.append(.structure(endpoint))
+        }
+        response.values[field] = .array(rewritten)
+        var out = ByteBuffer()
+        try KafkaCodec.encode(response, as: schema, version: request.apiVersion, into: &out)
+        return Rewritten(body: out, brokers: seen)
+    }
+
+    /// The proxy's listener for `nodeID`; nil when no port can be mapped, and the endpoint is left as it was.
+    private func proxyEndpoint(for nodeID: Int32) -> (String, Int32)? {
+        self.portMapping.port(for: nodeID).map { (self.advertisedHost, Int32($0)) }
+    }
+}

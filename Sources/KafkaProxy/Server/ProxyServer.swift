@@ -1,0 +1,158 @@
+import KafkaCodec
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+
+/// The proxy as a service: a bootstrap listener plus one listener per upstream broker, opened as responses
+/// name the brokers.
+///
+/// On graceful shutdown it stops accepting, lets in-flight requests finish for up to the drain timeout, then
+/// closes what is left.
+public final class ProxyServer: Service, Sendable {
+    private let configuration: ProxyConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let listeners = ListenerSet()
+    private let proxy: ProxyContext
+
+    public init(
+        configuration: ProxyConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        // The directory opens broker listeners, whose connections need the context that holds the directory.
+        let contextBox = NIOLockedValueBox<ProxyContext?>(nil)
+        let listeners = self.listeners
+        let mapping = BrokerPortMapping(base: configuration.effectiveBrokerPortBase, bootstrapPort: configuration.listen.port)
+        let directory = BrokerDirectory(portMapping: mapping, logger: logger) { nodeID, port in
+            let proxy = contextBox.withLockedValue { $0 }!
+            return ListenerFactory.bind(
+                host: configuration.listen.host, port: port, route: .broker(nodeID: nodeID), proxy: proxy, group: group
+            ).map { channel in
+                guard listeners.add(channel) else { return false }
+                proxy.logger.info("broker listener open", metadata: ["kafka.node_id": "\(nodeID)", "kafka.port": "\(port)"])
+                return true
+            }.flatMapErrorWithEventLoop { error, eventLoop in
+                proxy.events.listenerError(reason: "bind_failed")
+                proxy.logger.error(
+                    "cannot open the listener for a broker; clients told to use it will fail to connect",
+                    metadata: ["kafka.node_id": "\(nodeID)", "kafka.port": "\(port)", "error": "\(error)"])
+                return eventLoop.makeSucceededFuture(false)
+            }
+        }
+        self.proxy = ProxyContext(
+            configuration: configuration, directory: directory,
+            connections: ConnectionRegistry(maximum: configuration.maxConnections), logger: logger)
+        contextBox.withLockedValue { $0 = self.proxy }
+    }
+
+    /// The addresses the listeners are bound to, bootstrap first (useful with port 0).
+    public var boundAddresses: [SocketAddress] { self.listeners.boundAddresses }
+
+    public func run() async throws {
+        let bootstrap = try await ListenerFactory.bind(
+            host: self.configuration.listen.host, port: self.configuration.listen.port, route: .bootstrap,
+            proxy: self.proxy, group: self.group
+        ).get()
+        guard self.listeners.add(bootstrap) else { return }
+        self.logger.info(
+            "listening",
+            metadata: [
+                "kafka.listen": "\(self.configuration.listen)",
+                "kafka.bootstrap_servers": "\(self.configuration.bootstrapServers.map(\.description).joined(separator: ","))",
+                "kafka.broker_port_base": "\(self.configuration.effectiveBrokerPortBase)",
+            ])
+        try await withGracefulShutdownHandler {
+            try await bootstrap.closeFuture.get()
+        } onGracefulShutdown: {
+            self.logger.info("shutting down: no longer accepting connections")
+            self.listeners.closeAll()
+        }
+        self.listeners.closeAll()
+        await self.drain()
+    }
+
+    private func drain() async {
+        let connections = self.proxy.connections
+        connections.drainAll()
+        let deadline = ContinuousClock.now + self.configuration.drainTimeout
+        while connections.count > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if connections.count > 0 {
+            self.logger.notice("drain timeout: closing the remaining connections", metadata: ["kafka.connections": "\(connections.count)"])
+            connections.closeAll()
+        } else {
+            self.logger.info("drained")
+        }
+    }
+}
+
+/// The listening channels, closed together at shutdown.
+final class ListenerSet: Sendable {
+    private struct State {
+        var channels: [any Channel] = []
+        var closed = false
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Keeps a listener; false (and the listener closed) once shutdown has begun.
+    func add(_ channel: any Channel) -> Bool {
+        let accepted = self.state.withLockedValue { state in
+            guard !state.closed else { return false }
+            state.channels.append(channel)
+            return true
+        }
+        if !accepted { channel.close(promise: nil) }
+        return accepted
+    }
+
+    func closeAll() {
+        let channels = self.state.withLockedValue { state in
+            state.closed = true
+            defer { state.channels.removeAll() }
+            return state.channels
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    var boundAddresses: [SocketAddress] { self.state.withLockedValue { $0.channels.compactMap(\.localAddress) } }
+}
+
+/// Binds a listener whose connections are proxied along `route`.
+enum ListenerFactory {
+    static func bind(
+        host: String,
+        port: Int,
+        route: UpstreamRoute,
+        proxy: ProxyContext,
+        group: any EventLoopGroup
+    ) -> EventLoopFuture<any Channel> {
+        let configuration = proxy.configuration
+        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        IdleStateHandler(allTimeout: idle),
+                        ByteToMessageHandler(
+                            KafkaFrameDecoder(maximumFrameLength: configuration.maxFrameBytes, includesSizePrefix: true)),
+                        ClientConnectionHandler(proxy: proxy, route: route),
+                    ])
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .bind(host: host, port: port)
+    }
+}

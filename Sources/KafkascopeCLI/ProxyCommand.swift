@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import KafkaProxy
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `kafkascope proxy`: the sidecar.
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the transparent Kafka proxy in front of a cluster.",
+        discussion: """
+            Clients bootstrap at --listen. Every broker with node id N gets its own listener at \
+            --broker-port-base + N (default: the listen port + 1), and responses that name brokers (Metadata, \
+            FindCoordinator, DescribeCluster, and the NodeEndpoints of Produce, Fetch, ShareFetch and \
+            ShareAcknowledge) are rewritten to --advertised-host and that port, so clients keep connecting through \
+            the proxy. Everything else is forwarded byte for byte.
+
+            Each option can also come from the environment (KAFKASCOPE_ and the option's name in upper case with \
+            underscores, e.g. KAFKASCOPE_BOOTSTRAP_SERVER) or from a YAML file given with --config (keys are the \
+            option names, e.g. bootstrap-server). Flags beat the environment, which beats the file.
+            """
+    )
+
+    @Option(help: "YAML file with any of these options.")
+    var config: String?
+
+    @Option(help: "The upstream cluster: HOST:PORT[,HOST:PORT...]. Required.")
+    var bootstrapServer: String?
+
+    @Option(help: "Where clients bootstrap (default 127.0.0.1:19092).")
+    var listen: String?
+
+    @Option(help: "Host written into rewritten responses (default: the listen host).")
+    var advertisedHost: String?
+
+    @Option(help: "Broker node N listens on this + N (default: the listen port + 1).")
+    var brokerPortBase: Int?
+
+    @Option(help: "Largest request frame accepted, in bytes (default 104857600).")
+    var maxFrameBytes: Int?
+
+    @Option(help: "Most client connections at once (default 10000).")
+    var maxConnections: Int?
+
+    @Option(help: "Requests in flight per connection before the proxy stops reading from it (default 1024).")
+    var maxInFlight: Int?
+
+    @Option(help: "Seconds without traffic before a client connection is closed (default 600).")
+    var idleTimeout: Int?
+
+    @Option(help: "Seconds in-flight requests get to finish on SIGTERM or SIGINT (default 30).")
+    var drainTimeout: Int?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = try Settings(command: self)
+        let configuration = try settings.proxyConfiguration()
+        let level = try settings.logLevel()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "kafkascope")
+        let server = ProxyServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

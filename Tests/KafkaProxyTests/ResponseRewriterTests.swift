@@ -1,0 +1,186 @@
+import KafkaCodec
+import KafkaTestSupport
+import NIOCore
+import Testing
+
+@testable import KafkaProxy
+
+@Suite struct ResponseRewriterTests {
+    let rewriter = ResponseRewriter(advertisedHost: "proxy.local", portMapping: BrokerPortMapping(base: 20000, bootstrapPort: 19999))
+
+    func frame(header: KafkaStruct, headerVersion: Int16, encode: (inout ByteBuffer) throws -> Void) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(Int32(0))
+        try KafkaCodec.encode(header, as: .responseHeader, version: headerVersion, into: &buffer)
+        try encode(&buffer)
+        buffer.setInteger(Int32(buffer.readableBytes - 4), at: 0)
+        return buffer
+    }
+
+    func request(_ key: APIKey, _ version: Int16) -> InFlightRequest {
+        InFlightRequest(apiKey: key, apiVersion: version, correlationID: 5, receivedAt: .now())
+    }
+
+    func body(of frame: ByteBuffer, key: APIKey, version: Int16) throws -> ByteBuffer {
+        let payload = frame.getSlice(at: 4, length: frame.readableBytes - 4)!
+        return try KafkaCodec.splitResponse(payload, apiKey: key, apiVersion: version).body
+    }
+
+    @Test(arguments: Array(Int16(0)...12))
+    func metadataDiffersOnlyInHostAndPort(version: Int16) throws {
+        var original = MetadataResponse()
+        for node in [Int32(1), 7, 1000] {
+            var broker = MetadataResponse.MetadataResponseBroker()
+            broker.nodeID = node
+            broker.host = "broker-\(node).internal"
+            broker.port = 9092
+            broker.rack = version >= 1 ? "rack-\(node)" : nil
+            original.brokers.append(broker)
+        }
+        var topic = MetadataResponse.MetadataResponseTopic()
+        topic.name = "orders"
+        var partition = MetadataResponse.MetadataResponsePartition()
+        partition.replicaNodes = [1, 7, 1000]
+        partition.isrNodes = [1, 7]
+        topic.partitions = [partition]
+        original.topics = [topic]
+        original.controllerID = version >= 1 ? 7 : 0
+        let headerVersion: Int16 = version >= 9 ? 1 : 0
+        let header = KafkaStruct(values: [.int32(5)])
+        let frame = try self.frame(header: header, headerVersion: headerVersion) { try original.encode(into: &$0, version: version) }
+
+        guard case .rewritten(let rewritten, let brokers, _) = self.rewriter.rewrite(frame, for: self.request(.metadata, version)) else {
+            Issue.record("metadata v\(version) must be rewritten")
+            return
+        }
+        #expect(brokers.map(\.nodeID) == [1, 7, 1000])
+        #expect(brokers.map(\.host) == ["broker-1.internal", "broker-7.internal", "broker-1000.internal"])
+        let decoded = try MetadataResponse(decoding: try self.body(of: rewritten, key: .metadata, version: version), version: version)
+        #expect(decoded.brokers.map(\.host) == ["proxy.local", "proxy.local", "proxy.local"])
+        #expect(decoded.brokers.map(\.port) == [20001, 20007, 21000])
+        // Everything but host and port is as the broker sent it.
+        var expected = original
+        for index in expected.brokers.indices {
+            expected.brokers[index].host = "proxy.local"
+            expected.brokers[index].port = 20000 + expected.brokers[index].nodeID
+        }
+        var reencoded = ByteBuffer()
+        try expected.encode(into: &reencoded, version: version)
+        #expect(try self.body(of: rewritten, key: .metadata, version: version) == reencoded)
+        #expect(rewritten.getSlice(at: 4, length: 4) == frame.getSlice(at: 4, length: 4), "the correlation id is kept")
+    }
+
+    @Test func findCoordinatorIsRewrittenInBothShapes() throws {
+        var single = FindCoordinatorResponse()
+        single.nodeID = 3
+        single.host = "b3"
+        single.port = 9092
+        let old = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 0) { try single.encode(into: &$0, version: 2) }
+        guard case .rewritten(let oldRewritten, _, _) = self.rewriter.rewrite(old, for: self.request(.findCoordinator, 2)) else {
+            Issue.record("v2 must be rewritten")
+            return
+        }
+        let oldDecoded = try FindCoordinatorResponse(decoding: try self.body(of: oldRewritten, key: .findCoordinator, version: 2), version: 2)
+        #expect(oldDecoded.host == "proxy.local" && oldDecoded.port == 20003)
+
+        var batched = FindCoordinatorResponse()
+        var coordinator = FindCoordinatorResponse.Coordinator()
+        coordinator.key = "group-a"
+        coordinator.nodeID = 4
+        coordinator.host = "b4"
+        coordinator.port = 9093
+        var failed = FindCoordinatorResponse.Coordinator()
+        failed.key = "group-b"
+        failed.nodeID = -1
+        failed.errorCode = 15  // COORDINATOR_NOT_AVAILABLE: no endpoint to rewrite
+        batched.coordinators = [coordinator, failed]
+        let new = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 1) { try batched.encode(into: &$0, version: 4) }
+        guard case .rewritten(let newRewritten, let brokers, _) = self.rewriter.rewrite(new, for: self.request(.findCoordinator, 4)) else {
+            Issue.record("v4 must be rewritten")
+            return
+        }
+        #expect(brokers.map(\.nodeID) == [4])
+        let newDecoded = try FindCoordinatorResponse(decoding: try self.body(of: newRewritten, key: .findCoordinator, version: 4), version: 4)
+        #expect(newDecoded.coordinators[0].host == "proxy.local" && newDecoded.coordinators[0].port == 20004)
+        #expect(newDecoded.coordinators[1] == failed)
+    }
+
+    @Test func describeClusterBrokersAreRewritten() throws {
+        var response = DescribeClusterResponse()
+        var broker = DescribeClusterResponse.DescribeClusterBroker()
+        broker.brokerID = 9
+        broker.host = "b9"
+        broker.port = 9092
+        response.brokers = [broker]
+        let frame = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 1) { try response.encode(into: &$0, version: 1) }
+        guard case .rewritten(let rewritten, _, _) = self.rewriter.rewrite(frame, for: self.request(.describeCluster, 1)) else {
+            Issue.record("DescribeCluster must be rewritten")
+            return
+        }
+        let decoded = try DescribeClusterResponse(decoding: try self.body(of: rewritten, key: .describeCluster, version: 1), version: 1)
+        #expect(decoded.brokers.first?.host == "proxy.local" && decoded.brokers.first?.port == 20009)
+    }
+
+    @Test func apiVersionsAboveTheCodecAreClampedAndUnknownKeysKept() throws {
+        var response = ApiVersionsResponse()
+        var metadata = ApiVersionsResponse.ApiVersion()
+        metadata.apiKey = APIKey.metadata.rawValue
+        metadata.maxVersion = 99
+        var produce = ApiVersionsResponse.ApiVersion()
+        produce.apiKey = APIKey.produce.rawValue
+        produce.maxVersion = 9
+        var unknown = ApiVersionsResponse.ApiVersion()
+        unknown.apiKey = 4242
+        unknown.maxVersion = 3
+        response.apiKeys = [metadata, produce, unknown]
+        let frame = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 0) { try response.encode(into: &$0, version: 3) }
+        guard case .rewritten(let rewritten, _, let clamped) = self.rewriter.rewrite(frame, for: self.request(.apiVersions, 3)) else {
+            Issue.record("ApiVersions must be clamped")
+            return
+        }
+        #expect(clamped == [.metadata])
+        let decoded = try ApiVersionsResponse(decoding: try self.body(of: rewritten, key: .apiVersions, version: 3), version: 3)
+        #expect(decoded.apiKeys.map(\.maxVersion) == [12, 9, 3])
+    }
+
+    @Test func aBrokerErrorAnsweredAtVersionZeroIsForwardedUntouched() throws {
+        // A broker that does not support the requested ApiVersions version answers at v0 with error 35.
+        var response = ApiVersionsResponse()
+        response.errorCode = 35
+        let frame = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 0) { try response.encode(into: &$0, version: 0) }
+        guard case .undecodable = self.rewriter.rewrite(frame, for: self.request(.apiVersions, 3)) else {
+            Issue.record("a v0 answer to a v3 request cannot decode at v3 and must be passed on")
+            return
+        }
+    }
+
+    @Test func onlyResponsesThatNameBrokersAreConsidered() {
+        #expect(ResponseRewriter.mayRewrite(.metadata, version: 0))
+        #expect(ResponseRewriter.mayRewrite(.produce, version: 10))
+        #expect(!ResponseRewriter.mayRewrite(.produce, version: 9))
+        #expect(ResponseRewriter.mayRewrite(.fetch, version: 16))
+        #expect(!ResponseRewriter.mayRewrite(.fetch, version: 15))
+        #expect(!ResponseRewriter.mayRewrite(.heartbeat, version: 4))
+    }
+
+    @Test func produceResponsesWithoutNodeEndpointsAreLeftAlone() throws {
+        var checked = 0
+        for frame in try Fixtures.all {
+            guard case .response(let key, let version) = frame.kind, key == .produce, version >= 10 else { continue }
+            guard case .unchanged = self.rewriter.rewrite(frame.bytes, for: self.request(key, version)) else {
+                Issue.record("\(frame): a Produce response without NodeEndpoints must go through as it is")
+                continue
+            }
+            checked += 1
+        }
+        #expect(checked > 0, "confluent-kafka's Produce v10 responses are in the fixtures")
+    }
+
+    @Test func portsOutsideTheRangeAreNotMapped() {
+        let mapping = BrokerPortMapping(base: 65000, bootstrapPort: 19092)
+        #expect(mapping.port(for: 111) == 65111)
+        #expect(mapping.port(for: 600) == nil)
+        #expect(mapping.port(for: -1) == nil)
+        #expect(BrokerPortMapping(base: 19000, bootstrapPort: 19092).port(for: 92) == nil, "never the bootstrap port")
+    }
+}
