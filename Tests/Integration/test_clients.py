@@ -3,7 +3,7 @@
 unchanged, and that the client only ever saw (and connected to) proxy addresses."""
 import pytest
 
-from conftest import HOST, TANSU_NODE_ID, PeerSampler
+from harness import HOST, TANSU_NODE_ID, PeerSampler
 import workloads as wl
 
 RECORDS = 10_000
@@ -47,7 +47,7 @@ def run_kafka_python(proxy, tansu):
             committed = {tp.partition: consumer.committed(tp) for tp in tps}
             positions = {tp.partition: consumer.position(tp) for tp in tps}
             cluster = consumer._client.cluster
-            brokers = [(b.nodeId, b.host, b.port) for b in cluster.brokers()]
+            brokers = [(b.node_id, b.host, b.port) for b in cluster.brokers()]
             coord = cluster.broker_metadata(cluster.get_coordinator(group))
             coordinator = (coord.host, coord.port) if coord else (None, None)
         finally:
@@ -104,7 +104,7 @@ def test_produce_consume_through_proxy(client, tansu, proxy):
     assert r["assignment"] == PARTITIONS, "the single group member should own all %d partitions" % PARTITIONS
     for part in range(PARTITIONS):
         committed = r["committed"][part]
-        committed = getattr(committed, "offset", committed)  # kafka-python: OffsetAndMetadata
+        committed = getattr(committed, "offset", committed)  # kafka-python: int or OffsetAndMetadata
         assert committed == r["positions"][part], "partition %d: committed %s, position %s" % (
             part, committed, r["positions"][part])
     p.assert_alive("after the workload")

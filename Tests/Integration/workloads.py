@@ -151,7 +151,8 @@ def ck_admin(bootstrap):
 
 def ck_create_topic(bootstrap, topic, partitions=3):
     from confluent_kafka.admin import NewTopic
-    for f in ck_admin(bootstrap).create_topics([NewTopic(topic, partitions, 1)], operation_timeout=15).values():
+    admin = ck_admin(bootstrap)  # keep a reference: a collected AdminClient fails its futures with _DESTROY
+    for f in admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=15).values():
         f.result(30)
 
 
