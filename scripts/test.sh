@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need, checks that the generated codec is current when
-# Kafka's schemas are beside the repository, then builds and runs every test.
+# Kafka's schemas are beside the repository, then builds and runs every test: the Swift suites, then the
+# end-to-end suite against a real broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +24,6 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+
+# End to end: the real proxy binary between a real Tansu broker and real clients.
+KAFKASCOPE_BIN="$(swift build --show-bin-path)/kafkascope" python3 -m pytest -q Tests/Integration

@@ -188,6 +188,15 @@ class Reader:
             return None
         return [read_item(self) for _ in range(n)]
 
+    def raw_bytes(self):
+        """NULLABLE_BYTES / COMPACT_NULLABLE_BYTES."""
+        n = self.uvarint() - 1 if self.flex else self.i32()
+        if n < 0:
+            return None
+        v = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return v
+
     def tags(self):
         if not self.flex:
             return {}
@@ -531,6 +540,53 @@ def decode_describe_cluster_response(version, r):
     return d
 
 
+# ------------------------------------------------------------------------------------ Produce (key 0), v3-v8 only
+# Request (v3-v8, not flexible): transactional_id NULLABLE_STRING, acks int16, timeout_ms int32,
+#   topic_data ARRAY[name STRING, partition_data ARRAY[index int32, records NULLABLE_BYTES (int32 length)]].
+#   acks = 0 means the broker sends NO response at all.
+# Response (v3-v8): responses ARRAY[name STRING, partition_responses ARRAY[index int32, error_code int16,
+#   base_offset int64, log_append_time_ms int64 (v2+), log_start_offset int64 (v5+),
+#   record_errors ARRAY[batch_index int32, batch_index_error_message NULLABLE_STRING] (v8+),
+#   error_message NULLABLE_STRING (v8+)]], throttle_time_ms int32 (v1+).
+
+def produce_request(version, topic, partition, records, acks=-1, timeout_ms=10000):
+    assert 3 <= version <= 8
+    w = Writer().string(None, nullable=True).i16(acks).i32(timeout_ms)
+    w.array([topic], lambda w, t: w.string(t).array(
+        [partition], lambda w, p: w.i32(p).i32(len(records)).raw(records)))
+    return w.bytes()
+
+
+def encode_produce_response(version, d):
+    assert 3 <= version <= 8
+    w = Writer()
+
+    def partition(w, p):
+        w.i32(p["index"]).i16(p["error_code"]).i64(p["base_offset"]).i64(p["log_append_time_ms"])
+        if version >= 5:
+            w.i64(p["log_start_offset"])
+        if version >= 8:
+            w.array(p["record_errors"], lambda w, e: w.i32(e[0]).string(e[1], nullable=True))
+            w.string(p["error_message"], nullable=True)
+    w.array(d["responses"], lambda w, t: w.string(t["name"]).array(t["partitions"], partition))
+    return w.i32(d["throttle_time_ms"]).bytes()
+
+
+def decode_produce_response(version, r):
+    def partition(r):
+        p = {"index": r.i32(), "error_code": r.i16(), "base_offset": r.i64(), "log_append_time_ms": r.i64()}
+        if version >= 5:
+            p["log_start_offset"] = r.i64()
+        if version >= 8:
+            p["record_errors"] = r.array(lambda r: (r.i32(), r.string()))
+            p["error_message"] = r.string()
+        return p
+    d = {"responses": r.array(lambda r: {"name": r.string(), "partitions": r.array(partition)})}
+    d["throttle_time_ms"] = r.i32()
+    r.expect_end("Produce v%d response" % version)
+    return d
+
+
 DECODERS = {API_API_VERSIONS: decode_api_versions_response, API_METADATA: decode_metadata_response,
             API_DESCRIBE_CLUSTER: decode_describe_cluster_response}
 
@@ -635,6 +691,8 @@ def wait_closed(sock, timeout):
 # ------------------------------------------------------------------------------------ fake cluster
 
 Request = collections.namedtuple("Request", "node_id api_key version correlation_id client_id")
+CLOSE = object()        # override/respond result: close the connection without answering
+NO_RESPONSE = object()  # respond result: send nothing, keep reading (Produce with acks=0)
 
 
 class FakeCluster:
@@ -643,13 +701,14 @@ class FakeCluster:
     Each fake answers ApiVersions (v0-v3), Metadata (v0-v12), FindCoordinator (v0-v4) and DescribeCluster
     (v0-v1) describing ALL fake brokers at their real 127.0.0.1 ports. Every answer puts the answering
     broker's node id in throttle_time_ms (where the version has it), so a client can tell who answered.
+    Produce v3-v8 is acknowledged without storing anything, and - like Kafka - NOT answered when acks=0.
     Every request is appended to self.requests (thread-safe list append) with the node that received it.
-    Hooks: `override(node_id, api_key, version, corr, client_id, body) -> bytes | None` may return a whole
-    raw response frame to send instead (or b"" to send nothing and close the connection).
+    Hook: `override(node_id, api_key, version, corr, client_id, body)` may return a whole raw response frame
+    to send instead, or CLOSE to close the connection without answering; None means the default answer.
     """
 
-    API_RANGES = [(API_API_VERSIONS, 0, 3), (API_METADATA, 0, 12), (API_FIND_COORDINATOR, 0, 4),
-                  (API_DESCRIBE_CLUSTER, 0, 1)]
+    API_RANGES = [(API_PRODUCE, 3, 8), (API_METADATA, 0, 12), (API_FIND_COORDINATOR, 0, 4),
+                  (API_API_VERSIONS, 0, 3), (API_DESCRIBE_CLUSTER, 0, 1)]
     CLUSTER_ID = "fake-cluster"
     TOPIC_ID = bytes(range(1, 17))
 
@@ -745,7 +804,7 @@ class FakeCluster:
                 "cluster_authorized_operations": -2147483648}
 
     def respond(self, nid, api_key, version, corr, client_id, body):
-        """Returns the response frame, or None to close the connection."""
+        """Returns (response frame or NO_RESPONSE or CLOSE, decoded response or None)."""
         r = Reader(body, flexible=api_key in FLEXIBLE_FROM and is_flexible(api_key, version))
         if api_key == API_API_VERSIONS:
             if version > 3:  # KIP-511: answer an unsupported version with a v0 response listing what we support
@@ -763,7 +822,18 @@ class FakeCluster:
         if api_key == API_DESCRIBE_CLUSTER and version <= 1:
             d = self.describe_cluster(nid, version)
             return response_frame(api_key, version, corr, encode_describe_cluster_response(version, d)), d
-        return None, None
+        if api_key == API_PRODUCE and 3 <= version <= 8:
+            r.string()  # transactional_id
+            if r.i16() == 0:  # acks
+                return NO_RESPONSE, None
+            r.i32()  # timeout_ms
+            topics = r.array(lambda r: (r.string(), r.array(lambda r: (r.i32(), r.raw_bytes()))))
+            d = {"responses": [{"name": t, "partitions": [
+                {"index": i, "error_code": 0, "base_offset": 0, "log_append_time_ms": -1, "log_start_offset": 0,
+                 "record_errors": [], "error_message": None} for i, _ in parts]} for t, parts in topics],
+                 "throttle_time_ms": nid}
+            return response_frame(api_key, version, corr, encode_produce_response(version, d)), d
+        return CLOSE, None
 
     async def _handle(self, nid, reader, writer):
         self._writers.add(writer)
@@ -784,8 +854,10 @@ class FakeCluster:
                     frame, sent = self.respond(nid, api_key, version, corr, client_id, body)
                     if sent is not None:
                         self.sent.append((nid, client_id, corr, copy.deepcopy(sent)))
-                if not frame:
+                if frame is CLOSE:
                     break
+                if frame is NO_RESPONSE:
+                    continue
                 writer.write(frame)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, struct.error):

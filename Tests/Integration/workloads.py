@@ -215,3 +215,63 @@ def ck_poll_until(consumer, expected_count, timeout, settle=1.0):
         if settle_until is not None and time.monotonic() >= settle_until:
             break
     return got, parts, errors
+
+
+class BackgroundProducer:
+    """kafka-python producer sending distinct records on its own thread until stopped, recording which
+    sends were acknowledged (acks=all) and which failed. No retries and no idempotence, so a record is
+    either acknowledged once or reported failed."""
+
+    def __init__(self, bootstrap, topic, interval=0.002, prefix=None, **cfg):
+        import threading
+        config = dict(enable_idempotence=False, retries=0, linger_ms=2, request_timeout_ms=4000,
+                      delivery_timeout_ms=8000, max_block_ms=3000, reconnect_backoff_max_ms=500)
+        config.update(cfg)
+        self.producer = kp_producer(bootstrap, **config)
+        self.topic, self.interval = topic, interval
+        self.prefix = prefix or unique("bg")
+        self.acked, self.errors, self.sent = [], [], 0  # errors: (monotonic time, repr)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="background-producer")
+
+    def _record(self, i):
+        return (("%s-%07d" % (self.prefix, i)).encode(), b"payload-%d-" % i + b"x" * (i % 200),
+                [("seq", str(i).encode())])
+
+    def _run(self):
+        i = 0
+        while not self._stop.is_set():
+            rec = self._record(i)
+            i += 1
+            try:
+                f = self.producer.send(self.topic, key=rec[0], value=rec[1], headers=rec[2])
+                self.sent += 1
+                f.add_callback(lambda _md, rec=rec: self.acked.append(rec))
+                f.add_errback(lambda e: self.errors.append((time.monotonic(), repr(e))))
+            except Exception as e:  # noqa: BLE001 - e.g. KafkaTimeoutError while metadata is unavailable
+                self.errors.append((time.monotonic(), repr(e)))
+                self._stop.wait(0.05)
+            self._stop.wait(self.interval)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def wait_acked(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        while len(self.acked) < n and time.monotonic() < deadline:
+            if self.errors:
+                raise AssertionError("background producer failed before %d acks: %s" % (n, self.errors[:3]))
+            time.sleep(0.05)
+        assert len(self.acked) >= n, "only %d of %d records acknowledged within %d s" % (len(self.acked), n, timeout)
+
+    def errors_since(self, t):
+        return [e for e in list(self.errors) if e[0] >= t]
+
+    def stop(self, close_timeout=3):
+        self._stop.set()
+        self._thread.join(10)
+        try:
+            self.producer.close(timeout=close_timeout)
+        except Exception:  # noqa: BLE001 - closing after the broker/proxy went away may complain
+            pass

@@ -14,7 +14,8 @@ import Testing
 /// port.
 @Suite struct ByteExactForwardingTests {
     @Test func framesPassUnchangedAndMetadataDiffersOnlyInAddresses() async throws {
-        // The busiest recorded connection that has Metadata; every request that got a response is replayed.
+        // The busiest recorded connection that has Metadata; every request that got a response is replayed. The
+        // upstream is named by host name, as in a cluster.
         let frames = try Fixtures.frames("kafka-python")
         let withMetadata = Set(frames.filter { $0.apiKey == .metadata }.map(\.connection))
         let connection = try #require(withMetadata.max { a, b in
@@ -35,7 +36,7 @@ import Testing
         let brokerPort = brokerChannel.localAddress!.port!
 
         var configuration = ProxyConfiguration(
-            bootstrapServers: [HostAndPort(host: "127.0.0.1", port: brokerPort)], listen: HostAndPort(host: "127.0.0.1", port: 0))
+            bootstrapServers: [HostAndPort(host: "localhost", port: brokerPort)], listen: HostAndPort(host: "127.0.0.1", port: 0))
         let base = Int.random(in: 40000...50000)
         configuration.brokerPortBase = base
         configuration.advertisedHost = "proxy.test"

@@ -1,0 +1,313 @@
+"""Failure handling: broker death and restart, oversized and garbage frames, clients vanishing with requests in
+flight, an upstream answering with the wrong correlation id, and SIGTERM/SIGINT draining under load."""
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import kafka_wire as kw
+import workloads as wl
+from harness import HOST, can_connect, wait_until
+
+MAX_FRAME = 1048576
+CLOSE_WAIT = 5.0  # seconds a connection the proxy should drop may stay open
+
+
+def produce_and_read_back(bootstrap, n=200, seed=10, partitions=3):
+    """Create a topic, produce n records, read them back without a group; assert an exact match."""
+    topic = wl.unique("fault")
+    wl.kp_create_topic(bootstrap, topic, partitions)
+    records = wl.make_records(n, seed=seed, prefix=topic)
+    wl.kp_produce(bootstrap, topic, records, timeout=30)
+    got = wl.kp_read_all(bootstrap, topic, partitions, n, timeout=30)
+    diff = wl.compare_multisets(wl.digests(records), got)
+    assert not diff, diff
+
+
+def established_to(port):
+    """Number of ESTABLISHED TCP connections (any process) whose remote port is `port`."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "01" and int(cols[2].rsplit(":", 1)[1], 16) == port:
+                        count += 1
+        except OSError:
+            pass
+    return count
+
+
+def api_versions_via(port, client_id="kafkascope-it", timeout=5.0):
+    """One raw ApiVersions v0 round trip; returns the decoded response or raises."""
+    with kw.WireClient(HOST, port, timeout=timeout, client_id=client_id) as c:
+        return c.api_versions(0)
+
+
+# ------------------------------------------------------------------------------------------- broker death
+
+def test_broker_killed_mid_stream_then_restarted(tansu, proxy):
+    p = proxy()
+    topic = wl.unique("doomed")
+    wl.kp_create_topic(p.bootstrap, topic)
+    bg = wl.BackgroundProducer(p.bootstrap, topic).start()
+    try:
+        bg.wait_acked(200, timeout=20)
+        killed_at = time.monotonic()
+        tansu.kill()
+        wait_until(lambda: bg.errors_since(killed_at), timeout=25, what="a client error after the broker died")
+    finally:
+        bg.stop()
+    p.assert_alive("after the broker was killed")
+
+    # Upstream down: a new connection is accepted or refused, but a request on it must not hang - the proxy
+    # closes it (upstream connect failure) rather than leaving the client waiting.
+    try:
+        s = socket.create_connection((HOST, p.listen_port), timeout=5)
+    except OSError:
+        s = None
+    if s is not None:
+        with s:
+            s.sendall(kw.request_frame(kw.API_API_VERSIONS, 0, 1, b""))
+            closed, got = kw.wait_closed(s, CLOSE_WAIT + 5)
+            assert closed, "with the broker down, the proxy left the client connection open"
+            assert got == b"", "with the broker down, the client received %r" % got[:64]
+    p.assert_alive("after a client connected while the broker was down")
+
+    tansu.start()  # same port, empty in-memory storage
+    wait_until(lambda: _try(lambda: api_versions_via(p.listen_port)), timeout=20,
+               what="the proxy serving requests after the broker came back")
+    produce_and_read_back(p.bootstrap, n=300, seed=11)
+    p.assert_alive()
+
+
+def _try(fn):
+    try:
+        return fn() or True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+# ------------------------------------------------------------------------------------------- bad frames
+
+BAD_INPUTS = {
+    # 4-byte size just above --max-frame-bytes, then a plausible header; the body never comes.
+    "size-max-plus-1": struct.pack(">i", MAX_FRAME + 1) + struct.pack(">hhih", 0, 9, 1, -1),
+    # 16 MiB frame announced.
+    "size-16MiB": struct.pack(">i", 16 << 20) + b"\0" * 64,
+    # Negative size.
+    "size-negative": b"\xff\xff\xff\xff" + b"\0" * 16,
+    # A complete frame too short to hold a request header (api_key, api_version, correlation_id, client_id).
+    "frame-too-short": struct.pack(">i", 3) + b"\x00\x12\x00",
+    # Text protocol instead of Kafka: 'GET ' read as a size is ~1.2 GB.
+    "http-request": b"GET / HTTP/1.1\r\nHost: kafka\r\n\r\n",
+}
+
+
+def test_oversized_and_garbage_frames_close_only_that_connection(tansu, proxy):
+    p = proxy("--max-frame-bytes", MAX_FRAME)
+    topic = wl.unique("bystander")
+    wl.kp_create_topic(p.bootstrap, topic)
+    bg = wl.BackgroundProducer(p.bootstrap, topic, interval=0.005).start()
+    try:
+        bg.wait_acked(100, timeout=20)
+        bad_started = time.monotonic()
+        sockets = {}
+        for name, data in BAD_INPUTS.items():
+            s = socket.create_connection((HOST, p.listen_port), timeout=5)
+            s.sendall(data)
+            sockets[name] = s
+        outcomes = {}
+        for name, s in sockets.items():
+            with s:
+                outcomes[name] = kw.wait_closed(s, CLOSE_WAIT)[0]
+        acked_before = len(bg.acked)
+        bg.wait_acked(acked_before + 100, timeout=20)  # the well-behaved client kept going meanwhile
+        errors = bg.errors_since(bad_started)
+    finally:
+        bg.stop()
+    still_open = [name for name, closed in outcomes.items() if not closed]
+    assert not still_open, "the proxy did not close these connections within %.0f s: %s" % (CLOSE_WAIT, still_open)
+    assert not errors, "the concurrent producer failed while bad frames were handled: %s" % errors[:3]
+    p.assert_alive("after bad frames")
+    got = wl.kp_read_all(p.bootstrap, topic, 3, len(bg.acked), timeout=30)
+    diff = wl.compare_multisets(wl.digests(bg.acked), got)
+    assert not diff, "records acknowledged to the concurrent producer: " + diff
+
+
+# ------------------------------------------------------------------------------------------- vanishing clients
+
+def pipelined_requests(first_corr):
+    corr = first_corr
+    frames = []
+    for api_key, version, body in [
+            (kw.API_API_VERSIONS, 0, kw.api_versions_request(0)),
+            (kw.API_METADATA, 1, kw.metadata_request(1)),
+            (kw.API_API_VERSIONS, 3, kw.api_versions_request(3)),
+            (kw.API_METADATA, 12, kw.metadata_request(12)),
+            (kw.API_FIND_COORDINATOR, 0, kw.find_coordinator_request(0, ["some-group"])),
+            (kw.API_METADATA, 0, kw.metadata_request(0))]:
+        frames.append((api_key, version, corr, kw.request_frame(api_key, version, corr, body)))
+        corr += 1
+    return frames
+
+
+def test_client_disconnects_with_requests_in_flight(tansu, proxy):
+    p = proxy()
+    baseline = established_to(tansu.port)
+    for i in range(30):
+        s = socket.create_connection((HOST, p.listen_port), timeout=5)
+        frames = pipelined_requests(100 * i)
+        data = b"".join(f[3] for f in frames)
+        if i % 3 == 2:
+            data += frames[0][3][:7]  # and a torn frame at the end
+        s.sendall(data)
+        if i % 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        s.close()
+    time.sleep(0.5)
+    p.assert_alive("after clients vanished with requests in flight")
+
+    # Pipelining on a healthy connection: every response arrives, in order, with its correlation id.
+    with kw.WireClient(HOST, p.listen_port) as c:
+        frames = pipelined_requests(7000)
+        c.sock.sendall(b"".join(f[3] for f in frames))
+        for api_key, version, corr, _ in frames:
+            got, r = kw.response_body_reader(api_key, version, c.recv_frame())
+            assert got == corr, "response out of order: correlation id %d, expected %d" % (got, corr)
+    produce_and_read_back(p.bootstrap, n=200, seed=12)
+
+    # The upstream connections of the vanished clients are gone too (no leak).
+    wait_until(lambda: established_to(tansu.port) <= baseline + 2, timeout=15,
+               what="upstream connections of closed clients being closed (baseline %d, now %d)" % (
+                   baseline, established_to(tansu.port)))
+    p.assert_alive()
+
+
+# ------------------------------------------------------------------------------------------- correlation mismatch
+
+def test_upstream_correlation_mismatch_closes_client(fake_cluster, proxy):
+    marker = "wrong-correlation-please"
+
+    def override(node_id, api_key, version, corr, client_id, body):
+        if client_id == marker and api_key == kw.API_API_VERSIONS:
+            d = {"error_code": 0, "api_keys": kw.FakeCluster.API_RANGES}
+            return kw.response_frame(api_key, 0, corr + 1000, kw.encode_api_versions_response(0, d))
+        return None
+
+    fake = fake_cluster([5], override=override)
+    p = proxy(bootstrap=fake.bootstrap(), node_ids=(5,))
+    s = socket.create_connection((HOST, p.listen_port), timeout=5)
+    with s:
+        s.sendall(kw.request_frame(kw.API_API_VERSIONS, 0, 42, b"", client_id=marker))
+        closed, got = kw.wait_closed(s, CLOSE_WAIT)
+    assert fake.received_by(marker), "the request never reached the fake upstream"
+    assert closed, "the proxy kept the client connection open after a mismatched correlation id (got %r)" % got[:64]
+    p.assert_alive("after a correlation mismatch")
+    response = api_versions_via(p.listen_port, client_id="well-behaved")
+    assert response["error_code"] == 0 and response["api_keys"]
+
+
+# ------------------------------------------------------------------------------------------- graceful shutdown
+
+DRAIN_TIMEOUT = 5
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_drains_and_exits_zero(tansu, proxy, sig):
+    p = proxy("--drain-timeout", DRAIN_TIMEOUT)
+    topic = wl.unique("drain")
+    wl.kp_create_topic(p.bootstrap, topic)
+    bg = wl.BackgroundProducer(p.bootstrap, topic, interval=0.001).start()
+    try:
+        bg.wait_acked(300, timeout=20)
+        signalled_at = time.monotonic()
+        p.send_signal(sig)
+        # It stops accepting new connections promptly (refused once the listener is closed).
+        wait_until(lambda: not can_connect(p.listen_port), timeout=DRAIN_TIMEOUT + 5,
+                   what="the listen port refusing connections after %s" % sig.name)
+        try:
+            code = p.wait(DRAIN_TIMEOUT + 10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("kafkascope still running %d s after %s (drain timeout %d s)" % (
+                DRAIN_TIMEOUT + 10, sig.name, DRAIN_TIMEOUT)) from None
+        elapsed = time.monotonic() - signalled_at
+    finally:
+        bg.stop(close_timeout=2)
+    assert code == 0, "kafkascope exited with %s after %s" % (code, sig.name)
+    assert elapsed <= DRAIN_TIMEOUT + 5, "exit took %.1f s" % elapsed
+    acked = list(bg.acked)
+    assert len(acked) >= 300
+    got = wl.kp_read_all(tansu.bootstrap, topic, 3, len(acked), timeout=30)
+    missing = wl.digests(acked) - got
+    assert not missing, "%d acknowledged records are not in the broker" % sum(missing.values())
+
+
+# ------------------------------------------------------------------------------------------- acks=0
+
+def record_batch(records):
+    """A magic-2 RecordBatch (uncompressed) built with kafka-python's own builder (it computes the CRC-32C)."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                        producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+    now = int(time.time() * 1000)
+    for offset, (k, v, h) in enumerate(records):
+        assert builder.append(offset, now, k, v, h) is not None
+    return bytes(builder.build())
+
+
+def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, proxy):
+    """Kafka sends no response to a Produce with acks=0: the proxy must neither wait for one nor pair the next
+    response with it. Pipelined on one raw connection: Produce(acks=0), ApiVersions, Produce(acks=-1),
+    Metadata; the fake broker (like Kafka) answers all but the first."""
+    fake = fake_cluster([3])
+    p = proxy(bootstrap=fake.bootstrap(), node_ids=(3,))
+    cid = "acks-zero-" + wl.unique("c")
+    batch = record_batch(wl.make_records(20, seed=20, prefix="acks0"))
+    with kw.WireClient(HOST, p.listen_port, client_id=cid) as c:
+        c.sock.sendall(kw.request_frame(kw.API_PRODUCE, 7, 1, kw.produce_request(7, "t", 0, batch, acks=0), cid)
+                       + kw.request_frame(kw.API_API_VERSIONS, 0, 2, kw.api_versions_request(0), cid)
+                       + kw.request_frame(kw.API_PRODUCE, 7, 3, kw.produce_request(7, "t", 0, batch, acks=-1), cid)
+                       + kw.request_frame(kw.API_METADATA, 1, 4, kw.metadata_request(1, ["t"]), cid))
+        corr, r = kw.response_body_reader(kw.API_API_VERSIONS, 0, c.recv_frame())
+        assert corr == 2, "first response has correlation id %d, expected 2 (ApiVersions)" % corr
+        kw.decode_api_versions_response(0, r)
+        corr, r = kw.response_body_reader(kw.API_PRODUCE, 7, c.recv_frame())
+        assert corr == 3
+        produced = kw.decode_produce_response(7, r)
+        assert [pt["error_code"] for t in produced["responses"] for pt in t["partitions"]] == [0], produced
+        corr, r = kw.response_body_reader(kw.API_METADATA, 1, c.recv_frame())
+        assert corr == 4
+        kw.decode_metadata_response(1, r)
+    assert [r.api_key for r in fake.received_by(cid)] == [kw.API_PRODUCE, kw.API_API_VERSIONS, kw.API_PRODUCE,
+                                                         kw.API_METADATA]
+    p.assert_alive()
+
+
+def test_acks_zero_producer_against_tansu(tansu, proxy):
+    """Tansu (unlike Kafka) DOES answer acks=0 Produce requests; clients ignore the stray responses. Through
+    the proxy an acks=0 producer must still deliver everything (no connection torn down over it)."""
+    p = proxy()
+    topic = wl.unique("acks0")
+    wl.kp_create_topic(p.bootstrap, topic, partitions=1)
+    records = wl.make_records(600, seed=22, prefix=topic)
+    producer = wl.kp_producer(p.bootstrap, acks=0, enable_idempotence=False, retries=0)
+    try:
+        for k, v, h in records[:300]:
+            producer.send(topic, key=k, value=v, headers=h)
+        producer.flush(timeout=20)
+        time.sleep(0.5)
+        for k, v, h in records[300:]:
+            producer.send(topic, key=k, value=v, headers=h)
+        producer.flush(timeout=20)
+    finally:
+        producer.close(timeout=10)
+    got = wl.kp_read_all(p.bootstrap, topic, 1, len(records), timeout=20)
+    diff = wl.compare_multisets(wl.digests(records), got)
+    assert not diff, "acks=0 records through the proxy: " + diff
+    p.assert_alive()
