@@ -17,8 +17,8 @@ import signal
 import pytest
 
 from harness import (DIRECT, HOST, TANSU_NODE_ID, PROXY_READY_TIMEOUT, Proxy, Tansu, _reap_all, _spawn, _tail,
-                     attach_log, find_port_block, free_port, kafkascope_binary, port_is_free, tansu_binary,
-                     wait_for_port)
+                     attach_log, find_port_block, kafkascope_binary, port_is_free, proxy_environment,
+                     tansu_binary, wait_for_port)
 
 # ---------------------------------------------------------------------------------------------- timeouts
 
@@ -91,7 +91,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture
 def tansu(request, tmp_path):
     """A fresh in-memory Tansu broker (node id 111) on a free loopback port, advertising that port."""
-    broker = Tansu(tansu_binary(), free_port(), tmp_path / "tansu.log")
+    broker = Tansu(tansu_binary(), find_port_block([0]), tmp_path / "tansu.log")
     attach_log(request, "tansu log", broker.log_path)
     broker.start()
     yield broker
@@ -136,7 +136,7 @@ def proxy(request, tmp_path):
         log_path.write_text("$ %s\n" % " ".join(argv))
         attach_log(request, "kafkascope log", log_path)
         p = Proxy(listen, base, argv=argv, log_path=log_path)
-        p.proc = _spawn(argv, log_path)
+        p.proc = _spawn(argv, log_path, env=proxy_environment())
         started.append(p)
         wait_for_port(listen, PROXY_READY_TIMEOUT, proc=p.proc, what="kafkascope proxy")
         return p

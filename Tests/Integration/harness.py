@@ -68,9 +68,22 @@ def port_is_free(port):
         return True
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def find_port_block(offsets, low=20000, high=40000, attempts=200):
-    """A base port B such that B + o is free for every o in offsets (bind check; racy by nature)."""
+    """A base port B such that B + o is free for every o in offsets (bind check; racy by nature). The block is
+    kept below the kernel's ephemeral range when it can be, so that client sockets do not grab it meanwhile."""
     offsets = sorted(set(offsets))
+    eph_lo, _ = _ephemeral_range()
+    if low + offsets[-1] + 1000 < eph_lo:
+        high = min(high, eph_lo)
     rng = random.Random()
     for _ in range(attempts):
         base = rng.randrange(low, high - offsets[-1])
@@ -101,13 +114,15 @@ def wait_for_port(port, timeout, host=HOST, proc=None, what="port"):
 
 
 def wait_until(predicate, timeout, interval=0.05, what="condition"):
+    """Poll predicate() until truthy (returned) or timeout (AssertionError). `what` may be a callable giving the
+    failure description at failure time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError("%s not reached within %.1f s" % (what, timeout))
+    raise AssertionError("%s not reached within %.1f s" % (what() if callable(what) else what, timeout))
 
 
 def own_tcp_peer_ports():
@@ -171,15 +186,22 @@ def _stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
     return proc.returncode
 
 
-def _spawn(argv, log_path):
+def _spawn(argv, log_path, env=None):
     log = open(log_path, "ab")
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)  # a terminal Ctrl-C reaches pytest only; fixtures stop these
     finally:
         log.close()
     _live_processes.append(proc)
     return proc
+
+
+def proxy_environment():
+    """The test's environment without KAFKASCOPE_* variables: the proxy reads those as options
+    (KAFKASCOPE_CONFIG, KAFKASCOPE_MAX_FRAME_BYTES, ...), and the harness's own (KAFKASCOPE_BIN, ...) are not
+    meant for it. Tests pass everything on the command line."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("KAFKASCOPE_")}
 
 
 def tansu_binary():

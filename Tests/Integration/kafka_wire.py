@@ -705,6 +705,7 @@ class FakeCluster:
     Every request is appended to self.requests (thread-safe list append) with the node that received it.
     Hook: `override(node_id, api_key, version, corr, client_id, body)` may return a whole raw response frame
     to send instead, or CLOSE to close the connection without answering; None means the default answer.
+    `delays[client_id] = seconds` holds back the answers to that client's requests.
     """
 
     API_RANGES = [(API_PRODUCE, 3, 8), (API_METADATA, 0, 12), (API_FIND_COORDINATOR, 0, 4),
@@ -717,6 +718,7 @@ class FakeCluster:
         self.coordinators = coordinators or {}  # group key -> node id; others -> COORDINATOR_NOT_AVAILABLE
         self.controller_id = self.node_ids[0] if controller_id is None else controller_id
         self.override = override
+        self.delays = {}
         self.requests = []
         self.sent = []  # (node_id, client_id, correlation_id, decoded response dict sent)
         self.ports = {}
@@ -749,6 +751,15 @@ class FakeCluster:
         self._ready.set()
         if not self._error:
             self.loop.run_forever()
+        # Stopped: cancel handlers still running (e.g. a delayed answer), then release the loop.
+        tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for s in self.servers:
+            self.loop.run_until_complete(s.wait_closed())
+        self.loop.close()
 
     def stop(self):
         if not self.thread.is_alive():
@@ -858,6 +869,8 @@ class FakeCluster:
                     break
                 if frame is NO_RESPONSE:
                     continue
+                if self.delays.get(client_id):
+                    await asyncio.sleep(self.delays[client_id])
                 writer.write(frame)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, struct.error):

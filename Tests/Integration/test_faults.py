@@ -184,7 +184,7 @@ def test_client_disconnects_with_requests_in_flight(tansu, proxy):
 
     # The upstream connections of the vanished clients are gone too (no leak).
     wait_until(lambda: established_to(tansu.port) <= baseline + 2, timeout=15,
-               what="upstream connections of closed clients being closed (baseline %d, now %d)" % (
+               what=lambda: "upstream connections of closed clients being closed (%d to Tansu before, %d now)" % (
                    baseline, established_to(tansu.port)))
     p.assert_alive()
 
@@ -248,6 +248,50 @@ def test_signal_drains_and_exits_zero(tansu, proxy, sig):
     assert not missing, "%d acknowledged records are not in the broker" % sum(missing.values())
 
 
+def test_signal_waits_for_in_flight_response(fake_cluster, proxy):
+    """A request in flight when SIGTERM arrives still gets its response (drain), then the proxy exits 0."""
+    fake = fake_cluster([2])
+    p = proxy("--drain-timeout", 8, bootstrap=fake.bootstrap(), node_ids=(2,))
+    fake.delays["slow-client"] = 2.0
+    with kw.WireClient(HOST, p.listen_port, timeout=15, client_id="slow-client") as c:
+        corr = c.send(kw.API_METADATA, 1, kw.metadata_request(1))
+        wait_until(lambda: fake.received_by("slow-client"), timeout=5, what="the request reaching the upstream")
+        p.send_signal(signal.SIGTERM)
+        try:
+            payload = c.recv_frame()
+        except (kw.ConnectionClosed, OSError) as e:
+            raise AssertionError("in-flight request lost on SIGTERM: %s" % e) from None
+        got, r = kw.response_body_reader(kw.API_METADATA, 1, payload)
+        assert got == corr
+        md = kw.decode_metadata_response(1, r)
+        assert [(b["host"], b["port"]) for b in md["brokers"]] == [(HOST, p.broker_port(2))]
+        closed, _ = kw.wait_closed(c.sock, 10)
+        assert closed, "connection not closed after draining"
+    code = p.wait(10)
+    assert code == 0, "kafkascope exited with %s" % code
+
+
+def test_drain_timeout_bounds_shutdown(fake_cluster, proxy):
+    """An upstream that never answers cannot hold shutdown beyond --drain-timeout."""
+    fake = fake_cluster([2])
+    p = proxy("--drain-timeout", 2, bootstrap=fake.bootstrap(), node_ids=(2,))
+    fake.delays["stuck-client"] = 60.0
+    with kw.WireClient(HOST, p.listen_port, timeout=15, client_id="stuck-client") as c:
+        c.send(kw.API_METADATA, 1, kw.metadata_request(1))
+        wait_until(lambda: fake.received_by("stuck-client"), timeout=5, what="the request reaching the upstream")
+        signalled = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            code = p.wait(2 + 8)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("kafkascope still running 10 s after SIGTERM with --drain-timeout 2") from None
+        elapsed = time.monotonic() - signalled
+        closed, _ = kw.wait_closed(c.sock, 5)
+    assert code == 0, "kafkascope exited with %s" % code
+    assert closed, "client connection still open after the proxy exited"
+    assert elapsed >= 1.0, "exited after %.2f s: did not wait for the in-flight request at all" % elapsed
+
+
 # ------------------------------------------------------------------------------------------- acks=0
 
 def record_batch(records):
@@ -264,7 +308,9 @@ def record_batch(records):
 def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, proxy):
     """Kafka sends no response to a Produce with acks=0: the proxy must neither wait for one nor pair the next
     response with it. Pipelined on one raw connection: Produce(acks=0), ApiVersions, Produce(acks=-1),
-    Metadata; the fake broker (like Kafka) answers all but the first."""
+    Metadata; the fake broker (like Kafka) answers all but the first.
+    (Not tested against Tansu: Tansu 0.6.0 does answer acks=0 Produce requests, and kafka-python then aborts
+    its connection with CorrelationIdError and loses records even without the proxy.)"""
     fake = fake_cluster([3])
     p = proxy(bootstrap=fake.bootstrap(), node_ids=(3,))
     cid = "acks-zero-" + wl.unique("c")
@@ -286,28 +332,4 @@ def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, pr
         kw.decode_metadata_response(1, r)
     assert [r.api_key for r in fake.received_by(cid)] == [kw.API_PRODUCE, kw.API_API_VERSIONS, kw.API_PRODUCE,
                                                          kw.API_METADATA]
-    p.assert_alive()
-
-
-def test_acks_zero_producer_against_tansu(tansu, proxy):
-    """Tansu (unlike Kafka) DOES answer acks=0 Produce requests; clients ignore the stray responses. Through
-    the proxy an acks=0 producer must still deliver everything (no connection torn down over it)."""
-    p = proxy()
-    topic = wl.unique("acks0")
-    wl.kp_create_topic(p.bootstrap, topic, partitions=1)
-    records = wl.make_records(600, seed=22, prefix=topic)
-    producer = wl.kp_producer(p.bootstrap, acks=0, enable_idempotence=False, retries=0)
-    try:
-        for k, v, h in records[:300]:
-            producer.send(topic, key=k, value=v, headers=h)
-        producer.flush(timeout=20)
-        time.sleep(0.5)
-        for k, v, h in records[300:]:
-            producer.send(topic, key=k, value=v, headers=h)
-        producer.flush(timeout=20)
-    finally:
-        producer.close(timeout=10)
-    got = wl.kp_read_all(p.bootstrap, topic, 1, len(records), timeout=20)
-    diff = wl.compare_multisets(wl.digests(records), got)
-    assert not diff, "acks=0 records through the proxy: " + diff
     p.assert_alive()

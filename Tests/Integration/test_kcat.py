@@ -54,7 +54,8 @@ def test_kcat_metadata_listing_matches_direct(tansu, proxy):
     assert (d_code == 0) == (x_code == 0), "exit status class differs\n" + report
     if d_code != 0:
         assert main_error(x_err) == main_error(d_err), "different main error\n" + report
-        assert warning_reasons(x_err) == warning_reasons(d_err), "different librdkafka failures\n" + report
+        missing = warning_reasons(d_err) - warning_reasons(x_err)
+        assert not missing, "librdkafka failures seen directly but not through the proxy: %s\n%s" % (missing, report)
     else:
         # Both listed metadata: through the proxy the broker must show at the proxy's address.
         assert "broker %d at %s:%d" % (TANSU_NODE_ID, HOST, p.broker_port(TANSU_NODE_ID)) in x_out, report

@@ -24,7 +24,7 @@ UNKNOWN_GROUP = "group-nobody"
 def cluster(request, fake_cluster, proxy):
     """(fake cluster, proxy, expected advertised host)."""
     fake = fake_cluster(list(NODES), coordinators=COORDINATORS, controller_id=7)
-    base = find_port_block([0] + list(NODES), low=20000, high=39000)
+    base = find_port_block([0] + list(NODES))
     p = proxy(bootstrap=fake.bootstrap(), broker_port_base=base, node_ids=NODES, advertised_host=request.param)
     return fake, p, request.param or HOST
 

@@ -271,7 +271,17 @@ class BackgroundProducer:
     def stop(self, close_timeout=3):
         self._stop.set()
         self._thread.join(10)
-        try:
-            self.producer.close(timeout=close_timeout)
-        except Exception:  # noqa: BLE001 - closing after the broker/proxy went away may complain
-            pass
+        # kafka-python's close() raises (and stays open) while flush() times out on batches that cannot be sent;
+        # they expire after delivery_timeout_ms, so retry a little longer than that, then force it.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.producer.close(timeout=close_timeout)
+                return
+            except Exception:  # noqa: BLE001
+                if time.monotonic() >= deadline:
+                    break
+        sender = getattr(self.producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+        self.producer._closed = True

@@ -22,6 +22,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var heldResponses = CircularBuffer<ByteBuffer>()
     private var gateSequence = 0
     private var gateOpen = true
+    /// A large response that arrives in parts (see `ResponseStreamDecoder`).
+    private var streamed = StreamedResponse.none
+
+    private enum StreamedResponse {
+        case none
+        /// Passed on part by part: nothing in it is rewritten.
+        case forwarding(closeWhenDone: Bool)
+        /// Assembled first, because it may name brokers.
+        case assembling(InFlightRequest, ByteBuffer, closeWhenDone: Bool)
+    }
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
@@ -122,21 +132,67 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Upstream events
 
-    func responseReceived(_ frame: ByteBuffer) {
-        guard let correlationID = frame.getInteger(at: frame.readerIndex + 4, as: Int32.self) else {
-            self.fail(ProxyError(.malformedFrame, "a response of \(frame.readableBytes) bytes has no header"), side: "broker")
-            return
+    func responsePartReceived(_ part: ResponsePart) {
+        switch part {
+        case .frame(let frame):
+            guard let (request, closeWhenDone) = self.responseStarted(frame) else { return }
+            self.deliver(frame, answering: request)
+            self.responseFinished(closeWhenDone: closeWhenDone)
+        case .head(let head, let remaining):
+            guard let (request, closeWhenDone) = self.responseStarted(head) else { return }
+            if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
+                var whole = ByteBuffer()
+                whole.reserveCapacity(head.readableBytes + remaining)
+                whole.writeImmutableBuffer(head)
+                self.streamed = .assembling(request, whole, closeWhenDone: closeWhenDone)
+            } else {
+                self.send(head, after: nil)
+                self.streamed = .forwarding(closeWhenDone: closeWhenDone)
+            }
+        case .continuation(let bytes, let last):
+            switch self.streamed {
+            case .forwarding(let closeWhenDone):
+                self.send(bytes, after: nil)
+                if last {
+                    self.streamed = .none
+                    self.responseFinished(closeWhenDone: closeWhenDone)
+                }
+            case .assembling(let request, var whole, let closeWhenDone):
+                self.streamed = .none  // let `whole` be uniquely referenced while it grows
+                whole.writeImmutableBuffer(bytes)
+                if last {
+                    self.deliver(whole, answering: request)
+                    self.responseFinished(closeWhenDone: closeWhenDone)
+                } else {
+                    self.streamed = .assembling(request, whole, closeWhenDone: closeWhenDone)
+                }
+            case .none:
+                self.fail(ProxyError(.malformedFrame, "response bytes outside any frame"), side: "broker")
+            }
+        }
+    }
+
+    /// Pairs a response with its request; nil when the connection had to close instead.
+    private func responseStarted(_ start: ByteBuffer) -> (InFlightRequest, closeWhenDone: Bool)? {
+        guard let correlationID = start.getInteger(at: start.readerIndex + 4, as: Int32.self) else {
+            self.fail(ProxyError(.malformedFrame, "a response of \(start.readableBytes) bytes has no header"), side: "broker")
+            return nil
         }
         switch self.stateMachine.responseReceived(correlationID: correlationID) {
-        case .forward(let request):
-            self.deliver(frame, answering: request)
-            self.resumeClientReadIfPossible()
-        case .forwardAndClose(let request):
-            self.deliver(frame, answering: request)
-            // With responses held for a listener, releasing them closes the connection instead.
-            if self.gateOpen { self.closeAfterPendingWrites() }
+        case .forward(let request): return (request, false)
+        case .forwardAndClose(let request): return (request, true)
         case .close(let error):
             self.fail(error, side: "broker")
+            return nil
+        }
+    }
+
+    private func responseFinished(closeWhenDone: Bool) {
+        if closeWhenDone {
+            // With responses held for a listener, releasing them closes the connection instead.
+            if self.gateOpen { self.closeAfterPendingWrites() }
+        } else {
+            self.resumeClientReadIfPossible()
         }
     }
 
@@ -189,7 +245,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             .channelInitializer { channel in
                 do {
                     try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(KafkaFrameDecoder(maximumFrameLength: maximumFrame, includesSizePrefix: true)),
+                        ByteToMessageHandler(ResponseStreamDecoder(maximumFrameLength: maximumFrame)),
                         UpstreamConnectionHandler(client: bound.value),
                     ])
                     return channel.eventLoop.makeSucceededVoidFuture()

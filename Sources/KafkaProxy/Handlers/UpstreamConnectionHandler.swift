@@ -3,7 +3,7 @@ import NIOCore
 /// The broker side of a proxied connection: hands responses to its client handler and writes the requests it
 /// gets from it. Both handlers live on the same event loop, so they call each other directly.
 final class UpstreamConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = ResponsePart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -25,7 +25,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.client?.responseReceived(self.unwrapInboundIn(data))
+        self.client?.responsePartReceived(self.unwrapInboundIn(data))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
