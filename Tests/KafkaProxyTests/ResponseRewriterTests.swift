@@ -184,3 +184,39 @@ import Testing
         #expect(BrokerPortMapping(base: 19000, bootstrapPort: 19092).port(for: 92) == nil, "never the bootstrap port")
     }
 }
+
+extension ResponseRewriterTests {
+    /// KIP-951: a Produce v10 response that names new leaders in its tagged NodeEndpoints.
+    @Test func produceNodeEndpointsAreRewritten() throws {
+        let schema = MessageSchema.produceResponse.body
+        guard case .array(.structure(let endpointSchema))? = schema.fields.first(where: { $0.name == "nodeEndpoints" })?.type else {
+            Issue.record("ProduceResponse has no nodeEndpoints")
+            return
+        }
+        var endpoint = KafkaStruct(values: [KafkaValue?](repeating: nil, count: endpointSchema.fields.count))
+        endpoint.setValue(.int32(5), for: "nodeId", in: endpointSchema)
+        endpoint.setValue(.string("b5"), for: "host", in: endpointSchema)
+        endpoint.setValue(.int32(9092), for: "port", in: endpointSchema)
+        endpoint.setValue(.null, for: "rack", in: endpointSchema)
+        var body = KafkaStruct(values: [KafkaValue?](repeating: nil, count: schema.fields.count))
+        body.setValue(.array([]), for: "responses", in: schema)
+        body.setValue(.int32(0), for: "throttleTimeMs", in: schema)
+        body.setValue(.array([.structure(endpoint)]), for: "nodeEndpoints", in: schema)
+        let frame = try self.frame(header: KafkaStruct(values: [.int32(5)]), headerVersion: 1) {
+            try KafkaCodec.encode(body, as: .produceResponse, version: 10, into: &$0)
+        }
+        guard case .rewritten(let rewritten, let brokers, _) = self.rewriter.rewrite(frame, for: self.request(.produce, 10)) else {
+            Issue.record("NodeEndpoints must be rewritten")
+            return
+        }
+        #expect(brokers == [BrokerEndpoint(nodeID: 5, host: "b5", port: 9092)])
+        let decoded = try KafkaCodec.decode(.produceResponse, version: 10, from: try self.body(of: rewritten, key: .produce, version: 10))
+        guard case .array(let endpoints)? = decoded.value("nodeEndpoints", in: schema), case .structure(let first)? = endpoints.first else {
+            Issue.record("the rewritten response keeps its NodeEndpoints")
+            return
+        }
+        #expect(first.value("host", in: endpointSchema) == .string("proxy.local"))
+        #expect(first.value("port", in: endpointSchema) == .int32(20005))
+        #expect(first.value("nodeId", in: endpointSchema) == .int32(5))
+    }
+}
