@@ -49,7 +49,9 @@ struct TypedMessageEmitter {
 
                 /// Encodes the body at `version`.
                 public func encode(into buffer: inout ByteBuffer, version: Int16) throws(KafkaEncodingError) {
-                    try self.write(into: &buffer, version: version, flexible: MessageSchema.\(Naming.lowerCamel(self.file.name)).isFlexible(version))
+                    var writer = WireWriter()
+                    try self.write(into: &writer, version: version, flexible: MessageSchema.\(Naming.lowerCamel(self.file.name)).isFlexible(version))
+                    writer.append(to: &buffer)
                 }
             }
 
@@ -84,12 +86,12 @@ struct TypedMessageEmitter {
                     """)
                 taggedWrites.append("""
                             if \(Self.condition(tagged)), let value = self.\(property) {
-                                var data = ByteBuffer()
+                                var data = WireWriter(capacity: 64)
                                 \(try self.writeStatement(field, value: "value", buffer: "data", compact: "true", nullable: nullable, optional: false))
-                                tagged.append(RawTaggedField(tag: \(tag), data: data))
+                                tagged.append(RawTaggedField(tag: \(tag), data: data.byteBuffer))
                             }
                     """)
-                if try Self.condition(versions.subtracting(tagged)) != "false" {
+                if Self.condition(versions.subtracting(tagged)) != "false" {
                     throw GeneratorError("\(self.fileName): \(field.name) is tagged in some versions only")
                 }
                 continue
@@ -131,7 +133,7 @@ struct TypedMessageEmitter {
                     }
                 }
 
-                func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+                func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             \(writes.joined(separator: "\n"))
                     guard flexible else { return }
                     \(taggedWrites.isEmpty ? "let" : "var") tagged = self.unknownTaggedFields
@@ -242,7 +244,7 @@ struct TypedMessageEmitter {
         if type.hasPrefix("[]") {
             let element = try self.write(String(type.dropFirst(2)), value: "element", buffer: "out", compact: compact, nullable: "false", name: name)
             return "try \(buffer).writeKafkaArray(\(value), compact: \(compact), nullable: \(nullable), field: \(name)) "
-                + "{ (element, out: inout ByteBuffer) throws(KafkaEncodingError) in \(element) }"
+                + "{ (element, out: inout WireWriter) throws(KafkaEncodingError) in \(element) }"
         }
         switch type {
         case "bool": return "\(buffer).writeKafkaBool(\(value))"
@@ -253,7 +255,7 @@ struct TypedMessageEmitter {
         case "bytes", "records": return "try \(buffer).writeKafkaBytes(\(value), compact: \(compact), nullable: \(nullable), field: \(name))"
         default:
             return "try \(buffer).writeKafkaStruct(\(value), nullable: \(nullable), field: \(name)) "
-                + "{ (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) }"
+                + "{ (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) }"
         }
     }
 

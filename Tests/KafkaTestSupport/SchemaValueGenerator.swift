@@ -1,5 +1,5 @@
 public import KafkaCodec
-public import NIOCore
+import NIOCore
 
 /// SplitMix64: a tiny seeded generator, so a failing round trip can be replayed from its seed.
 public struct SeededRandom: RandomNumberGenerator {

@@ -127,7 +127,9 @@ public enum KafkaCodec {
         version: Int16,
         into buffer: inout ByteBuffer
     ) throws(KafkaEncodingError) {
-        try StructEncoder(plan: schema.plan(for: version)).writeMessage(value, into: &buffer)
+        var writer = WireWriter()
+        try StructEncoder(plan: schema.plan(for: version)).writeMessage(value, into: &writer)
+        writer.append(to: &buffer)
     }
 
     /// Encodes a request's header and body, without the size prefix.

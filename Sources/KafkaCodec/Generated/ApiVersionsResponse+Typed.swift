@@ -75,33 +75,33 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         }
     }
 
-    func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+    func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         buffer.writeInteger(self.errorCode)
-        try buffer.writeKafkaArray(self.apiKeys, compact: flexible, nullable: false, field: "apiKeys") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "apiKeys") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        try buffer.writeKafkaArray(self.apiKeys, compact: flexible, nullable: false, field: "apiKeys") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "apiKeys") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
         guard flexible else { return }
         var tagged = self.unknownTaggedFields
         if version >= 3, let value = self.supportedFeatures {
-            var data = ByteBuffer()
-            try data.writeKafkaArray(value, compact: true, nullable: false, field: "supportedFeatures") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "supportedFeatures") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
-            tagged.append(RawTaggedField(tag: 0, data: data))
+            var data = WireWriter(capacity: 64)
+            try data.writeKafkaArray(value, compact: true, nullable: false, field: "supportedFeatures") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "supportedFeatures") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            tagged.append(RawTaggedField(tag: 0, data: data.byteBuffer))
         }
         if version >= 3, let value = self.finalizedFeaturesEpoch {
-            var data = ByteBuffer()
+            var data = WireWriter(capacity: 64)
             data.writeInteger(value)
-            tagged.append(RawTaggedField(tag: 1, data: data))
+            tagged.append(RawTaggedField(tag: 1, data: data.byteBuffer))
         }
         if version >= 3, let value = self.finalizedFeatures {
-            var data = ByteBuffer()
-            try data.writeKafkaArray(value, compact: true, nullable: false, field: "finalizedFeatures") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "finalizedFeatures") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
-            tagged.append(RawTaggedField(tag: 2, data: data))
+            var data = WireWriter(capacity: 64)
+            try data.writeKafkaArray(value, compact: true, nullable: false, field: "finalizedFeatures") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "finalizedFeatures") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            tagged.append(RawTaggedField(tag: 2, data: data.byteBuffer))
         }
         if version >= 3, let value = self.zkMigrationReady {
-            var data = ByteBuffer()
+            var data = WireWriter(capacity: 64)
             data.writeKafkaBool(value)
-            tagged.append(RawTaggedField(tag: 3, data: data))
+            tagged.append(RawTaggedField(tag: 3, data: data.byteBuffer))
         }
         buffer.writeTaggedFields(tagged)
     }
@@ -144,7 +144,7 @@ extension ApiVersionsResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             buffer.writeInteger(self.apiKey)
             buffer.writeInteger(self.minVersion)
             buffer.writeInteger(self.maxVersion)
@@ -197,7 +197,7 @@ extension ApiVersionsResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             if version >= 3 {
                 try buffer.writeKafkaString(self.name, compact: flexible, nullable: false, field: "name")
             }
@@ -256,7 +256,7 @@ extension ApiVersionsResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             if version >= 3 {
                 try buffer.writeKafkaString(self.name, compact: flexible, nullable: false, field: "name")
             }
@@ -286,6 +286,8 @@ extension ApiVersionsResponse {
 
     /// Encodes the body at `version`.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(KafkaEncodingError) {
-        try self.write(into: &buffer, version: version, flexible: MessageSchema.apiVersionsResponse.isFlexible(version))
+        var writer = WireWriter()
+        try self.write(into: &writer, version: version, flexible: MessageSchema.apiVersionsResponse.isFlexible(version))
+        writer.append(to: &buffer)
     }
 }

@@ -73,7 +73,7 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         }
     }
 
-    func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+    func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         buffer.writeInteger(self.throttleTimeMs)
         buffer.writeInteger(self.errorCode)
         try buffer.writeKafkaString(self.errorMessage, compact: flexible, nullable: true, field: "errorMessage")
@@ -82,7 +82,7 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         }
         try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: false, field: "clusterId")
         buffer.writeInteger(self.controllerID)
-        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
         buffer.writeInteger(self.clusterAuthorizedOperations)
         guard flexible else { return }
         let tagged = self.unknownTaggedFields
@@ -134,7 +134,7 @@ extension DescribeClusterResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             buffer.writeInteger(self.brokerID)
             try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
             buffer.writeInteger(self.port)
@@ -159,6 +159,8 @@ extension DescribeClusterResponse {
 
     /// Encodes the body at `version`.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(KafkaEncodingError) {
-        try self.write(into: &buffer, version: version, flexible: MessageSchema.describeClusterResponse.isFlexible(version))
+        var writer = WireWriter()
+        try self.write(into: &writer, version: version, flexible: MessageSchema.describeClusterResponse.isFlexible(version))
+        writer.append(to: &buffer)
     }
 }

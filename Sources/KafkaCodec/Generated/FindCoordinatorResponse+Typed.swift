@@ -79,7 +79,7 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
         }
     }
 
-    func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+    func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
@@ -99,7 +99,7 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             buffer.writeInteger(self.port)
         }
         if version >= 4 {
-            try buffer.writeKafkaArray(self.coordinators, compact: flexible, nullable: false, field: "coordinators") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "coordinators") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            try buffer.writeKafkaArray(self.coordinators, compact: flexible, nullable: false, field: "coordinators") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "coordinators") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
         }
         guard flexible else { return }
         let tagged = self.unknownTaggedFields
@@ -175,7 +175,7 @@ extension FindCoordinatorResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             if version >= 4 {
                 try buffer.writeKafkaString(self.key, compact: flexible, nullable: false, field: "key")
             }
@@ -214,6 +214,8 @@ extension FindCoordinatorResponse {
 
     /// Encodes the body at `version`.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(KafkaEncodingError) {
-        try self.write(into: &buffer, version: version, flexible: MessageSchema.findCoordinatorResponse.isFlexible(version))
+        var writer = WireWriter()
+        try self.write(into: &writer, version: version, flexible: MessageSchema.findCoordinatorResponse.isFlexible(version))
+        writer.append(to: &buffer)
     }
 }

@@ -67,18 +67,18 @@ public struct MetadataResponse: Hashable, Sendable {
         }
     }
 
-    func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+    func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         if version >= 3 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
         if version >= 2 {
             try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: version >= 2, field: "clusterId")
         }
         if version >= 1 {
             buffer.writeInteger(self.controllerID)
         }
-        try buffer.writeKafkaArray(self.topics, compact: flexible, nullable: false, field: "topics") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "topics") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        try buffer.writeKafkaArray(self.topics, compact: flexible, nullable: false, field: "topics") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "topics") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
         if (version >= 8 && version <= 10) {
             buffer.writeInteger(self.clusterAuthorizedOperations)
         }
@@ -134,7 +134,7 @@ extension MetadataResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             buffer.writeInteger(self.nodeID)
             try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
             buffer.writeInteger(self.port)
@@ -212,17 +212,17 @@ extension MetadataResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             buffer.writeInteger(self.errorCode)
             buffer.writeInteger(self.partitionIndex)
             buffer.writeInteger(self.leaderID)
             if version >= 7 {
                 buffer.writeInteger(self.leaderEpoch)
             }
-            try buffer.writeKafkaArray(self.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in out.writeInteger(element) }
-            try buffer.writeKafkaArray(self.isrNodes, compact: flexible, nullable: false, field: "isrNodes") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in out.writeInteger(element) }
+            try buffer.writeKafkaArray(self.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
+            try buffer.writeKafkaArray(self.isrNodes, compact: flexible, nullable: false, field: "isrNodes") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
             if version >= 5 {
-                try buffer.writeKafkaArray(self.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in out.writeInteger(element) }
+                try buffer.writeKafkaArray(self.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
             }
             guard flexible else { return }
             let tagged = self.unknownTaggedFields
@@ -291,7 +291,7 @@ extension MetadataResponse {
             }
         }
 
-        func write(into buffer: inout ByteBuffer, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
             buffer.writeInteger(self.errorCode)
             try buffer.writeKafkaString(self.name, compact: flexible, nullable: version >= 12, field: "name")
             if version >= 10 {
@@ -300,7 +300,7 @@ extension MetadataResponse {
             if version >= 1 {
                 buffer.writeKafkaBool(self.isInternal)
             }
-            try buffer.writeKafkaArray(self.partitions, compact: flexible, nullable: false, field: "partitions") { (element, out: inout ByteBuffer) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "partitions") { (value, out: inout ByteBuffer) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            try buffer.writeKafkaArray(self.partitions, compact: flexible, nullable: false, field: "partitions") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "partitions") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
             if version >= 8 {
                 buffer.writeInteger(self.topicAuthorizedOperations)
             }
@@ -324,6 +324,8 @@ extension MetadataResponse {
 
     /// Encodes the body at `version`.
     public func encode(into buffer: inout ByteBuffer, version: Int16) throws(KafkaEncodingError) {
-        try self.write(into: &buffer, version: version, flexible: MessageSchema.metadataResponse.isFlexible(version))
+        var writer = WireWriter()
+        try self.write(into: &writer, version: version, flexible: MessageSchema.metadataResponse.isFlexible(version))
+        writer.append(to: &buffer)
     }
 }

@@ -23,16 +23,4 @@ extension ByteBuffer {
         }
         return size
     }
-
-    /// Writes a length in the compact (`length + 1` varint) or classic (int16/int32) form; `-1` is null.
-    @inlinable
-    mutating func writeLength(_ length: Int, compact: Bool, classicWidth: Int) {
-        if compact {
-            self.writeUnsignedVarint(UInt32(truncatingIfNeeded: length + 1))
-        } else if classicWidth == 2 {
-            self.writeInteger(Int16(truncatingIfNeeded: length))
-        } else {
-            self.writeInteger(Int32(truncatingIfNeeded: length))
-        }
-    }
 }

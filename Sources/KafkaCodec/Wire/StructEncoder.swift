@@ -25,11 +25,11 @@ public struct KafkaEncodingError: Error, Hashable, Sendable, CustomStringConvert
 struct StructEncoder {
     let plan: MessagePlan
 
-    func writeMessage(_ value: KafkaStruct, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    func writeMessage(_ value: KafkaStruct, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         try self.writeStruct(value, 0, into: &buffer)
     }
 
-    private func writeStruct(_ value: KafkaStruct, _ structureIndex: Int32, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeStruct(_ value: KafkaStruct, _ structureIndex: Int32, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         let structure = self.plan.structures[Int(structureIndex)]
         guard value.values.count == structure.fieldCount else {
             throw KafkaEncodingError("\(structure.schema.name) has \(structure.fieldCount) fields, value has \(value.values.count)")
@@ -50,7 +50,7 @@ struct StructEncoder {
         }
     }
 
-    private func writeTaggedFields(_ value: KafkaStruct, _ structure: MessagePlan.Structure, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeTaggedFields(_ value: KafkaStruct, _ structure: MessagePlan.Structure, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         if structure.taggedSteps.isEmpty && value.unknownTaggedFields.isEmpty {
             buffer.writeInteger(UInt8(0))  // the common case, without touching an array
             return
@@ -59,18 +59,18 @@ struct StructEncoder {
         for position in structure.taggedSteps {
             let step = self.plan.steps[position]
             guard let fieldValue = value.values[Int(step.slot)] else { continue }
-            var data = ByteBuffer()
+            var data = WireWriter(capacity: 64)
             do {
                 try self.writeValue(fieldValue, step, into: &data)
             } catch {
                 throw error.inside(structure.schema.fields[Int(step.slot)].name)
             }
-            tagged.append(RawTaggedField(tag: step.tag, data: data))
+            tagged.append(RawTaggedField(tag: step.tag, data: data.byteBuffer))
         }
         buffer.writeTaggedFields(tagged)
     }
 
-    private func writeValue(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeValue(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         switch (step.kind, value) {
         case (.array, .array(let elements)):
             buffer.writeLength(elements.count, compact: step.compact, classicWidth: 4)
@@ -95,7 +95,7 @@ struct StructEncoder {
         }
     }
 
-    private func writeElement(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeElement(_ value: KafkaValue, _ step: MessagePlan.Step, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         if step.element == .structure {
             guard case .structure(let nested) = value else {
                 throw KafkaEncodingError("a \(value.kindName) value cannot be an element of a struct array")
@@ -107,7 +107,7 @@ struct StructEncoder {
     }
 
     /// Fixed-width values, and strings and bytes that are not null.
-    private func writeScalar(_ value: KafkaValue, _ kind: MessagePlan.Kind, compact: Bool, into buffer: inout ByteBuffer) throws(KafkaEncodingError) {
+    private func writeScalar(_ value: KafkaValue, _ kind: MessagePlan.Kind, compact: Bool, into buffer: inout WireWriter) throws(KafkaEncodingError) {
         switch (kind, value) {
         case (.bool, .bool(let v)): buffer.writeInteger(UInt8(v ? 1 : 0))
         case (.int8, .int8(let v)): buffer.writeInteger(v)

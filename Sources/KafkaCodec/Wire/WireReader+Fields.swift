@@ -105,7 +105,7 @@ extension WireReader {
 }
 
 /// Field-level writes shared by the table walker and the generated typed messages.
-extension ByteBuffer {
+extension WireWriter {
     mutating func writeKafkaBool(_ value: Bool) { self.writeInteger(UInt8(value ? 1 : 0)) }
 
     mutating func writeKafkaFloat64(_ value: Double) { self.writeInteger(value.bitPattern) }
@@ -137,7 +137,7 @@ extension ByteBuffer {
         compact: Bool,
         nullable: Bool,
         field: String,
-        _ element: (Element, inout ByteBuffer) throws(KafkaEncodingError) -> Void
+        _ element: (Element, inout WireWriter) throws(KafkaEncodingError) -> Void
     ) throws(KafkaEncodingError) {
         guard let value else {
             guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
@@ -154,7 +154,7 @@ extension ByteBuffer {
         _ value: Value?,
         nullable: Bool,
         field: String,
-        _ write: (Value, inout ByteBuffer) throws(KafkaEncodingError) -> Void
+        _ write: (Value, inout WireWriter) throws(KafkaEncodingError) -> Void
     ) throws(KafkaEncodingError) {
         guard let value else {
             guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
