@@ -84,10 +84,12 @@ struct TypedMessageEmitter {
                                         throw error.inside(\(Naming.swiftStringLiteral(Naming.lowerCamel(field.name))))
                                     }
                     """)
+                let taggedWrite = try self.writeStatement(
+                    field, value: "value", buffer: "data", compact: "true", nullable: nullable, optional: false)
                 taggedWrites.append("""
                             if \(Self.condition(tagged)), let value = self.\(property) {
                                 var data = WireWriter(capacity: 64)
-                                \(try self.writeStatement(field, value: "value", buffer: "data", compact: "true", nullable: nullable, optional: false))
+                                \(taggedWrite.replacingOccurrences(of: "\n", with: "\n            "))
                                 tagged.append(RawTaggedField(tag: \(tag), data: data.byteBuffer))
                             }
                     """)
@@ -159,9 +161,16 @@ struct TypedMessageEmitter {
         return nullable || field.tag != nil ? base + "?" : base
     }
 
+    /// Integer element types whose arrays stay as wire bytes (`KafkaIntegerArray`).
+    private static let integerElements: Set<String> = ["int8", "int16", "uint16", "int32", "uint32", "int64"]
+
     private mutating func baseType(_ type: String, fields: [SchemaField]?) throws -> String {
         if type.hasPrefix("[]") {
-            return "[\(try self.baseType(String(type.dropFirst(2)), fields: fields))]"
+            let element = String(type.dropFirst(2))
+            if Self.integerElements.contains(element) {
+                return "KafkaIntegerArray<\(Self.primitives[element]!)>"
+            }
+            return "[\(try self.baseType(element, fields: fields))]"
         }
         if let primitive = Self.primitives[type] {
             return primitive
@@ -180,7 +189,7 @@ struct TypedMessageEmitter {
 
     private func defaultValue(_ field: SchemaField, type: String) throws -> String {
         if type.hasSuffix("?") { return "nil" }
-        if type.hasPrefix("[") { return "[]" }
+        if type.hasPrefix("[") || type.hasPrefix("KafkaIntegerArray") { return "[]" }
         switch type {
         case "Bool": return "false"
         case "String": return "\"\""
@@ -201,6 +210,12 @@ struct TypedMessageEmitter {
 
     /// `nullable` is nil for a property that cannot hold null, else the condition under which null is allowed.
     private func read(_ type: String, reader: String, compact: String, nullable: String?) throws -> String {
+        if type.hasPrefix("[]"), Self.integerElements.contains(String(type.dropFirst(2))) {
+            if let nullable {
+                return "try \(reader).readNullableIntegerArray(compact: \(compact), nullable: \(nullable))"
+            }
+            return "try \(reader).readIntegerArray(compact: \(compact))"
+        }
         if type.hasPrefix("[]") {
             let element = try self.read(String(type.dropFirst(2)), reader: "element", compact: compact, nullable: nil)
             let closure = "{ (element: inout WireReader) throws(KafkaDecodingError) in \(element) }"
@@ -237,10 +252,28 @@ struct TypedMessageEmitter {
         optional: Bool
     ) throws -> String {
         let name = Naming.swiftStringLiteral(Naming.lowerCamel(field.name))
+        let element = field.type.hasPrefix("[]") ? String(field.type.dropFirst(2)) : nil
+        if let element, Self.primitives[element] == nil {
+            // Arrays of structs are written in a loop over the stored elements, which borrows each one; going
+            // through a closure copied every element and retained everything it holds.
+            let loop = { (elements: String) in
+                "for index in \(elements).indices {\n"
+                    + "    try \(elements)[index].write(into: &\(buffer), version: version, flexible: flexible)\n}"
+            }
+            if optional {
+                return "try \(buffer).writeKafkaArrayLength(\(value)?.count, compact: \(compact), nullable: \(nullable), field: \(name))\n"
+                    + "if let elements = \(value) {\n" + loop("elements").split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")
+                    + "\n}"
+            }
+            return "\(buffer).writeLength(\(value).count, compact: \(compact), classicWidth: 4)\n" + loop(value)
+        }
         return try self.write(field.type, value: value, buffer: buffer, compact: compact, nullable: optional ? nullable : "false", name: name)
     }
 
     private func write(_ type: String, value: String, buffer: String, compact: String, nullable: String, name: String) throws -> String {
+        if type.hasPrefix("[]"), Self.integerElements.contains(String(type.dropFirst(2))) {
+            return "try \(buffer).writeKafkaIntegerArray(\(value), compact: \(compact), nullable: \(nullable), field: \(name))"
+        }
         if type.hasPrefix("[]") {
             let element = try self.write(String(type.dropFirst(2)), value: "element", buffer: "out", compact: compact, nullable: "false", name: name)
             return "try \(buffer).writeKafkaArray(\(value), compact: \(compact), nullable: \(nullable), field: \(name)) "

@@ -77,7 +77,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         buffer.writeInteger(self.errorCode)
-        try buffer.writeKafkaArray(self.apiKeys, compact: flexible, nullable: false, field: "apiKeys") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "apiKeys") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        buffer.writeLength(self.apiKeys.count, compact: flexible, classicWidth: 4)
+        for index in self.apiKeys.indices {
+            try self.apiKeys[index].write(into: &buffer, version: version, flexible: flexible)
+        }
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
         }
@@ -85,7 +88,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         var tagged = self.unknownTaggedFields
         if version >= 3, let value = self.supportedFeatures {
             var data = WireWriter(capacity: 64)
-            try data.writeKafkaArray(value, compact: true, nullable: false, field: "supportedFeatures") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "supportedFeatures") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            data.writeLength(value.count, compact: true, classicWidth: 4)
+            for index in value.indices {
+                try value[index].write(into: &data, version: version, flexible: flexible)
+            }
             tagged.append(RawTaggedField(tag: 0, data: data.byteBuffer))
         }
         if version >= 3, let value = self.finalizedFeaturesEpoch {
@@ -95,7 +101,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         }
         if version >= 3, let value = self.finalizedFeatures {
             var data = WireWriter(capacity: 64)
-            try data.writeKafkaArray(value, compact: true, nullable: false, field: "finalizedFeatures") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "finalizedFeatures") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            data.writeLength(value.count, compact: true, classicWidth: 4)
+            for index in value.indices {
+                try value[index].write(into: &data, version: version, flexible: flexible)
+            }
             tagged.append(RawTaggedField(tag: 2, data: data.byteBuffer))
         }
         if version >= 3, let value = self.zkMigrationReady {

@@ -82,7 +82,10 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         }
         try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: false, field: "clusterId")
         buffer.writeInteger(self.controllerID)
-        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
+        for index in self.brokers.indices {
+            try self.brokers[index].write(into: &buffer, version: version, flexible: flexible)
+        }
         buffer.writeInteger(self.clusterAuthorizedOperations)
         guard flexible else { return }
         let tagged = self.unknownTaggedFields

@@ -99,7 +99,10 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             buffer.writeInteger(self.port)
         }
         if version >= 4 {
-            try buffer.writeKafkaArray(self.coordinators, compact: flexible, nullable: false, field: "coordinators") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "coordinators") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            buffer.writeLength(self.coordinators.count, compact: flexible, classicWidth: 4)
+            for index in self.coordinators.indices {
+                try self.coordinators[index].write(into: &buffer, version: version, flexible: flexible)
+            }
         }
         guard flexible else { return }
         let tagged = self.unknownTaggedFields

@@ -71,14 +71,20 @@ public struct MetadataResponse: Hashable, Sendable {
         if version >= 3 {
             buffer.writeInteger(self.throttleTimeMs)
         }
-        try buffer.writeKafkaArray(self.brokers, compact: flexible, nullable: false, field: "brokers") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "brokers") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
+        for index in self.brokers.indices {
+            try self.brokers[index].write(into: &buffer, version: version, flexible: flexible)
+        }
         if version >= 2 {
             try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: version >= 2, field: "clusterId")
         }
         if version >= 1 {
             buffer.writeInteger(self.controllerID)
         }
-        try buffer.writeKafkaArray(self.topics, compact: flexible, nullable: false, field: "topics") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "topics") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+        buffer.writeLength(self.topics.count, compact: flexible, classicWidth: 4)
+        for index in self.topics.indices {
+            try self.topics[index].write(into: &buffer, version: version, flexible: flexible)
+        }
         if (version >= 8 && version <= 10) {
             buffer.writeInteger(self.clusterAuthorizedOperations)
         }
@@ -153,9 +159,9 @@ extension MetadataResponse {
         public var partitionIndex: Int32 = 0
         public var leaderID: Int32 = 0
         public var leaderEpoch: Int32 = 0
-        public var replicaNodes: [Int32] = []
-        public var isrNodes: [Int32] = []
-        public var offlineReplicas: [Int32] = []
+        public var replicaNodes: KafkaIntegerArray<Int32> = []
+        public var isrNodes: KafkaIntegerArray<Int32> = []
+        public var offlineReplicas: KafkaIntegerArray<Int32> = []
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
         public var unknownTaggedFields: [RawTaggedField] = []
 
@@ -185,18 +191,18 @@ extension MetadataResponse {
                 }
             }
             do {
-                self.replicaNodes = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try element.readInteger() }
+                self.replicaNodes = try reader.readIntegerArray(compact: flexible)
             } catch {
                 throw error.inside("replicaNodes")
             }
             do {
-                self.isrNodes = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try element.readInteger() }
+                self.isrNodes = try reader.readIntegerArray(compact: flexible)
             } catch {
                 throw error.inside("isrNodes")
             }
             if version >= 5 {
                 do {
-                    self.offlineReplicas = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try element.readInteger() }
+                    self.offlineReplicas = try reader.readIntegerArray(compact: flexible)
                 } catch {
                     throw error.inside("offlineReplicas")
                 }
@@ -219,10 +225,10 @@ extension MetadataResponse {
             if version >= 7 {
                 buffer.writeInteger(self.leaderEpoch)
             }
-            try buffer.writeKafkaArray(self.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
-            try buffer.writeKafkaArray(self.isrNodes, compact: flexible, nullable: false, field: "isrNodes") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
+            try buffer.writeKafkaIntegerArray(self.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes")
+            try buffer.writeKafkaIntegerArray(self.isrNodes, compact: flexible, nullable: false, field: "isrNodes")
             if version >= 5 {
-                try buffer.writeKafkaArray(self.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas") { (element, out: inout WireWriter) throws(KafkaEncodingError) in out.writeInteger(element) }
+                try buffer.writeKafkaIntegerArray(self.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas")
             }
             guard flexible else { return }
             let tagged = self.unknownTaggedFields
@@ -300,7 +306,10 @@ extension MetadataResponse {
             if version >= 1 {
                 buffer.writeKafkaBool(self.isInternal)
             }
-            try buffer.writeKafkaArray(self.partitions, compact: flexible, nullable: false, field: "partitions") { (element, out: inout WireWriter) throws(KafkaEncodingError) in try out.writeKafkaStruct(element, nullable: false, field: "partitions") { (value, out: inout WireWriter) throws(KafkaEncodingError) in try value.write(into: &out, version: version, flexible: flexible) } }
+            buffer.writeLength(self.partitions.count, compact: flexible, classicWidth: 4)
+            for index in self.partitions.indices {
+                try self.partitions[index].write(into: &buffer, version: version, flexible: flexible)
+            }
             if version >= 8 {
                 buffer.writeInteger(self.topicAuthorizedOperations)
             }

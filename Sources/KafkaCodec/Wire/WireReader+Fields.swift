@@ -145,9 +145,22 @@ extension WireWriter {
             return
         }
         self.writeLength(value.count, compact: compact, classicWidth: 4)
-        for item in value {
-            try element(item, &self)
+        // Borrow each element instead of copying it out of the array (a copy retains all its references).
+        try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            for index in elements.indices {
+                try element(elements[index], &self)
+            }
         }
+    }
+
+    /// The length of an array whose elements the caller writes; nil is null.
+    mutating func writeKafkaArrayLength(_ count: Int?, compact: Bool, nullable: Bool, field: String) throws(KafkaEncodingError) {
+        guard let count else {
+            guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
+            self.writeLength(-1, compact: compact, classicWidth: 4)
+            return
+        }
+        self.writeLength(count, compact: compact, classicWidth: 4)
     }
 
     mutating func writeKafkaStruct<Value>(
