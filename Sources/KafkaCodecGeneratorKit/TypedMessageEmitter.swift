@@ -189,7 +189,8 @@ struct TypedMessageEmitter {
 
     private func defaultValue(_ field: SchemaField, type: String) throws -> String {
         if type.hasSuffix("?") { return "nil" }
-        if type.hasPrefix("[") || type.hasPrefix("KafkaIntegerArray") { return "[]" }
+        if type.hasPrefix("KafkaIntegerArray") { return "\(type)()" }
+        if type.hasPrefix("[") { return "[]" }
         switch type {
         case "Bool": return "false"
         case "String": return "\"\""
@@ -257,8 +258,10 @@ struct TypedMessageEmitter {
             // Arrays of structs are written in a loop over the stored elements, which borrows each one; going
             // through a closure copied every element and retained everything it holds.
             let loop = { (elements: String) in
-                "for index in \(elements).indices {\n"
-                    + "    try \(elements)[index].write(into: &\(buffer), version: version, flexible: flexible)\n}"
+                "try \(elements).withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in\n"
+                    + "    for index in elements.indices {\n"
+                    + "        try elements[index].write(into: &\(buffer), version: version, flexible: flexible)\n"
+                    + "    }\n}"
             }
             if optional {
                 return "try \(buffer).writeKafkaArrayLength(\(value)?.count, compact: \(compact), nullable: \(nullable), field: \(name))\n"

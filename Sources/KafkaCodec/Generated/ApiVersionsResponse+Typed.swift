@@ -78,8 +78,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
         buffer.writeInteger(self.errorCode)
         buffer.writeLength(self.apiKeys.count, compact: flexible, classicWidth: 4)
-        for index in self.apiKeys.indices {
-            try self.apiKeys[index].write(into: &buffer, version: version, flexible: flexible)
+        try self.apiKeys.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            for index in elements.indices {
+                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+            }
         }
         if version >= 1 {
             buffer.writeInteger(self.throttleTimeMs)
@@ -89,8 +91,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         if version >= 3, let value = self.supportedFeatures {
             var data = WireWriter(capacity: 64)
             data.writeLength(value.count, compact: true, classicWidth: 4)
-            for index in value.indices {
-                try value[index].write(into: &data, version: version, flexible: flexible)
+            try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+                for index in elements.indices {
+                    try elements[index].write(into: &data, version: version, flexible: flexible)
+                }
             }
             tagged.append(RawTaggedField(tag: 0, data: data.byteBuffer))
         }
@@ -102,8 +106,10 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         if version >= 3, let value = self.finalizedFeatures {
             var data = WireWriter(capacity: 64)
             data.writeLength(value.count, compact: true, classicWidth: 4)
-            for index in value.indices {
-                try value[index].write(into: &data, version: version, flexible: flexible)
+            try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+                for index in elements.indices {
+                    try elements[index].write(into: &data, version: version, flexible: flexible)
+                }
             }
             tagged.append(RawTaggedField(tag: 2, data: data.byteBuffer))
         }

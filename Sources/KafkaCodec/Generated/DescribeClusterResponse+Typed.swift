@@ -83,8 +83,10 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: false, field: "clusterId")
         buffer.writeInteger(self.controllerID)
         buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
-        for index in self.brokers.indices {
-            try self.brokers[index].write(into: &buffer, version: version, flexible: flexible)
+        try self.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            for index in elements.indices {
+                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+            }
         }
         buffer.writeInteger(self.clusterAuthorizedOperations)
         guard flexible else { return }

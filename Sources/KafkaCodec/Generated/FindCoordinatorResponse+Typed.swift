@@ -100,8 +100,10 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
         }
         if version >= 4 {
             buffer.writeLength(self.coordinators.count, compact: flexible, classicWidth: 4)
-            for index in self.coordinators.indices {
-                try self.coordinators[index].write(into: &buffer, version: version, flexible: flexible)
+            try self.coordinators.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+                for index in elements.indices {
+                    try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                }
             }
         }
         guard flexible else { return }

@@ -72,8 +72,10 @@ public struct MetadataResponse: Hashable, Sendable {
             buffer.writeInteger(self.throttleTimeMs)
         }
         buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
-        for index in self.brokers.indices {
-            try self.brokers[index].write(into: &buffer, version: version, flexible: flexible)
+        try self.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            for index in elements.indices {
+                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+            }
         }
         if version >= 2 {
             try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: version >= 2, field: "clusterId")
@@ -82,8 +84,10 @@ public struct MetadataResponse: Hashable, Sendable {
             buffer.writeInteger(self.controllerID)
         }
         buffer.writeLength(self.topics.count, compact: flexible, classicWidth: 4)
-        for index in self.topics.indices {
-            try self.topics[index].write(into: &buffer, version: version, flexible: flexible)
+        try self.topics.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            for index in elements.indices {
+                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+            }
         }
         if (version >= 8 && version <= 10) {
             buffer.writeInteger(self.clusterAuthorizedOperations)
@@ -159,9 +163,9 @@ extension MetadataResponse {
         public var partitionIndex: Int32 = 0
         public var leaderID: Int32 = 0
         public var leaderEpoch: Int32 = 0
-        public var replicaNodes: KafkaIntegerArray<Int32> = []
-        public var isrNodes: KafkaIntegerArray<Int32> = []
-        public var offlineReplicas: KafkaIntegerArray<Int32> = []
+        public var replicaNodes: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
+        public var isrNodes: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
+        public var offlineReplicas: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
         public var unknownTaggedFields: [RawTaggedField] = []
 
@@ -307,8 +311,10 @@ extension MetadataResponse {
                 buffer.writeKafkaBool(self.isInternal)
             }
             buffer.writeLength(self.partitions.count, compact: flexible, classicWidth: 4)
-            for index in self.partitions.indices {
-                try self.partitions[index].write(into: &buffer, version: version, flexible: flexible)
+            try self.partitions.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+                for index in elements.indices {
+                    try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                }
             }
             if version >= 8 {
                 buffer.writeInteger(self.topicAuthorizedOperations)

@@ -8,6 +8,11 @@ public struct KafkaIntegerArray<Element: FixedWidthInteger & Sendable>: RandomAc
     /// The elements as on the wire, `count * MemoryLayout<Element>.size` bytes.
     public private(set) var bytes: ByteBuffer
 
+    /// An empty array, without allocating.
+    public init() {
+        self.bytes = emptyIntegerBytes
+    }
+
     public init(bytes: ByteBuffer) {
         precondition(bytes.readableBytes % MemoryLayout<Element>.size == 0, "not a whole number of elements")
         self.bytes = bytes
