@@ -62,6 +62,8 @@ struct TypedMessageEmitter {
 
     private mutating func structDefinition(_ name: String, _ fields: [SchemaField]) throws -> String {
         var properties: [String] = []
+        var defaults: [String] = []
+        var taggedDefaults: [String] = []
         var reads: [String] = []
         var writes: [String] = []
         var taggedReads: [String] = []
@@ -69,7 +71,11 @@ struct TypedMessageEmitter {
         for field in fields {
             let property = Self.propertyName(field.name)
             let type = try self.swiftType(field)
-            properties.append("    public var \(property): \(type) = \(try self.defaultValue(field, type: type))")
+            // No default in the declaration: `init(from:)` sets every property once, instead of building a
+            // default value first and replacing it, which cost a retain and a release per field.
+            let defaultValue = try self.defaultValue(field, type: type)
+            properties.append("    public var \(property): \(type)")
+            defaults.append("        self.\(property) = \(defaultValue)")
             let versions = try VersionSpec(field.versions)
             let nullable = try Self.condition(VersionSpec(field.nullableVersions ?? "none"))
             if let tag = field.tag {
@@ -96,6 +102,7 @@ struct TypedMessageEmitter {
                 if Self.condition(versions.subtracting(tagged)) != "false" {
                     throw GeneratorError("\(self.fileName): \(field.name) is tagged in some versions only")
                 }
+                taggedDefaults.append("        self.\(property) = nil")
                 continue
             }
             let compact = try field.flexibleVersions.map { try Self.condition(VersionSpec($0)) } ?? "flexible"
@@ -110,7 +117,7 @@ struct TypedMessageEmitter {
             let write = try self.writeStatement(
                 field, value: "self.\(property)", buffer: "buffer", compact: compact, nullable: nullable,
                 optional: type.hasSuffix("?"))
-            reads.append(Self.guarded(read, by: present))
+            reads.append(Self.guarded(read, by: present, otherwise: "self.\(property) = \(defaultValue)"))
             writes.append(Self.guarded(write, by: present))
         }
         let taggedSwitch = taggedReads.isEmpty ? "" : "\n" + taggedReads.joined(separator: "\n")
@@ -118,12 +125,15 @@ struct TypedMessageEmitter {
             public struct \(name): Hashable, Sendable {
             \(properties.joined(separator: "\n"))
                 /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-                public var unknownTaggedFields: [RawTaggedField] = []
+                public var unknownTaggedFields: [RawTaggedField]
 
-                public init() {}
+                public init() {
+            \((defaults + ["        self.unknownTaggedFields = []"]).joined(separator: "\n"))
+                }
 
                 init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             \(reads.joined(separator: "\n"))
+            \((taggedDefaults + ["        self.unknownTaggedFields = []"]).joined(separator: "\n"))
                     guard flexible else { return }
                     var previousTag: UInt32?
                     for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -295,13 +305,18 @@ struct TypedMessageEmitter {
         }
     }
 
-    /// Wraps `statement` in `if condition { … }` unless the field exists at every version; indents for a body.
-    private static func guarded(_ statement: String, by condition: String) -> String {
+    /// Wraps `statement` in `if condition { … }` unless the field exists at every version, with `otherwise` as
+    /// the else branch when given; indents for a function body.
+    private static func guarded(_ statement: String, by condition: String, otherwise: String? = nil) -> String {
         let lines = statement.split(separator: "\n", omittingEmptySubsequences: false)
         if condition == "true" {
             return lines.map { "        " + $0 }.joined(separator: "\n")
         }
-        return (["        if \(condition) {"] + lines.map { "            " + $0 } + ["        }"]).joined(separator: "\n")
+        var guarded = ["        if \(condition) {"] + lines.map { "            " + $0 }
+        if let otherwise {
+            guarded += ["        } else {", "            " + otherwise]
+        }
+        return (guarded + ["        }"]).joined(separator: "\n")
     }
 
     // MARK: Naming

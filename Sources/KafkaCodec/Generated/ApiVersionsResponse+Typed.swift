@@ -6,17 +6,26 @@
 public import NIOCore
 
 public struct ApiVersionsResponse: Hashable, Sendable {
-    public var errorCode: Int16 = 0
-    public var apiKeys: [ApiVersion] = []
-    public var throttleTimeMs: Int32 = 0
-    public var supportedFeatures: [SupportedFeatureKey]? = nil
-    public var finalizedFeaturesEpoch: Int64? = nil
-    public var finalizedFeatures: [FinalizedFeatureKey]? = nil
-    public var zkMigrationReady: Bool? = nil
+    public var errorCode: Int16
+    public var apiKeys: [ApiVersion]
+    public var throttleTimeMs: Int32
+    public var supportedFeatures: [SupportedFeatureKey]?
+    public var finalizedFeaturesEpoch: Int64?
+    public var finalizedFeatures: [FinalizedFeatureKey]?
+    public var zkMigrationReady: Bool?
     /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-    public var unknownTaggedFields: [RawTaggedField] = []
+    public var unknownTaggedFields: [RawTaggedField]
 
-    public init() {}
+    public init() {
+        self.errorCode = 0
+        self.apiKeys = []
+        self.throttleTimeMs = 0
+        self.supportedFeatures = nil
+        self.finalizedFeaturesEpoch = nil
+        self.finalizedFeatures = nil
+        self.zkMigrationReady = nil
+        self.unknownTaggedFields = []
+    }
 
     init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
         do {
@@ -35,7 +44,14 @@ public struct ApiVersionsResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("throttleTimeMs")
             }
+        } else {
+            self.throttleTimeMs = 0
         }
+        self.supportedFeatures = nil
+        self.finalizedFeaturesEpoch = nil
+        self.finalizedFeatures = nil
+        self.zkMigrationReady = nil
+        self.unknownTaggedFields = []
         guard flexible else { return }
         var previousTag: UInt32?
         for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -124,13 +140,18 @@ public struct ApiVersionsResponse: Hashable, Sendable {
 
 extension ApiVersionsResponse {
     public struct ApiVersion: Hashable, Sendable {
-        public var apiKey: Int16 = 0
-        public var minVersion: Int16 = 0
-        public var maxVersion: Int16 = 0
+        public var apiKey: Int16
+        public var minVersion: Int16
+        public var maxVersion: Int16
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.apiKey = 0
+            self.minVersion = 0
+            self.maxVersion = 0
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             do {
@@ -148,6 +169,7 @@ extension ApiVersionsResponse {
             } catch {
                 throw error.inside("maxVersion")
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -171,13 +193,18 @@ extension ApiVersionsResponse {
     }
 
     public struct SupportedFeatureKey: Hashable, Sendable {
-        public var name: String = ""
-        public var minVersion: Int16 = 0
-        public var maxVersion: Int16 = 0
+        public var name: String
+        public var minVersion: Int16
+        public var maxVersion: Int16
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.name = ""
+            self.minVersion = 0
+            self.maxVersion = 0
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             if version >= 3 {
@@ -186,6 +213,8 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("name")
                 }
+            } else {
+                self.name = ""
             }
             if version >= 3 {
                 do {
@@ -193,6 +222,8 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("minVersion")
                 }
+            } else {
+                self.minVersion = 0
             }
             if version >= 3 {
                 do {
@@ -200,7 +231,10 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("maxVersion")
                 }
+            } else {
+                self.maxVersion = 0
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -230,13 +264,18 @@ extension ApiVersionsResponse {
     }
 
     public struct FinalizedFeatureKey: Hashable, Sendable {
-        public var name: String = ""
-        public var maxVersionLevel: Int16 = 0
-        public var minVersionLevel: Int16 = 0
+        public var name: String
+        public var maxVersionLevel: Int16
+        public var minVersionLevel: Int16
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.name = ""
+            self.maxVersionLevel = 0
+            self.minVersionLevel = 0
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             if version >= 3 {
@@ -245,6 +284,8 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("name")
                 }
+            } else {
+                self.name = ""
             }
             if version >= 3 {
                 do {
@@ -252,6 +293,8 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("maxVersionLevel")
                 }
+            } else {
+                self.maxVersionLevel = 0
             }
             if version >= 3 {
                 do {
@@ -259,7 +302,10 @@ extension ApiVersionsResponse {
                 } catch {
                     throw error.inside("minVersionLevel")
                 }
+            } else {
+                self.minVersionLevel = 0
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {

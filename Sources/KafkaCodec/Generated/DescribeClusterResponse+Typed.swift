@@ -6,18 +6,28 @@
 public import NIOCore
 
 public struct DescribeClusterResponse: Hashable, Sendable {
-    public var throttleTimeMs: Int32 = 0
-    public var errorCode: Int16 = 0
-    public var errorMessage: String? = nil
-    public var endpointType: Int8 = 0
-    public var clusterID: String = ""
-    public var controllerID: Int32 = 0
-    public var brokers: [DescribeClusterBroker] = []
-    public var clusterAuthorizedOperations: Int32 = 0
+    public var throttleTimeMs: Int32
+    public var errorCode: Int16
+    public var errorMessage: String?
+    public var endpointType: Int8
+    public var clusterID: String
+    public var controllerID: Int32
+    public var brokers: [DescribeClusterBroker]
+    public var clusterAuthorizedOperations: Int32
     /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-    public var unknownTaggedFields: [RawTaggedField] = []
+    public var unknownTaggedFields: [RawTaggedField]
 
-    public init() {}
+    public init() {
+        self.throttleTimeMs = 0
+        self.errorCode = 0
+        self.errorMessage = nil
+        self.endpointType = 0
+        self.clusterID = ""
+        self.controllerID = 0
+        self.brokers = []
+        self.clusterAuthorizedOperations = 0
+        self.unknownTaggedFields = []
+    }
 
     init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
         do {
@@ -41,6 +51,8 @@ public struct DescribeClusterResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("endpointType")
             }
+        } else {
+            self.endpointType = 0
         }
         do {
             self.clusterID = try reader.readString(compact: flexible)
@@ -62,6 +74,7 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         } catch {
             throw error.inside("clusterAuthorizedOperations")
         }
+        self.unknownTaggedFields = []
         guard flexible else { return }
         var previousTag: UInt32?
         for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -98,14 +111,20 @@ public struct DescribeClusterResponse: Hashable, Sendable {
 
 extension DescribeClusterResponse {
     public struct DescribeClusterBroker: Hashable, Sendable {
-        public var brokerID: Int32 = 0
-        public var host: String = ""
-        public var port: Int32 = 0
-        public var rack: String? = nil
+        public var brokerID: Int32
+        public var host: String
+        public var port: Int32
+        public var rack: String?
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.brokerID = 0
+            self.host = ""
+            self.port = 0
+            self.rack = nil
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             do {
@@ -128,6 +147,7 @@ extension DescribeClusterResponse {
             } catch {
                 throw error.inside("rack")
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {

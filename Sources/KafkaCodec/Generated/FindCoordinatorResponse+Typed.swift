@@ -6,17 +6,26 @@
 public import NIOCore
 
 public struct FindCoordinatorResponse: Hashable, Sendable {
-    public var throttleTimeMs: Int32 = 0
-    public var errorCode: Int16 = 0
-    public var errorMessage: String? = nil
-    public var nodeID: Int32 = 0
-    public var host: String = ""
-    public var port: Int32 = 0
-    public var coordinators: [Coordinator] = []
+    public var throttleTimeMs: Int32
+    public var errorCode: Int16
+    public var errorMessage: String?
+    public var nodeID: Int32
+    public var host: String
+    public var port: Int32
+    public var coordinators: [Coordinator]
     /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-    public var unknownTaggedFields: [RawTaggedField] = []
+    public var unknownTaggedFields: [RawTaggedField]
 
-    public init() {}
+    public init() {
+        self.throttleTimeMs = 0
+        self.errorCode = 0
+        self.errorMessage = nil
+        self.nodeID = 0
+        self.host = ""
+        self.port = 0
+        self.coordinators = []
+        self.unknownTaggedFields = []
+    }
 
     init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
         if version >= 1 {
@@ -25,6 +34,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("throttleTimeMs")
             }
+        } else {
+            self.throttleTimeMs = 0
         }
         if version <= 3 {
             do {
@@ -32,6 +43,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("errorCode")
             }
+        } else {
+            self.errorCode = 0
         }
         if (version >= 1 && version <= 3) {
             do {
@@ -39,6 +52,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("errorMessage")
             }
+        } else {
+            self.errorMessage = nil
         }
         if version <= 3 {
             do {
@@ -46,6 +61,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("nodeId")
             }
+        } else {
+            self.nodeID = 0
         }
         if version <= 3 {
             do {
@@ -53,6 +70,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("host")
             }
+        } else {
+            self.host = ""
         }
         if version <= 3 {
             do {
@@ -60,6 +79,8 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("port")
             }
+        } else {
+            self.port = 0
         }
         if version >= 4 {
             do {
@@ -67,7 +88,10 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("coordinators")
             }
+        } else {
+            self.coordinators = []
         }
+        self.unknownTaggedFields = []
         guard flexible else { return }
         var previousTag: UInt32?
         for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -115,16 +139,24 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
 
 extension FindCoordinatorResponse {
     public struct Coordinator: Hashable, Sendable {
-        public var key: String = ""
-        public var nodeID: Int32 = 0
-        public var host: String = ""
-        public var port: Int32 = 0
-        public var errorCode: Int16 = 0
-        public var errorMessage: String? = nil
+        public var key: String
+        public var nodeID: Int32
+        public var host: String
+        public var port: Int32
+        public var errorCode: Int16
+        public var errorMessage: String?
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.key = ""
+            self.nodeID = 0
+            self.host = ""
+            self.port = 0
+            self.errorCode = 0
+            self.errorMessage = nil
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             if version >= 4 {
@@ -133,6 +165,8 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("key")
                 }
+            } else {
+                self.key = ""
             }
             if version >= 4 {
                 do {
@@ -140,6 +174,8 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("nodeId")
                 }
+            } else {
+                self.nodeID = 0
             }
             if version >= 4 {
                 do {
@@ -147,6 +183,8 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("host")
                 }
+            } else {
+                self.host = ""
             }
             if version >= 4 {
                 do {
@@ -154,6 +192,8 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("port")
                 }
+            } else {
+                self.port = 0
             }
             if version >= 4 {
                 do {
@@ -161,6 +201,8 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("errorCode")
                 }
+            } else {
+                self.errorCode = 0
             }
             if version >= 4 {
                 do {
@@ -168,7 +210,10 @@ extension FindCoordinatorResponse {
                 } catch {
                     throw error.inside("errorMessage")
                 }
+            } else {
+                self.errorMessage = nil
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {

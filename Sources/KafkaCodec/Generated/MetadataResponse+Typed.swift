@@ -6,16 +6,24 @@
 public import NIOCore
 
 public struct MetadataResponse: Hashable, Sendable {
-    public var throttleTimeMs: Int32 = 0
-    public var brokers: [MetadataResponseBroker] = []
-    public var clusterID: String? = nil
-    public var controllerID: Int32 = 0
-    public var topics: [MetadataResponseTopic] = []
-    public var clusterAuthorizedOperations: Int32 = 0
+    public var throttleTimeMs: Int32
+    public var brokers: [MetadataResponseBroker]
+    public var clusterID: String?
+    public var controllerID: Int32
+    public var topics: [MetadataResponseTopic]
+    public var clusterAuthorizedOperations: Int32
     /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-    public var unknownTaggedFields: [RawTaggedField] = []
+    public var unknownTaggedFields: [RawTaggedField]
 
-    public init() {}
+    public init() {
+        self.throttleTimeMs = 0
+        self.brokers = []
+        self.clusterID = nil
+        self.controllerID = 0
+        self.topics = []
+        self.clusterAuthorizedOperations = 0
+        self.unknownTaggedFields = []
+    }
 
     init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
         if version >= 3 {
@@ -24,6 +32,8 @@ public struct MetadataResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("throttleTimeMs")
             }
+        } else {
+            self.throttleTimeMs = 0
         }
         do {
             self.brokers = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try MetadataResponseBroker(from: &element, version: version, flexible: flexible) }
@@ -36,6 +46,8 @@ public struct MetadataResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("clusterId")
             }
+        } else {
+            self.clusterID = nil
         }
         if version >= 1 {
             do {
@@ -43,6 +55,8 @@ public struct MetadataResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("controllerId")
             }
+        } else {
+            self.controllerID = 0
         }
         do {
             self.topics = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try MetadataResponseTopic(from: &element, version: version, flexible: flexible) }
@@ -55,7 +69,10 @@ public struct MetadataResponse: Hashable, Sendable {
             } catch {
                 throw error.inside("clusterAuthorizedOperations")
             }
+        } else {
+            self.clusterAuthorizedOperations = 0
         }
+        self.unknownTaggedFields = []
         guard flexible else { return }
         var previousTag: UInt32?
         for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -101,14 +118,20 @@ public struct MetadataResponse: Hashable, Sendable {
 
 extension MetadataResponse {
     public struct MetadataResponseBroker: Hashable, Sendable {
-        public var nodeID: Int32 = 0
-        public var host: String = ""
-        public var port: Int32 = 0
-        public var rack: String? = nil
+        public var nodeID: Int32
+        public var host: String
+        public var port: Int32
+        public var rack: String?
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.nodeID = 0
+            self.host = ""
+            self.port = 0
+            self.rack = nil
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             do {
@@ -132,7 +155,10 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("rack")
                 }
+            } else {
+                self.rack = nil
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -159,17 +185,26 @@ extension MetadataResponse {
     }
 
     public struct MetadataResponsePartition: Hashable, Sendable {
-        public var errorCode: Int16 = 0
-        public var partitionIndex: Int32 = 0
-        public var leaderID: Int32 = 0
-        public var leaderEpoch: Int32 = 0
-        public var replicaNodes: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
-        public var isrNodes: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
-        public var offlineReplicas: KafkaIntegerArray<Int32> = KafkaIntegerArray<Int32>()
+        public var errorCode: Int16
+        public var partitionIndex: Int32
+        public var leaderID: Int32
+        public var leaderEpoch: Int32
+        public var replicaNodes: KafkaIntegerArray<Int32>
+        public var isrNodes: KafkaIntegerArray<Int32>
+        public var offlineReplicas: KafkaIntegerArray<Int32>
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.errorCode = 0
+            self.partitionIndex = 0
+            self.leaderID = 0
+            self.leaderEpoch = 0
+            self.replicaNodes = KafkaIntegerArray<Int32>()
+            self.isrNodes = KafkaIntegerArray<Int32>()
+            self.offlineReplicas = KafkaIntegerArray<Int32>()
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             do {
@@ -193,6 +228,8 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("leaderEpoch")
                 }
+            } else {
+                self.leaderEpoch = 0
             }
             do {
                 self.replicaNodes = try reader.readIntegerArray(compact: flexible)
@@ -210,7 +247,10 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("offlineReplicas")
                 }
+            } else {
+                self.offlineReplicas = KafkaIntegerArray<Int32>()
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {
@@ -242,16 +282,24 @@ extension MetadataResponse {
     }
 
     public struct MetadataResponseTopic: Hashable, Sendable {
-        public var errorCode: Int16 = 0
-        public var name: String? = nil
-        public var topicID: KafkaUUID = .zero
-        public var isInternal: Bool = false
-        public var partitions: [MetadataResponsePartition] = []
-        public var topicAuthorizedOperations: Int32 = 0
+        public var errorCode: Int16
+        public var name: String?
+        public var topicID: KafkaUUID
+        public var isInternal: Bool
+        public var partitions: [MetadataResponsePartition]
+        public var topicAuthorizedOperations: Int32
         /// Tagged fields this version of the schema does not name, kept so a round trip loses nothing.
-        public var unknownTaggedFields: [RawTaggedField] = []
+        public var unknownTaggedFields: [RawTaggedField]
 
-        public init() {}
+        public init() {
+            self.errorCode = 0
+            self.name = nil
+            self.topicID = .zero
+            self.isInternal = false
+            self.partitions = []
+            self.topicAuthorizedOperations = 0
+            self.unknownTaggedFields = []
+        }
 
         init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             do {
@@ -270,6 +318,8 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("topicId")
                 }
+            } else {
+                self.topicID = .zero
             }
             if version >= 1 {
                 do {
@@ -277,6 +327,8 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("isInternal")
                 }
+            } else {
+                self.isInternal = false
             }
             do {
                 self.partitions = try reader.readArray(compact: flexible) { (element: inout WireReader) throws(KafkaDecodingError) in try MetadataResponsePartition(from: &element, version: version, flexible: flexible) }
@@ -289,7 +341,10 @@ extension MetadataResponse {
                 } catch {
                     throw error.inside("topicAuthorizedOperations")
                 }
+            } else {
+                self.topicAuthorizedOperations = 0
             }
+            self.unknownTaggedFields = []
             guard flexible else { return }
             var previousTag: UInt32?
             for _ in 0..<(try reader.readTaggedFieldCount()) {
