@@ -35,6 +35,15 @@ struct WireReader {
 
     /// An unsigned LEB128 varint of at most 5 bytes, as used by flexible versions.
     mutating func readUnsignedVarint() throws(KafkaDecodingError) -> UInt32 {
+        // Lengths and tag counts are nearly always below 128: one byte, no loop.
+        if let byte = self.buffer.getInteger(at: self.buffer.readerIndex, as: UInt8.self), byte < 0x80 {
+            self.buffer.moveReaderIndex(forwardBy: 1)
+            return UInt32(byte)
+        }
+        return try self.readLongUnsignedVarint()
+    }
+
+    private mutating func readLongUnsignedVarint() throws(KafkaDecodingError) -> UInt32 {
         var result: UInt32 = 0
         var shift: UInt32 = 0
         while true {
