@@ -274,7 +274,7 @@ struct TypedMessageEmitter {
                     + "    }\n}"
             }
             if optional {
-                return "try \(buffer).writeKafkaArrayLength(\(value)?.count, compact: \(compact), nullable: \(nullable), field: \(name))\n"
+                return "try \(buffer).writeNullableLength(\(value)?.count, compact: \(compact), classicWidth: 4, nullable: \(nullable), field: \(name))\n"
                     + "if let elements = \(value) {\n" + loop("elements").split(separator: "\n").map { "    " + $0 }.joined(separator: "\n")
                     + "\n}"
             }

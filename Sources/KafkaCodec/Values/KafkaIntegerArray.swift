@@ -86,12 +86,7 @@ extension WireWriter {
         nullable: Bool,
         field: String
     ) throws(KafkaEncodingError) {
-        guard let value else {
-            guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
-            self.writeLength(-1, compact: compact, classicWidth: 4)
-            return
-        }
-        self.writeLength(value.count, compact: compact, classicWidth: 4)
-        self.writeImmutableBuffer(value.bytes)
+        try self.writeNullableLength(value?.count, compact: compact, classicWidth: 4, nullable: nullable, field: field)
+        if let value { self.writeImmutableBuffer(value.bytes) }
     }
 }

@@ -112,24 +112,30 @@ extension WireWriter {
 
     mutating func writeKafkaUUID(_ value: KafkaUUID) { self.writeMultipleIntegers(value.high, value.low) }
 
-    mutating func writeKafkaString(_ value: String?, compact: Bool, nullable: Bool, field: String) throws(KafkaEncodingError) {
-        guard let value else {
+    /// A length, or the null marker when `length` is nil and the field may be null at this version.
+    mutating func writeNullableLength(
+        _ length: Int?,
+        compact: Bool,
+        classicWidth: Int,
+        nullable: Bool,
+        field: String
+    ) throws(KafkaEncodingError) {
+        guard let length else {
             guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
-            self.writeLength(-1, compact: compact, classicWidth: 2)
+            self.writeLength(-1, compact: compact, classicWidth: classicWidth)
             return
         }
-        self.writeLength(value.utf8.count, compact: compact, classicWidth: 2)
-        self.writeString(value)
+        self.writeLength(length, compact: compact, classicWidth: classicWidth)
+    }
+
+    mutating func writeKafkaString(_ value: String?, compact: Bool, nullable: Bool, field: String) throws(KafkaEncodingError) {
+        try self.writeNullableLength(value?.utf8.count, compact: compact, classicWidth: 2, nullable: nullable, field: field)
+        if let value { self.writeString(value) }
     }
 
     mutating func writeKafkaBytes(_ value: ByteBuffer?, compact: Bool, nullable: Bool, field: String) throws(KafkaEncodingError) {
-        guard let value else {
-            guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
-            self.writeLength(-1, compact: compact, classicWidth: 4)
-            return
-        }
-        self.writeLength(value.readableBytes, compact: compact, classicWidth: 4)
-        self.writeImmutableBuffer(value)
+        try self.writeNullableLength(value?.readableBytes, compact: compact, classicWidth: 4, nullable: nullable, field: field)
+        if let value { self.writeImmutableBuffer(value) }
     }
 
     mutating func writeKafkaArray<Element>(
@@ -139,28 +145,14 @@ extension WireWriter {
         field: String,
         _ element: (Element, inout WireWriter) throws(KafkaEncodingError) -> Void
     ) throws(KafkaEncodingError) {
-        guard let value else {
-            guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
-            self.writeLength(-1, compact: compact, classicWidth: 4)
-            return
-        }
-        self.writeLength(value.count, compact: compact, classicWidth: 4)
+        try self.writeNullableLength(value?.count, compact: compact, classicWidth: 4, nullable: nullable, field: field)
+        guard let value else { return }
         // Borrow each element instead of copying it out of the array (a copy retains all its references).
         try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
             for index in elements.indices {
                 try element(elements[index], &self)
             }
         }
-    }
-
-    /// The length of an array whose elements the caller writes; nil is null.
-    mutating func writeKafkaArrayLength(_ count: Int?, compact: Bool, nullable: Bool, field: String) throws(KafkaEncodingError) {
-        guard let count else {
-            guard nullable else { throw KafkaEncodingError(field: field, "null is not allowed at this version") }
-            self.writeLength(-1, compact: compact, classicWidth: 4)
-            return
-        }
-        self.writeLength(count, compact: compact, classicWidth: 4)
     }
 
     mutating func writeKafkaStruct<Value>(

@@ -58,15 +58,7 @@ struct ResponseRewriter: Sendable {
         switch request.apiKey {
         case .metadata:
             var response = try MetadataResponse(decoding: body, version: version)
-            var seen: [BrokerEndpoint] = []
-            for index in response.brokers.indices {
-                let broker = response.brokers[index]
-                seen.append(BrokerEndpoint(nodeID: broker.nodeID, host: broker.host, port: broker.port))
-                if let (host, port) = self.proxyEndpoint(for: broker.nodeID) {
-                    response.brokers[index].host = host
-                    response.brokers[index].port = port
-                }
-            }
+            let seen = self.pointAtProxy(&response.brokers, nodeID: \.nodeID, host: \.host, port: \.port)
             try response.encode(into: &out, version: version)
             return Rewritten(body: out, brokers: seen)
         case .findCoordinator:
@@ -81,29 +73,16 @@ struct ResponseRewriter: Sendable {
                     }
                 }
             } else {
-                for index in response.coordinators.indices where response.coordinators[index].errorCode == 0 {
-                    let coordinator = response.coordinators[index]
-                    seen.append(BrokerEndpoint(nodeID: coordinator.nodeID, host: coordinator.host, port: coordinator.port))
-                    if let (host, port) = self.proxyEndpoint(for: coordinator.nodeID) {
-                        response.coordinators[index].host = host
-                        response.coordinators[index].port = port
-                    }
-                }
+                // Failed lookups carry node -1 and no address: leave them as they are.
+                let found = response.coordinators.indices.filter { response.coordinators[$0].errorCode == 0 }
+                seen = self.pointAtProxy(&response.coordinators, at: found, nodeID: \.nodeID, host: \.host, port: \.port)
             }
             guard !seen.isEmpty else { return nil }
             try response.encode(into: &out, version: version)
             return Rewritten(body: out, brokers: seen)
         case .describeCluster:
             var response = try DescribeClusterResponse(decoding: body, version: version)
-            var seen: [BrokerEndpoint] = []
-            for index in response.brokers.indices {
-                let broker = response.brokers[index]
-                seen.append(BrokerEndpoint(nodeID: broker.brokerID, host: broker.host, port: broker.port))
-                if let (host, port) = self.proxyEndpoint(for: broker.brokerID) {
-                    response.brokers[index].host = host
-                    response.brokers[index].port = port
-                }
-            }
+            let seen = self.pointAtProxy(&response.brokers, nodeID: \.brokerID, host: \.host, port: \.port)
             try response.encode(into: &out, version: version)
             return Rewritten(body: out, brokers: seen)
         case .apiVersions:
@@ -153,6 +132,27 @@ struct ResponseRewriter: Sendable {
         var out = ByteBuffer()
         try KafkaCodec.encode(response, as: schema, version: request.apiVersion, into: &out)
         return Rewritten(body: out, brokers: seen)
+    }
+
+    /// Points the endpoints at `positions` (all of them by default) at the proxy, and returns them as the broker
+    /// named them.
+    private func pointAtProxy<Endpoint>(
+        _ endpoints: inout [Endpoint],
+        at positions: [Int]? = nil,
+        nodeID: KeyPath<Endpoint, Int32>,
+        host: WritableKeyPath<Endpoint, String>,
+        port: WritableKeyPath<Endpoint, Int32>
+    ) -> [BrokerEndpoint] {
+        var seen: [BrokerEndpoint] = []
+        for index in positions ?? Array(endpoints.indices) {
+            let node = endpoints[index][keyPath: nodeID]
+            seen.append(BrokerEndpoint(nodeID: node, host: endpoints[index][keyPath: host], port: endpoints[index][keyPath: port]))
+            if let (proxyHost, proxyPort) = self.proxyEndpoint(for: node) {
+                endpoints[index][keyPath: host] = proxyHost
+                endpoints[index][keyPath: port] = proxyPort
+            }
+        }
+        return seen
     }
 
     /// The proxy's listener for `nodeID`; nil when no port can be mapped, and the endpoint is left as it was.
