@@ -7,7 +7,7 @@ import NIOPosix
 /// connection, forwards requests as the very bytes it read, and sends back responses, rewritten where they
 /// name brokers.
 final class ClientConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = FramePart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -22,8 +22,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var heldResponses = CircularBuffer<ByteBuffer>()
     private var gateSequence = 0
     private var gateOpen = true
-    /// A large response that arrives in parts (see `ResponseStreamDecoder`).
+    /// A large response that arrives in parts (see `FrameStreamDecoder`).
     private var streamed = StreamedResponse.none
+    /// Whether the parts of the large request now arriving go upstream.
+    private var forwardingRequest = false
 
     private enum StreamedResponse {
         case none
@@ -66,11 +68,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        switch self.unwrapInboundIn(data) {
+        case .frame(let frame):
+            if self.requestStarted(frame) { self.upstream?.write(frame) }
+        case .head(let head, _):
+            self.forwardingRequest = self.requestStarted(head)
+            if self.forwardingRequest { self.upstream?.write(head) }
+        case .continuation(let bytes, let last):
+            if self.forwardingRequest { self.upstream?.write(bytes) }
+            if last { self.forwardingRequest = false }
+        }
+    }
+
+    /// Records a request from its first bytes (`FrameStreamDecoder.requests` makes sure they hold the header, and
+    /// `acks` for Produce); false when it is not to be forwarded.
+    private func requestStarted(_ start: ByteBuffer) -> Bool {
+        let payload = start.getSlice(at: start.readerIndex + 4, length: start.readableBytes - 4)!
         guard let header = KafkaCodec.peekRequestHeader(payload) else {
             self.fail(ProxyError(.malformedFrame, "a request of \(payload.readableBytes) bytes has no header"), side: "client")
-            return
+            return false
         }
         let request = InFlightRequest(
             apiKey: header.apiKey, apiVersion: header.apiVersion, correlationID: header.correlationID, receivedAt: .now())
@@ -78,9 +94,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch self.stateMachine.requestReceived(request, expectsResponse: expectsResponse) {
         case .forward:
             self.logger.trace("request", metadata: ["kafka.api": "\(header.apiKey.name)", "kafka.correlation_id": "\(header.correlationID)"])
-            self.upstream?.write(frame)
+            return true
         case .ignore:
-            break
+            return false
         }
     }
 
@@ -132,7 +148,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Upstream events
 
-    func responsePartReceived(_ part: ResponsePart) {
+    func responsePartReceived(_ part: FramePart) {
         switch part {
         case .frame(let frame):
             guard let (request, closeWhenDone) = self.responseStarted(frame) else { return }
@@ -245,7 +261,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             .channelInitializer { channel in
                 do {
                     try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(ResponseStreamDecoder(maximumFrameLength: maximumFrame)),
+                        ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
                         UpstreamConnectionHandler(client: bound.value),
                     ])
                     return channel.eventLoop.makeSucceededVoidFuture()

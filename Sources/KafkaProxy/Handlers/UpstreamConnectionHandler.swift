@@ -3,7 +3,7 @@ import NIOCore
 /// The broker side of a proxied connection: hands responses to its client handler and writes the requests it
 /// gets from it. Both handlers live on the same event loop, so they call each other directly.
 final class UpstreamConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = ResponsePart
+    typealias InboundIn = FramePart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 

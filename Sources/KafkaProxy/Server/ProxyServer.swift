@@ -144,8 +144,7 @@ enum ListenerFactory {
                 do {
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(allTimeout: idle),
-                        ByteToMessageHandler(
-                            KafkaFrameDecoder(maximumFrameLength: configuration.maxFrameBytes, includesSizePrefix: true)),
+                        ByteToMessageHandler(FrameStreamDecoder.requests(maximumFrameLength: configuration.maxFrameBytes)),
                         ClientConnectionHandler(proxy: proxy, route: route),
                     ])
                     return channel.eventLoop.makeSucceededVoidFuture()
