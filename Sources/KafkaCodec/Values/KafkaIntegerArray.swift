@@ -3,44 +3,105 @@ public import NIOCore
 /// An array of fixed-width integers kept as its big-endian wire bytes.
 ///
 /// Replica and ISR lists make up most of a large Metadata response. Decoding them into `[Int32]` allocated two
-/// arrays per partition; a slice of the frame costs a reference count, and encoding it back is one copy.
-public struct KafkaIntegerArray<Element: FixedWidthInteger & Sendable>: RandomAccessCollection, Hashable, Sendable {
-    /// The elements as on the wire, `count * MemoryLayout<Element>.size` bytes.
-    public private(set) var bytes: ByteBuffer
+/// arrays per partition. Lists of up to 24 bytes (six broker ids: every replication factor in practice) are
+/// stored inline, with no allocation and no reference counting; longer ones are a slice of the frame.
+public struct KafkaIntegerArray<Element: FixedWidthInteger & Sendable>: RandomAccessCollection, Sendable {
+    private enum Storage: Sendable {
+        case inline(InlineBytes, byteCount: UInt8)
+        case slice(ByteBuffer)
+    }
+
+    /// 24 bytes of wire data.
+    private struct InlineBytes: Sendable {
+        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    }
+
+    static var inlineCapacity: Int { MemoryLayout<InlineBytes>.size }
+
+    private var storage: Storage
 
     /// An empty array, without allocating.
     public init() {
-        self.bytes = emptyIntegerBytes
+        self.storage = .inline(InlineBytes(), byteCount: 0)
     }
 
+    /// Elements from their wire bytes, `count * MemoryLayout<Element>.size` of them.
     public init(bytes: ByteBuffer) {
         precondition(bytes.readableBytes % MemoryLayout<Element>.size == 0, "not a whole number of elements")
-        self.bytes = bytes
+        if bytes.readableBytes <= Self.inlineCapacity {
+            var inline = InlineBytes()
+            withUnsafeMutableBytes(of: &inline.words) { target in
+                bytes.withUnsafeReadableBytes { target.copyMemory(from: $0) }
+            }
+            self.storage = .inline(inline, byteCount: UInt8(bytes.readableBytes))
+        } else {
+            self.storage = .slice(bytes)
+        }
     }
 
     public init(_ elements: some Sequence<Element>) {
-        var iterator = elements.makeIterator()
-        guard let first = iterator.next() else {
-            self.bytes = emptyIntegerBytes  // typed structs start with empty arrays: do not allocate for them
+        var bytes = ByteBuffer()
+        for element in elements { bytes.writeInteger(element) }
+        self.init(bytes: bytes)
+    }
+
+    /// Reads `count` elements from `reader` without allocating when they fit inline.
+    init(reading count: Int, from reader: inout WireReader) throws(KafkaDecodingError) {
+        let (length, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.size)
+        guard !overflow else { throw reader.error(.invalidLength, "array of \(count) elements") }
+        guard length <= Self.inlineCapacity else {
+            self.storage = .slice(try reader.readSlice(length: length))
             return
         }
-        var bytes = ByteBuffer()
-        bytes.writeInteger(first)
-        while let element = iterator.next() { bytes.writeInteger(element) }
-        self.bytes = bytes
+        guard length <= reader.readableBytes else {
+            throw reader.error(.truncated, "needed \(length) bytes, \(reader.readableBytes) left")
+        }
+        var inline = InlineBytes()
+        withUnsafeMutableBytes(of: &inline.words) { target in
+            reader.buffer.withUnsafeReadableBytes { source in
+                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[..<length]))
+            }
+        }
+        reader.buffer.moveReaderIndex(forwardBy: length)
+        self.storage = .inline(inline, byteCount: UInt8(length))
+    }
+
+    /// Calls `body` with the elements' wire bytes.
+    func withWireBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        switch self.storage {
+        case .inline(var inline, let byteCount):
+            return withUnsafeBytes(of: &inline.words) { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(byteCount)])) }
+        case .slice(let buffer):
+            return buffer.withUnsafeReadableBytes(body)
+        }
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { self.bytes.readableBytes / MemoryLayout<Element>.size }
+
+    public var endIndex: Int {
+        switch self.storage {
+        case .inline(_, let byteCount): Int(byteCount) / MemoryLayout<Element>.size
+        case .slice(let buffer): buffer.readableBytes / MemoryLayout<Element>.size
+        }
+    }
 
     public subscript(position: Int) -> Element {
         precondition(position >= 0 && position < self.endIndex, "index out of range")
-        return self.bytes.getInteger(at: self.bytes.readerIndex + position * MemoryLayout<Element>.size)!
+        return self.withWireBytes { bytes in
+            Element(bigEndian: bytes.loadUnaligned(fromByteOffset: position * MemoryLayout<Element>.size, as: Element.self))
+        }
     }
 }
 
-/// Shared by every empty `KafkaIntegerArray`; `ByteBuffer()` allocates storage each time.
-private let emptyIntegerBytes = ByteBuffer()
+extension KafkaIntegerArray: Hashable {
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.withWireBytes { left in rhs.withWireBytes { right in left.elementsEqual(right) } }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        self.withWireBytes { hasher.combine(bytes: $0) }
+    }
+}
 
 extension KafkaIntegerArray: ExpressibleByArrayLiteral {
     public init(arrayLiteral elements: Element...) {
@@ -53,29 +114,20 @@ extension KafkaIntegerArray: CustomStringConvertible {
 }
 
 extension WireReader {
-    mutating func readIntegerArray<Element>(
-        count: Int,
-        as: Element.Type = Element.self
-    ) throws(KafkaDecodingError) -> KafkaIntegerArray<Element> {
-        let (length, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<Element>.size)
-        guard !overflow else { throw self.error(.invalidLength, "array of \(count) elements") }
-        return KafkaIntegerArray(bytes: try self.readSlice(length: length))
-    }
-
     mutating func readNullableIntegerArray<Element>(
         compact: Bool,
         nullable: Bool,
         as: Element.Type = Element.self
     ) throws(KafkaDecodingError) -> KafkaIntegerArray<Element>? {
         guard let count = try self.readNullableLength(compact: compact, classicWidth: 4, nullable: nullable) else { return nil }
-        return try self.readIntegerArray(count: count)
+        return try KafkaIntegerArray(reading: count, from: &self)
     }
 
     mutating func readIntegerArray<Element>(
         compact: Bool,
         as: Element.Type = Element.self
     ) throws(KafkaDecodingError) -> KafkaIntegerArray<Element> {
-        try self.readNullableIntegerArray(compact: compact, nullable: false) ?? KafkaIntegerArray(bytes: emptyIntegerBytes)
+        try self.readNullableIntegerArray(compact: compact, nullable: false) ?? KafkaIntegerArray()
     }
 }
 
@@ -87,6 +139,6 @@ extension WireWriter {
         field: String
     ) throws(KafkaEncodingError) {
         try self.writeNullableLength(value?.count, compact: compact, classicWidth: 4, nullable: nullable, field: field)
-        if let value { self.writeImmutableBuffer(value.bytes) }
+        value?.withWireBytes { self.writeBytes($0) }
     }
 }
