@@ -121,6 +121,8 @@ struct TypedMessageEmitter {
             writes.append(Self.guarded(write, by: present))
         }
         let taggedSwitch = taggedReads.isEmpty ? "" : "\n" + taggedReads.joined(separator: "\n")
+        // Unknown tagged fields are collected in a local and stored last: appending to `self` inside the loop made
+        // the compiler copy the whole struct (measured on Metadata partitions).
         return """
             public struct \(name): Hashable, Sendable {
             \(properties.joined(separator: "\n"))
@@ -133,16 +135,19 @@ struct TypedMessageEmitter {
 
                 init(from reader: inout WireReader, version: Int16, flexible: Bool) throws(KafkaDecodingError) {
             \(reads.joined(separator: "\n"))
-            \((taggedDefaults + ["        self.unknownTaggedFields = []"]).joined(separator: "\n"))
-                    guard flexible else { return }
-                    var previousTag: UInt32?
-                    for _ in 0..<(try reader.readTaggedFieldCount()) {
-                        \(taggedReads.isEmpty ? "let" : "var") (tag, data) = try reader.readTaggedField(after: &previousTag)
-                        switch tag {\(taggedSwitch)
-                        default:
-                            self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+            \((taggedDefaults + [""]).joined(separator: "\n"))
+                    var unknownTaggedFields: [RawTaggedField] = []
+                    if flexible {
+                        var previousTag: UInt32?
+                        for _ in 0..<(try reader.readTaggedFieldCount()) {
+                            \(taggedReads.isEmpty ? "let" : "var") (tag, data) = try reader.readTaggedField(after: &previousTag)
+                            switch tag {\(taggedSwitch.replacingOccurrences(of: "\n", with: "\n    "))
+                            default:
+                                unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                            }
                         }
                     }
+                    self.unknownTaggedFields = unknownTaggedFields
                 }
 
                 func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {

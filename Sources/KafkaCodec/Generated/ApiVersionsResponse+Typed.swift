@@ -51,44 +51,47 @@ public struct ApiVersionsResponse: Hashable, Sendable {
         self.finalizedFeaturesEpoch = nil
         self.finalizedFeatures = nil
         self.zkMigrationReady = nil
-        self.unknownTaggedFields = []
-        guard flexible else { return }
-        var previousTag: UInt32?
-        for _ in 0..<(try reader.readTaggedFieldCount()) {
-            var (tag, data) = try reader.readTaggedField(after: &previousTag)
-            switch tag {
-            case 0 where version >= 3:
-                do {
-                    self.supportedFeatures = try data.readArray(compact: true) { (element: inout WireReader) throws(KafkaDecodingError) in try SupportedFeatureKey(from: &element, version: version, flexible: flexible) }
-                    try data.expectEnd(ofTag: tag)
-                } catch {
-                    throw error.inside("supportedFeatures")
+
+        var unknownTaggedFields: [RawTaggedField] = []
+        if flexible {
+            var previousTag: UInt32?
+            for _ in 0..<(try reader.readTaggedFieldCount()) {
+                var (tag, data) = try reader.readTaggedField(after: &previousTag)
+                switch tag {
+                case 0 where version >= 3:
+                    do {
+                        self.supportedFeatures = try data.readArray(compact: true) { (element: inout WireReader) throws(KafkaDecodingError) in try SupportedFeatureKey(from: &element, version: version, flexible: flexible) }
+                        try data.expectEnd(ofTag: tag)
+                    } catch {
+                        throw error.inside("supportedFeatures")
+                    }
+                case 1 where version >= 3:
+                    do {
+                        self.finalizedFeaturesEpoch = try data.readInteger()
+                        try data.expectEnd(ofTag: tag)
+                    } catch {
+                        throw error.inside("finalizedFeaturesEpoch")
+                    }
+                case 2 where version >= 3:
+                    do {
+                        self.finalizedFeatures = try data.readArray(compact: true) { (element: inout WireReader) throws(KafkaDecodingError) in try FinalizedFeatureKey(from: &element, version: version, flexible: flexible) }
+                        try data.expectEnd(ofTag: tag)
+                    } catch {
+                        throw error.inside("finalizedFeatures")
+                    }
+                case 3 where version >= 3:
+                    do {
+                        self.zkMigrationReady = try data.readBool()
+                        try data.expectEnd(ofTag: tag)
+                    } catch {
+                        throw error.inside("zkMigrationReady")
+                    }
+                default:
+                    unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
                 }
-            case 1 where version >= 3:
-                do {
-                    self.finalizedFeaturesEpoch = try data.readInteger()
-                    try data.expectEnd(ofTag: tag)
-                } catch {
-                    throw error.inside("finalizedFeaturesEpoch")
-                }
-            case 2 where version >= 3:
-                do {
-                    self.finalizedFeatures = try data.readArray(compact: true) { (element: inout WireReader) throws(KafkaDecodingError) in try FinalizedFeatureKey(from: &element, version: version, flexible: flexible) }
-                    try data.expectEnd(ofTag: tag)
-                } catch {
-                    throw error.inside("finalizedFeatures")
-                }
-            case 3 where version >= 3:
-                do {
-                    self.zkMigrationReady = try data.readBool()
-                    try data.expectEnd(ofTag: tag)
-                } catch {
-                    throw error.inside("zkMigrationReady")
-                }
-            default:
-                self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
             }
         }
+        self.unknownTaggedFields = unknownTaggedFields
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -169,16 +172,19 @@ extension ApiVersionsResponse {
             } catch {
                 throw error.inside("maxVersion")
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -234,16 +240,19 @@ extension ApiVersionsResponse {
             } else {
                 self.maxVersion = 0
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -305,16 +314,19 @@ extension ApiVersionsResponse {
             } else {
                 self.minVersionLevel = 0
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {

@@ -74,16 +74,19 @@ public struct DescribeClusterResponse: Hashable, Sendable {
         } catch {
             throw error.inside("clusterAuthorizedOperations")
         }
-        self.unknownTaggedFields = []
-        guard flexible else { return }
-        var previousTag: UInt32?
-        for _ in 0..<(try reader.readTaggedFieldCount()) {
-            let (tag, data) = try reader.readTaggedField(after: &previousTag)
-            switch tag {
-            default:
-                self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+        var unknownTaggedFields: [RawTaggedField] = []
+        if flexible {
+            var previousTag: UInt32?
+            for _ in 0..<(try reader.readTaggedFieldCount()) {
+                let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                switch tag {
+                default:
+                    unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                }
             }
         }
+        self.unknownTaggedFields = unknownTaggedFields
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -147,16 +150,19 @@ extension DescribeClusterResponse {
             } catch {
                 throw error.inside("rack")
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {

@@ -91,16 +91,19 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
         } else {
             self.coordinators = []
         }
-        self.unknownTaggedFields = []
-        guard flexible else { return }
-        var previousTag: UInt32?
-        for _ in 0..<(try reader.readTaggedFieldCount()) {
-            let (tag, data) = try reader.readTaggedField(after: &previousTag)
-            switch tag {
-            default:
-                self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+        var unknownTaggedFields: [RawTaggedField] = []
+        if flexible {
+            var previousTag: UInt32?
+            for _ in 0..<(try reader.readTaggedFieldCount()) {
+                let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                switch tag {
+                default:
+                    unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                }
             }
         }
+        self.unknownTaggedFields = unknownTaggedFields
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -213,16 +216,19 @@ extension FindCoordinatorResponse {
             } else {
                 self.errorMessage = nil
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {

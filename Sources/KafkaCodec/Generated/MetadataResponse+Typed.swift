@@ -72,16 +72,19 @@ public struct MetadataResponse: Hashable, Sendable {
         } else {
             self.clusterAuthorizedOperations = 0
         }
-        self.unknownTaggedFields = []
-        guard flexible else { return }
-        var previousTag: UInt32?
-        for _ in 0..<(try reader.readTaggedFieldCount()) {
-            let (tag, data) = try reader.readTaggedField(after: &previousTag)
-            switch tag {
-            default:
-                self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+        var unknownTaggedFields: [RawTaggedField] = []
+        if flexible {
+            var previousTag: UInt32?
+            for _ in 0..<(try reader.readTaggedFieldCount()) {
+                let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                switch tag {
+                default:
+                    unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                }
             }
         }
+        self.unknownTaggedFields = unknownTaggedFields
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -158,16 +161,19 @@ extension MetadataResponse {
             } else {
                 self.rack = nil
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -250,16 +256,19 @@ extension MetadataResponse {
             } else {
                 self.offlineReplicas = KafkaIntegerArray<Int32>()
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
@@ -344,16 +353,19 @@ extension MetadataResponse {
             } else {
                 self.topicAuthorizedOperations = 0
             }
-            self.unknownTaggedFields = []
-            guard flexible else { return }
-            var previousTag: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                let (tag, data) = try reader.readTaggedField(after: &previousTag)
-                switch tag {
-                default:
-                    self.unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+
+            var unknownTaggedFields: [RawTaggedField] = []
+            if flexible {
+                var previousTag: UInt32?
+                for _ in 0..<(try reader.readTaggedFieldCount()) {
+                    let (tag, data) = try reader.readTaggedField(after: &previousTag)
+                    switch tag {
+                    default:
+                        unknownTaggedFields.append(RawTaggedField(tag: tag, data: data.buffer))
+                    }
                 }
             }
+            self.unknownTaggedFields = unknownTaggedFields
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
