@@ -151,10 +151,23 @@ struct TypedMessageEmitter {
                 }
 
                 func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            \(writes.joined(separator: "\n"))
+                    try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                        try Self.write(element, into: &buffer, version: version, flexible: flexible)
+                    }
+                }
+
+                /// Reads fields through the pointer one at a time: called on an array element, an instance
+                /// method made the compiler copy the whole element first.
+                static func write(
+                    _ element: UnsafePointer<Self>,
+                    into buffer: inout WireWriter,
+                    version: Int16,
+                    flexible: Bool
+                ) throws(KafkaEncodingError) {
+            \(writes.joined(separator: "\n").replacingOccurrences(of: "self.", with: "element.pointee."))
                     guard flexible else { return }
-                    \(taggedWrites.isEmpty ? "let" : "var") tagged = self.unknownTaggedFields
-            \(taggedWrites.joined(separator: "\n"))
+                    \(taggedWrites.isEmpty ? "let" : "var") tagged = element.pointee.unknownTaggedFields
+            \(taggedWrites.joined(separator: "\n").replacingOccurrences(of: "self.", with: "element.pointee."))
                     buffer.writeTaggedFields(tagged)
                 }
             }
@@ -275,7 +288,7 @@ struct TypedMessageEmitter {
             let loop = { (elements: String) in
                 "try \(elements).withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in\n"
                     + "    for index in elements.indices {\n"
-                    + "        try elements[index].write(into: &\(buffer), version: version, flexible: flexible)\n"
+                    + "        try \(element).write(elements.baseAddress! + index, into: &\(buffer), version: version, flexible: flexible)\n"
                     + "    }\n}"
             }
             if optional {

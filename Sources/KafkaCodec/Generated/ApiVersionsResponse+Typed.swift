@@ -95,44 +95,57 @@ public struct ApiVersionsResponse: Hashable, Sendable {
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-        buffer.writeInteger(self.errorCode)
-        buffer.writeLength(self.apiKeys.count, compact: flexible, classicWidth: 4)
-        try self.apiKeys.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+        try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+            try Self.write(element, into: &buffer, version: version, flexible: flexible)
+        }
+    }
+
+    /// Reads fields through the pointer one at a time: called on an array element, an instance
+    /// method made the compiler copy the whole element first.
+    static func write(
+        _ element: UnsafePointer<Self>,
+        into buffer: inout WireWriter,
+        version: Int16,
+        flexible: Bool
+    ) throws(KafkaEncodingError) {
+        buffer.writeInteger(element.pointee.errorCode)
+        buffer.writeLength(element.pointee.apiKeys.count, compact: flexible, classicWidth: 4)
+        try element.pointee.apiKeys.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
             for index in elements.indices {
-                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                try ApiVersion.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
             }
         }
         if version >= 1 {
-            buffer.writeInteger(self.throttleTimeMs)
+            buffer.writeInteger(element.pointee.throttleTimeMs)
         }
         guard flexible else { return }
-        var tagged = self.unknownTaggedFields
-        if version >= 3, let value = self.supportedFeatures {
+        var tagged = element.pointee.unknownTaggedFields
+        if version >= 3, let value = element.pointee.supportedFeatures {
             var data = WireWriter(capacity: 64)
             data.writeLength(value.count, compact: true, classicWidth: 4)
             try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
                 for index in elements.indices {
-                    try elements[index].write(into: &data, version: version, flexible: flexible)
+                    try SupportedFeatureKey.write(elements.baseAddress! + index, into: &data, version: version, flexible: flexible)
                 }
             }
             tagged.append(RawTaggedField(tag: 0, data: data.byteBuffer))
         }
-        if version >= 3, let value = self.finalizedFeaturesEpoch {
+        if version >= 3, let value = element.pointee.finalizedFeaturesEpoch {
             var data = WireWriter(capacity: 64)
             data.writeInteger(value)
             tagged.append(RawTaggedField(tag: 1, data: data.byteBuffer))
         }
-        if version >= 3, let value = self.finalizedFeatures {
+        if version >= 3, let value = element.pointee.finalizedFeatures {
             var data = WireWriter(capacity: 64)
             data.writeLength(value.count, compact: true, classicWidth: 4)
             try value.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
                 for index in elements.indices {
-                    try elements[index].write(into: &data, version: version, flexible: flexible)
+                    try FinalizedFeatureKey.write(elements.baseAddress! + index, into: &data, version: version, flexible: flexible)
                 }
             }
             tagged.append(RawTaggedField(tag: 2, data: data.byteBuffer))
         }
-        if version >= 3, let value = self.zkMigrationReady {
+        if version >= 3, let value = element.pointee.zkMigrationReady {
             var data = WireWriter(capacity: 64)
             data.writeKafkaBool(value)
             tagged.append(RawTaggedField(tag: 3, data: data.byteBuffer))
@@ -188,11 +201,24 @@ extension ApiVersionsResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            buffer.writeInteger(self.apiKey)
-            buffer.writeInteger(self.minVersion)
-            buffer.writeInteger(self.maxVersion)
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
+            buffer.writeInteger(element.pointee.apiKey)
+            buffer.writeInteger(element.pointee.minVersion)
+            buffer.writeInteger(element.pointee.maxVersion)
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }
@@ -256,17 +282,30 @@ extension ApiVersionsResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
             if version >= 3 {
-                try buffer.writeKafkaString(self.name, compact: flexible, nullable: false, field: "name")
+                try buffer.writeKafkaString(element.pointee.name, compact: flexible, nullable: false, field: "name")
             }
             if version >= 3 {
-                buffer.writeInteger(self.minVersion)
+                buffer.writeInteger(element.pointee.minVersion)
             }
             if version >= 3 {
-                buffer.writeInteger(self.maxVersion)
+                buffer.writeInteger(element.pointee.maxVersion)
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }
@@ -330,17 +369,30 @@ extension ApiVersionsResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
             if version >= 3 {
-                try buffer.writeKafkaString(self.name, compact: flexible, nullable: false, field: "name")
+                try buffer.writeKafkaString(element.pointee.name, compact: flexible, nullable: false, field: "name")
             }
             if version >= 3 {
-                buffer.writeInteger(self.maxVersionLevel)
+                buffer.writeInteger(element.pointee.maxVersionLevel)
             }
             if version >= 3 {
-                buffer.writeInteger(self.minVersionLevel)
+                buffer.writeInteger(element.pointee.minVersionLevel)
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }

@@ -90,23 +90,36 @@ public struct DescribeClusterResponse: Hashable, Sendable {
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-        buffer.writeInteger(self.throttleTimeMs)
-        buffer.writeInteger(self.errorCode)
-        try buffer.writeKafkaString(self.errorMessage, compact: flexible, nullable: true, field: "errorMessage")
-        if version >= 1 {
-            buffer.writeInteger(self.endpointType)
+        try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+            try Self.write(element, into: &buffer, version: version, flexible: flexible)
         }
-        try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: false, field: "clusterId")
-        buffer.writeInteger(self.controllerID)
-        buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
-        try self.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+    }
+
+    /// Reads fields through the pointer one at a time: called on an array element, an instance
+    /// method made the compiler copy the whole element first.
+    static func write(
+        _ element: UnsafePointer<Self>,
+        into buffer: inout WireWriter,
+        version: Int16,
+        flexible: Bool
+    ) throws(KafkaEncodingError) {
+        buffer.writeInteger(element.pointee.throttleTimeMs)
+        buffer.writeInteger(element.pointee.errorCode)
+        try buffer.writeKafkaString(element.pointee.errorMessage, compact: flexible, nullable: true, field: "errorMessage")
+        if version >= 1 {
+            buffer.writeInteger(element.pointee.endpointType)
+        }
+        try buffer.writeKafkaString(element.pointee.clusterID, compact: flexible, nullable: false, field: "clusterId")
+        buffer.writeInteger(element.pointee.controllerID)
+        buffer.writeLength(element.pointee.brokers.count, compact: flexible, classicWidth: 4)
+        try element.pointee.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
             for index in elements.indices {
-                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                try DescribeClusterBroker.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
             }
         }
-        buffer.writeInteger(self.clusterAuthorizedOperations)
+        buffer.writeInteger(element.pointee.clusterAuthorizedOperations)
         guard flexible else { return }
-        let tagged = self.unknownTaggedFields
+        let tagged = element.pointee.unknownTaggedFields
 
         buffer.writeTaggedFields(tagged)
     }
@@ -166,12 +179,25 @@ extension DescribeClusterResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            buffer.writeInteger(self.brokerID)
-            try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
-            buffer.writeInteger(self.port)
-            try buffer.writeKafkaString(self.rack, compact: flexible, nullable: true, field: "rack")
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
+            buffer.writeInteger(element.pointee.brokerID)
+            try buffer.writeKafkaString(element.pointee.host, compact: flexible, nullable: false, field: "host")
+            buffer.writeInteger(element.pointee.port)
+            try buffer.writeKafkaString(element.pointee.rack, compact: flexible, nullable: true, field: "rack")
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }

@@ -107,34 +107,47 @@ public struct FindCoordinatorResponse: Hashable, Sendable {
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+        try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+            try Self.write(element, into: &buffer, version: version, flexible: flexible)
+        }
+    }
+
+    /// Reads fields through the pointer one at a time: called on an array element, an instance
+    /// method made the compiler copy the whole element first.
+    static func write(
+        _ element: UnsafePointer<Self>,
+        into buffer: inout WireWriter,
+        version: Int16,
+        flexible: Bool
+    ) throws(KafkaEncodingError) {
         if version >= 1 {
-            buffer.writeInteger(self.throttleTimeMs)
+            buffer.writeInteger(element.pointee.throttleTimeMs)
         }
         if version <= 3 {
-            buffer.writeInteger(self.errorCode)
+            buffer.writeInteger(element.pointee.errorCode)
         }
         if (version >= 1 && version <= 3) {
-            try buffer.writeKafkaString(self.errorMessage, compact: flexible, nullable: (version >= 1 && version <= 3), field: "errorMessage")
+            try buffer.writeKafkaString(element.pointee.errorMessage, compact: flexible, nullable: (version >= 1 && version <= 3), field: "errorMessage")
         }
         if version <= 3 {
-            buffer.writeInteger(self.nodeID)
+            buffer.writeInteger(element.pointee.nodeID)
         }
         if version <= 3 {
-            try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
+            try buffer.writeKafkaString(element.pointee.host, compact: flexible, nullable: false, field: "host")
         }
         if version <= 3 {
-            buffer.writeInteger(self.port)
+            buffer.writeInteger(element.pointee.port)
         }
         if version >= 4 {
-            buffer.writeLength(self.coordinators.count, compact: flexible, classicWidth: 4)
-            try self.coordinators.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            buffer.writeLength(element.pointee.coordinators.count, compact: flexible, classicWidth: 4)
+            try element.pointee.coordinators.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
                 for index in elements.indices {
-                    try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                    try Coordinator.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
                 }
             }
         }
         guard flexible else { return }
-        let tagged = self.unknownTaggedFields
+        let tagged = element.pointee.unknownTaggedFields
 
         buffer.writeTaggedFields(tagged)
     }
@@ -232,26 +245,39 @@ extension FindCoordinatorResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
             if version >= 4 {
-                try buffer.writeKafkaString(self.key, compact: flexible, nullable: false, field: "key")
+                try buffer.writeKafkaString(element.pointee.key, compact: flexible, nullable: false, field: "key")
             }
             if version >= 4 {
-                buffer.writeInteger(self.nodeID)
+                buffer.writeInteger(element.pointee.nodeID)
             }
             if version >= 4 {
-                try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
+                try buffer.writeKafkaString(element.pointee.host, compact: flexible, nullable: false, field: "host")
             }
             if version >= 4 {
-                buffer.writeInteger(self.port)
+                buffer.writeInteger(element.pointee.port)
             }
             if version >= 4 {
-                buffer.writeInteger(self.errorCode)
+                buffer.writeInteger(element.pointee.errorCode)
             }
             if version >= 4 {
-                try buffer.writeKafkaString(self.errorMessage, compact: flexible, nullable: version >= 4, field: "errorMessage")
+                try buffer.writeKafkaString(element.pointee.errorMessage, compact: flexible, nullable: version >= 4, field: "errorMessage")
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }

@@ -88,32 +88,45 @@ public struct MetadataResponse: Hashable, Sendable {
     }
 
     func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-        if version >= 3 {
-            buffer.writeInteger(self.throttleTimeMs)
+        try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+            try Self.write(element, into: &buffer, version: version, flexible: flexible)
         }
-        buffer.writeLength(self.brokers.count, compact: flexible, classicWidth: 4)
-        try self.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+    }
+
+    /// Reads fields through the pointer one at a time: called on an array element, an instance
+    /// method made the compiler copy the whole element first.
+    static func write(
+        _ element: UnsafePointer<Self>,
+        into buffer: inout WireWriter,
+        version: Int16,
+        flexible: Bool
+    ) throws(KafkaEncodingError) {
+        if version >= 3 {
+            buffer.writeInteger(element.pointee.throttleTimeMs)
+        }
+        buffer.writeLength(element.pointee.brokers.count, compact: flexible, classicWidth: 4)
+        try element.pointee.brokers.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
             for index in elements.indices {
-                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                try MetadataResponseBroker.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
             }
         }
         if version >= 2 {
-            try buffer.writeKafkaString(self.clusterID, compact: flexible, nullable: version >= 2, field: "clusterId")
+            try buffer.writeKafkaString(element.pointee.clusterID, compact: flexible, nullable: version >= 2, field: "clusterId")
         }
         if version >= 1 {
-            buffer.writeInteger(self.controllerID)
+            buffer.writeInteger(element.pointee.controllerID)
         }
-        buffer.writeLength(self.topics.count, compact: flexible, classicWidth: 4)
-        try self.topics.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+        buffer.writeLength(element.pointee.topics.count, compact: flexible, classicWidth: 4)
+        try element.pointee.topics.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
             for index in elements.indices {
-                try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                try MetadataResponseTopic.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
             }
         }
         if (version >= 8 && version <= 10) {
-            buffer.writeInteger(self.clusterAuthorizedOperations)
+            buffer.writeInteger(element.pointee.clusterAuthorizedOperations)
         }
         guard flexible else { return }
-        let tagged = self.unknownTaggedFields
+        let tagged = element.pointee.unknownTaggedFields
 
         buffer.writeTaggedFields(tagged)
     }
@@ -177,14 +190,27 @@ extension MetadataResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            buffer.writeInteger(self.nodeID)
-            try buffer.writeKafkaString(self.host, compact: flexible, nullable: false, field: "host")
-            buffer.writeInteger(self.port)
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
+            buffer.writeInteger(element.pointee.nodeID)
+            try buffer.writeKafkaString(element.pointee.host, compact: flexible, nullable: false, field: "host")
+            buffer.writeInteger(element.pointee.port)
             if version >= 1 {
-                try buffer.writeKafkaString(self.rack, compact: flexible, nullable: version >= 1, field: "rack")
+                try buffer.writeKafkaString(element.pointee.rack, compact: flexible, nullable: version >= 1, field: "rack")
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }
@@ -272,19 +298,32 @@ extension MetadataResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            buffer.writeInteger(self.errorCode)
-            buffer.writeInteger(self.partitionIndex)
-            buffer.writeInteger(self.leaderID)
-            if version >= 7 {
-                buffer.writeInteger(self.leaderEpoch)
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
             }
-            try buffer.writeKafkaIntegerArray(self.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes")
-            try buffer.writeKafkaIntegerArray(self.isrNodes, compact: flexible, nullable: false, field: "isrNodes")
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
+            buffer.writeInteger(element.pointee.errorCode)
+            buffer.writeInteger(element.pointee.partitionIndex)
+            buffer.writeInteger(element.pointee.leaderID)
+            if version >= 7 {
+                buffer.writeInteger(element.pointee.leaderEpoch)
+            }
+            try buffer.writeKafkaIntegerArray(element.pointee.replicaNodes, compact: flexible, nullable: false, field: "replicaNodes")
+            try buffer.writeKafkaIntegerArray(element.pointee.isrNodes, compact: flexible, nullable: false, field: "isrNodes")
             if version >= 5 {
-                try buffer.writeKafkaIntegerArray(self.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas")
+                try buffer.writeKafkaIntegerArray(element.pointee.offlineReplicas, compact: flexible, nullable: false, field: "offlineReplicas")
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }
@@ -369,25 +408,38 @@ extension MetadataResponse {
         }
 
         func write(into buffer: inout WireWriter, version: Int16, flexible: Bool) throws(KafkaEncodingError) {
-            buffer.writeInteger(self.errorCode)
-            try buffer.writeKafkaString(self.name, compact: flexible, nullable: version >= 12, field: "name")
+            try withUnsafePointer(to: self) { (element) throws(KafkaEncodingError) in
+                try Self.write(element, into: &buffer, version: version, flexible: flexible)
+            }
+        }
+
+        /// Reads fields through the pointer one at a time: called on an array element, an instance
+        /// method made the compiler copy the whole element first.
+        static func write(
+            _ element: UnsafePointer<Self>,
+            into buffer: inout WireWriter,
+            version: Int16,
+            flexible: Bool
+        ) throws(KafkaEncodingError) {
+            buffer.writeInteger(element.pointee.errorCode)
+            try buffer.writeKafkaString(element.pointee.name, compact: flexible, nullable: version >= 12, field: "name")
             if version >= 10 {
-                buffer.writeKafkaUUID(self.topicID)
+                buffer.writeKafkaUUID(element.pointee.topicID)
             }
             if version >= 1 {
-                buffer.writeKafkaBool(self.isInternal)
+                buffer.writeKafkaBool(element.pointee.isInternal)
             }
-            buffer.writeLength(self.partitions.count, compact: flexible, classicWidth: 4)
-            try self.partitions.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
+            buffer.writeLength(element.pointee.partitions.count, compact: flexible, classicWidth: 4)
+            try element.pointee.partitions.withUnsafeBufferPointer { (elements) throws(KafkaEncodingError) in
                 for index in elements.indices {
-                    try elements[index].write(into: &buffer, version: version, flexible: flexible)
+                    try MetadataResponsePartition.write(elements.baseAddress! + index, into: &buffer, version: version, flexible: flexible)
                 }
             }
             if version >= 8 {
-                buffer.writeInteger(self.topicAuthorizedOperations)
+                buffer.writeInteger(element.pointee.topicAuthorizedOperations)
             }
             guard flexible else { return }
-            let tagged = self.unknownTaggedFields
+            let tagged = element.pointee.unknownTaggedFields
 
             buffer.writeTaggedFields(tagged)
         }
