@@ -1,9 +1,7 @@
 import KafkaCodec
-import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 import Testing
 
 @testable import KafkaProxy
@@ -73,22 +71,15 @@ import Testing
             bootstrapServers: [HostAndPort(host: "127.0.0.1", port: brokerChannel.localAddress!.port!)],
             listen: HostAndPort(host: "127.0.0.1", port: 0))
         configuration.brokerPortBase = 40000
-        let server = ProxyServer(configuration: configuration, logger: Logger(label: "test"))
-        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var proxyPort: Int?
-        for _ in 0..<500 where proxyPort == nil {
-            proxyPort = server.boundAddresses.first?.port
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        let proxy = try await RunningProxy.start(configuration)
+        defer { proxy.task.cancel() }
 
         // The client sends one Fetch v4 request and then does not read.
         let client = CountingClient()
         let clientChannel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) } }
-            .connect(host: "127.0.0.1", port: try #require(proxyPort)).get()
+            .connect(host: "127.0.0.1", port: proxy.port).get()
         var request = ByteBuffer()
         request.writeInteger(Int32(10))
         request.writeMultipleIntegers(APIKey.fetch.rawValue, Int16(4), Int32(77), Int16(-1))
@@ -117,8 +108,7 @@ import Testing
         #expect(client.received.withLockedValue { $0 } == FloodingBroker.responseBytes)
 
         try await clientChannel.close()
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await proxy.stop()
         try await brokerChannel.close()
     }
 }

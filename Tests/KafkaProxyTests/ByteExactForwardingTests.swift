@@ -1,10 +1,7 @@
 import KafkaCodec
 import KafkaTestSupport
-import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
-import ServiceLifecycle
 import Testing
 
 @testable import KafkaProxy
@@ -21,16 +18,7 @@ import Testing
         let connection = try #require(withMetadata.max { a, b in
             frames.count { $0.connection == a } < frames.count { $0.connection == b }
         })
-        let recorded = frames.filter { $0.connection == connection }
-        var responses: [Int32: ByteBuffer] = [:]
-        for frame in recorded {
-            if case .response = frame.kind { responses[frame.bytes.getInteger(at: 4, as: Int32.self)!] = frame.bytes }
-        }
-        let requests = recorded.filter { frame in
-            guard case .request = frame.kind else { return false }
-            return responses[KafkaCodec.peekRequestHeader(frame.payload)!.correlationID] != nil
-        }
-        let answers = responses
+        let (requests, answers) = Fixtures.replayable(frames, connection: connection)
         let broker = FrameCollector { request in answers[request.getInteger(at: 8, as: Int32.self)!] }
         let brokerChannel = try await LoopbackPeers.broker(broker)
         let brokerPort = brokerChannel.localAddress!.port!
@@ -40,14 +28,11 @@ import Testing
         let base = Int.random(in: 40000...50000)
         configuration.brokerPortBase = base
         configuration.advertisedHost = "proxy.test"
-        let server = ProxyServer(configuration: configuration, logger: Logger(label: "test"))
-        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        let proxyPort = try await self.waitForListener(server)
+        let proxy = try await RunningProxy.start(configuration)
+        defer { proxy.task.cancel() }
 
         let client = FrameCollector()
-        let clientChannel = try await LoopbackPeers.client(port: proxyPort, client)
+        let clientChannel = try await LoopbackPeers.client(port: proxy.port, client)
         for request in requests {
             try await clientChannel.writeAndFlush(request.bytes)
         }
@@ -87,8 +72,7 @@ import Testing
         }
         #expect(rewrites > 0)
         try await clientChannel.close()
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await proxy.stop()
         try await brokerChannel.close()
     }
 
@@ -101,13 +85,5 @@ import Testing
         let payload = frame.getSlice(at: 4, length: frame.readableBytes - 4)!
         let body = try KafkaCodec.splitResponse(payload, apiKey: .findCoordinator, apiVersion: version).body
         return try FindCoordinatorResponse(decoding: body, version: version)
-    }
-
-    private func waitForListener(_ server: ProxyServer) async throws -> Int {
-        for _ in 0..<500 {
-            if let port = server.boundAddresses.first?.port { return port }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw CancellationError()
     }
 }

@@ -5,7 +5,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 import Testing
 
 @testable import KafkaProxy
@@ -16,16 +15,8 @@ import Testing
     @Test func aTakenBrokerPortIsLoggedAndTheProxyCarriesOn() async throws {
         let frames = try Fixtures.frames("kafka-python")
         let connection = try #require(frames.first { $0.apiKey == .metadata }?.connection)
-        var responses: [Int32: ByteBuffer] = [:]
-        for frame in frames where frame.connection == connection {
-            if case .response = frame.kind { responses[frame.bytes.getInteger(at: 4, as: Int32.self)!] = frame.bytes }
-        }
-        let requests = frames.filter { frame in
-            guard frame.connection == connection, case .request = frame.kind else { return false }
-            return responses[KafkaCodec.peekRequestHeader(frame.payload)!.correlationID] != nil
-        }
+        let (requests, answers) = Fixtures.replayable(frames, connection: connection)
         #expect(requests.contains { $0.apiKey == .metadata })
-        let answers = responses
         let broker = FrameCollector { answers[$0.getInteger(at: 8, as: Int32.self)!] }
         let brokerChannel = try await LoopbackPeers.broker(broker)
 
@@ -38,26 +29,18 @@ import Testing
         configuration.brokerPortBase = takenPort - 111
         let logs = InMemoryLogHandler()
         let logger = Logger(label: "test") { _ in logs }
-        let server = ProxyServer(configuration: configuration, logger: logger)
-        let group = ServiceGroup(services: [server], logger: logger)
-        let running = Task { try await group.run() }
-        defer { running.cancel() }
-        var proxyPort: Int?
-        for _ in 0..<500 where proxyPort == nil {
-            proxyPort = server.boundAddresses.first?.port
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        let proxy = try await RunningProxy.start(configuration, logger: logger)
+        defer { proxy.task.cancel() }
 
         let client = FrameCollector()
-        let clientChannel = try await LoopbackPeers.client(port: try #require(proxyPort), client)
+        let clientChannel = try await LoopbackPeers.client(port: proxy.port, client)
         for request in requests { try await clientChannel.writeAndFlush(request.bytes) }
         let received = await client.waitForFrames(requests.count)
         #expect(received.count == requests.count, "every response arrives although the listener could not open")
         #expect(logs.entries.contains { $0.level == .error && "\($0.message)".contains("cannot open the listener") })
 
         try await clientChannel.close()
-        await group.triggerGracefulShutdown()
-        try await running.value
+        try await proxy.stop()
         try await squatter.close()
         try await brokerChannel.close()
     }

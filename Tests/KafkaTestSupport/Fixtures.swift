@@ -117,3 +117,22 @@ extension Fixtures.Frame {
         }
     }
 }
+
+extension Fixtures {
+    /// The requests of one recorded connection that got a response, in order, and those responses by
+    /// correlation id: what a fake broker needs to replay the connection.
+    public static func replayable(
+        _ frames: [Frame],
+        connection: Int
+    ) -> (requests: [Frame], responses: [Int32: ByteBuffer]) {
+        var responses: [Int32: ByteBuffer] = [:]
+        for frame in frames where frame.connection == connection {
+            if case .response = frame.kind { responses[frame.bytes.getInteger(at: 4, as: Int32.self)!] = frame.bytes }
+        }
+        let requests = frames.filter { frame in
+            guard frame.connection == connection, case .request = frame.kind else { return false }
+            return responses[KafkaCodec.peekRequestHeader(frame.payload)!.correlationID] != nil
+        }
+        return (requests, responses)
+    }
+}
