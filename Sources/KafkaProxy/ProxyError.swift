@@ -10,7 +10,6 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
             case unknownBroker = "unknown_broker"
             case idleTimeout = "idle_timeout"
             case tooManyConnections = "too_many_connections"
-            case drainTimeout = "drain_timeout"
         }
 
         private let base: Base
@@ -24,7 +23,6 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownBroker = Code(.unknownBroker)
         public static let idleTimeout = Code(.idleTimeout)
         public static let tooManyConnections = Code(.tooManyConnections)
-        public static let drainTimeout = Code(.drainTimeout)
 
         public var description: String { self.base.rawValue }
     }
