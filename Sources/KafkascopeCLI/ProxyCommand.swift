@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaProxy
+import KafkaProxyMetrics
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -56,6 +57,15 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
 
+    @Option(help: "Where /metrics, /healthz and /readyz are served, HOST:PORT (default 127.0.0.1:9464).")
+    var metricsListen: String?
+
+    @Flag(help: "Serve no metrics endpoint.")
+    var noMetrics = false
+
+    @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
+    var metricsLabelCap: Int?
+
     func run() async throws {
         let settings = try Settings(command: self)
         let configuration = try settings.proxyConfiguration()
@@ -66,10 +76,18 @@ struct ProxyCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kafkascope")
-        let server = ProxyServer(configuration: configuration, logger: logger)
+        let metrics = KafkascopeMetrics(labelCap: try settings.metricsLabelCap())
+        let server = ProxyServer(configuration: configuration, metrics: metrics, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let address = try settings.metricsAddress() {
+            let endpoint = MetricsEndpoint(host: address.host, port: address.port, metrics: metrics, logger: logger) {
+                server.isReady
+            }
+            // A metrics port that cannot be bound stops the proxy: a sidecar without metrics looks healthy to nobody.
+            services.append(.init(service: endpoint, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KafkaProxy
+import KafkaProxyMetrics
 import Logging
 import Yams
 
@@ -41,7 +42,8 @@ struct Settings {
 
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
-        "max-in-flight", "idle-timeout", "drain-timeout", "log-level",
+        "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
+        "metrics-label-cap",
     ]
 
     private func value(_ flag: String?, _ name: String) -> String? {
@@ -87,6 +89,21 @@ struct Settings {
             configuration.drainTimeout = .seconds(seconds)
         }
         return configuration
+    }
+
+    /// Where to serve metrics, or nil with `--no-metrics`.
+    func metricsAddress() throws -> HostAndPort? {
+        let disabled = self.command.noMetrics ? "true" : self.value(nil, "no-metrics")
+        if let disabled, ["true", "1", "yes"].contains(disabled.lowercased()) { return nil }
+        let text = self.value(self.command.metricsListen, "metrics-listen") ?? "127.0.0.1:\(MetricsEndpoint.defaultPort)"
+        guard let address = HostAndPort(parsing: text) else {
+            throw ValidationError("--metrics-listen takes HOST:PORT, not '\(text)'")
+        }
+        return address
+    }
+
+    func metricsLabelCap() throws -> Int {
+        try self.integer(self.command.metricsLabelCap, "metrics-label-cap", range: 1...1_000_000) ?? KafkascopeMetrics.defaultLabelCap
     }
 
     func logLevel() throws -> Logger.Level {

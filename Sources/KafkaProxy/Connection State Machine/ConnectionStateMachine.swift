@@ -61,6 +61,19 @@ struct ConnectionStateMachine {
         }
     }
 
+    /// Notes something learnt about a request still in flight, such as when its last byte went upstream. The
+    /// newest request with that id is the one meant, so the search starts at the back, where it nearly always is.
+    mutating func updateRequest(correlationID: Int32, _ update: (inout InFlightRequest) -> Void) {
+        var index = self.inFlight.endIndex
+        while index != self.inFlight.startIndex {
+            index = self.inFlight.index(before: index)
+            if self.inFlight[index].correlationID == correlationID {
+                update(&self.inFlight[index])
+                return
+            }
+        }
+    }
+
     /// A response was read from the broker.
     mutating func responseReceived(correlationID: Int32) -> ResponseAction {
         switch self.state {

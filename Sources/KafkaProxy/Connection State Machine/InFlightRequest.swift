@@ -8,4 +8,6 @@ struct InFlightRequest: Hashable, Sendable {
     var correlationID: Int32
     /// When the whole request had been read from the client.
     var receivedAt: NIODeadline
+    /// When the whole request had been written to the broker's socket.
+    var sentAt: NIODeadline? = nil
 }

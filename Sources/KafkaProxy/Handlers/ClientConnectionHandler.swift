@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -15,24 +16,33 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let route: UpstreamRoute
     private var stateMachine: ConnectionStateMachine
     private var logger: Logger
+    private let recorder: ExchangeRecorder
     private var context: ChannelHandlerContext?
     private var upstream: UpstreamConnectionHandler?
     private var pendingRead = false
-    /// Responses held back until the broker listeners they name are open; see `BrokerDirectory.record`.
-    private var heldResponses = CircularBuffer<ByteBuffer>()
+    /// Responses held back until the broker listeners they name are open; see `BrokerDirectory.record`. A part
+    /// that ends a response carries its request, to time the exchange once it is written.
+    private var heldResponses = CircularBuffer<(ByteBuffer, completing: InFlightRequest?)>()
     private var gateSequence = 0
     private var gateOpen = true
     /// A large response that arrives in parts (see `FrameStreamDecoder`).
-    private var streamed = StreamedResponse.none
-    /// Whether the parts of the large request now arriving go upstream.
-    private var forwardingRequest = false
+    private var streamed: StreamedResponse?
+    /// The large request now arriving in parts, if it goes upstream.
+    private var streamedRequest: StreamedRequest?
 
-    private enum StreamedResponse {
-        case none
-        /// Passed on part by part: nothing in it is rewritten.
-        case forwarding(closeWhenDone: Bool)
-        /// Assembled first, because it may name brokers.
-        case assembling(InFlightRequest, ByteBuffer, closeWhenDone: Bool)
+    /// The parts so far are copied into `whole`, which the metrics decode once it is complete. Responses that may
+    /// name brokers are sent only then, rewritten; all others are passed on part by part as they arrive.
+    private struct StreamedResponse {
+        var request: InFlightRequest
+        var whole: ByteBuffer
+        var closeWhenDone: Bool
+        var rewrite: Bool
+    }
+
+    private struct StreamedRequest {
+        var header: RequestHeaderPrefix
+        var expectsResponse: Bool
+        var whole: ByteBuffer
     }
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
@@ -40,6 +50,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.route = route
         self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
         self.logger = proxy.logger
+        self.recorder = proxy.metrics.recorder(broker: route.metricLabel)
     }
 
     /// Whether the upstream side may read more responses.
@@ -58,6 +69,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        self.proxy.metrics.connectionOpened(side: "client")
         guard self.proxy.connections.add(context.channel) else {
             self.fail(ProxyError(.tooManyConnections, "already \(self.proxy.connections.maximum) connections"), side: "client")
             return
@@ -70,23 +82,35 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
         case .frame(let frame):
-            if self.requestStarted(frame) { self.upstream?.write(frame) }
-        case .head(let head, _):
-            self.forwardingRequest = self.requestStarted(head)
-            if self.forwardingRequest { self.upstream?.write(head) }
+            guard let (header, expectsResponse) = self.requestStarted(frame) else { return }
+            self.requestFinished(frame, header: header, expectsResponse: expectsResponse, lastPart: frame)
+        case .head(let head, let remaining):
+            guard let (header, expectsResponse) = self.requestStarted(head) else { return }
+            var whole = ByteBuffer()
+            whole.reserveCapacity(head.readableBytes + remaining)
+            whole.writeImmutableBuffer(head)
+            self.streamedRequest = StreamedRequest(header: header, expectsResponse: expectsResponse, whole: whole)
+            self.upstream?.write(head)
         case .continuation(let bytes, let last):
-            if self.forwardingRequest { self.upstream?.write(bytes) }
-            if last { self.forwardingRequest = false }
+            guard var streamed = self.streamedRequest else { return }
+            self.streamedRequest = nil  // let `whole` be uniquely referenced while it grows
+            streamed.whole.writeImmutableBuffer(bytes)
+            if last {
+                self.requestFinished(streamed.whole, header: streamed.header, expectsResponse: streamed.expectsResponse, lastPart: bytes)
+            } else {
+                self.upstream?.write(bytes)
+                self.streamedRequest = streamed
+            }
         }
     }
 
     /// Records a request from its first bytes (`FrameStreamDecoder.requests` makes sure they hold the header, and
-    /// `acks` for Produce); false when it is not to be forwarded.
-    private func requestStarted(_ start: ByteBuffer) -> Bool {
+    /// `acks` for Produce); nil when it is not to be forwarded.
+    private func requestStarted(_ start: ByteBuffer) -> (RequestHeaderPrefix, expectsResponse: Bool)? {
         let payload = start.getSlice(at: start.readerIndex + 4, length: start.readableBytes - 4)!
         guard let header = KafkaCodec.peekRequestHeader(payload) else {
             self.fail(ProxyError(.malformedFrame, "a request of \(payload.readableBytes) bytes has no header"), side: "client")
-            return false
+            return nil
         }
         let request = InFlightRequest(
             apiKey: header.apiKey, apiVersion: header.apiVersion, correlationID: header.correlationID, receivedAt: .now())
@@ -94,10 +118,36 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch self.stateMachine.requestReceived(request, expectsResponse: expectsResponse) {
         case .forward:
             self.logger.trace("request", metadata: ["kafka.api": "\(header.apiKey.name)", "kafka.correlation_id": "\(header.correlationID)"])
-            return true
+            return (header, expectsResponse)
         case .ignore:
-            return false
+            return nil
         }
+    }
+
+    /// The request is whole: counts it, and sends its last part upstream, noting when that part has gone.
+    private func requestFinished(_ whole: ByteBuffer, header: RequestHeaderPrefix, expectsResponse: Bool, lastPart: ByteBuffer) {
+        let correlationID = header.correlationID
+        if whole.readableBytes != lastPart.readableBytes {
+            let now = NIODeadline.now()
+            self.stateMachine.updateRequest(correlationID: correlationID) { $0.receivedAt = now }
+        }
+        let payload = whole.getSlice(at: whole.readerIndex + 4, length: whole.readableBytes - 4)!
+        if let error = self.recorder.requestRead(
+            payload, header: header, frameBytes: whole.readableBytes, expectsResponse: expectsResponse)
+        {
+            self.logger.debug("request not decoded; forwarded as is", metadata: ["error": "\(error)"])
+        }
+        guard let upstream = self.upstream else { return }
+        guard expectsResponse, let eventLoop = self.context?.eventLoop else {
+            upstream.write(lastPart)
+            return
+        }
+        let written = eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenSuccess {
+            let now = NIODeadline.now()
+            self.stateMachine.updateRequest(correlationID: correlationID) { $0.sentAt = now }
+        }
+        upstream.write(lastPart, promise: written)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -140,6 +190,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if !unanswered.isEmpty {
             self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
         }
+        self.recorder.closed()
+        self.proxy.metrics.connectionClosed(side: "client")
         self.proxy.connections.remove(context.channel)
         self.upstream?.close()
         self.upstream = nil
@@ -156,34 +208,25 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.responseFinished(closeWhenDone: closeWhenDone)
         case .head(let head, let remaining):
             guard let (request, closeWhenDone) = self.responseStarted(head) else { return }
-            if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
-                var whole = ByteBuffer()
-                whole.reserveCapacity(head.readableBytes + remaining)
-                whole.writeImmutableBuffer(head)
-                self.streamed = .assembling(request, whole, closeWhenDone: closeWhenDone)
-            } else {
-                self.send(head, after: nil)
-                self.streamed = .forwarding(closeWhenDone: closeWhenDone)
-            }
+            var whole = ByteBuffer()
+            whole.reserveCapacity(head.readableBytes + remaining)
+            whole.writeImmutableBuffer(head)
+            let rewrite = ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion)
+            if !rewrite { self.send(head, after: nil, completing: nil) }
+            self.streamed = StreamedResponse(request: request, whole: whole, closeWhenDone: closeWhenDone, rewrite: rewrite)
         case .continuation(let bytes, let last):
-            switch self.streamed {
-            case .forwarding(let closeWhenDone):
-                self.send(bytes, after: nil)
-                if last {
-                    self.streamed = .none
-                    self.responseFinished(closeWhenDone: closeWhenDone)
-                }
-            case .assembling(let request, var whole, let closeWhenDone):
-                self.streamed = .none  // let `whole` be uniquely referenced while it grows
-                whole.writeImmutableBuffer(bytes)
-                if last {
-                    self.deliver(whole, answering: request)
-                    self.responseFinished(closeWhenDone: closeWhenDone)
-                } else {
-                    self.streamed = .assembling(request, whole, closeWhenDone: closeWhenDone)
-                }
-            case .none:
+            guard var streamed = self.streamed else {
                 self.fail(ProxyError(.malformedFrame, "response bytes outside any frame"), side: "broker")
+                return
+            }
+            self.streamed = nil  // let `whole` be uniquely referenced while it grows
+            streamed.whole.writeImmutableBuffer(bytes)
+            if last {
+                self.deliver(streamed.whole, answering: streamed.request, unsentTail: streamed.rewrite ? nil : bytes)
+                self.responseFinished(closeWhenDone: streamed.closeWhenDone)
+            } else {
+                if !streamed.rewrite { self.send(bytes, after: nil, completing: nil) }
+                self.streamed = streamed
             }
         }
     }
@@ -255,6 +298,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         let maximumFrame = max(self.proxy.configuration.maxResponseFrameBytes, self.proxy.configuration.maxFrameBytes)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let metrics = self.proxy.metrics
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(self.proxy.configuration.connectTimeout.components.seconds) * 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -262,7 +306,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 do {
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
-                        UpstreamConnectionHandler(client: bound.value),
+                        UpstreamConnectionHandler(client: bound.value, metrics: metrics),
                     ])
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -292,6 +336,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         self.upstream = handler
+        if case .bootstrap = self.route { self.proxy.readiness.brokerReached() }
         self.logger[metadataKey: "kafka.upstream"] = "\(target)"
         self.stateMachine.upstreamConnected()
         self.logger.debug("upstream connected")
@@ -306,59 +351,81 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest) {
-        var outgoing = frame
+    /// Sends a whole response on to the client, rewritten where it names brokers, and counts it. `unsentTail` is
+    /// set when all but that last part went on as they arrived.
+    private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest, unsentTail: ByteBuffer? = nil) {
+        let brokerDuration = request.sentAt.map { Duration(NIODeadline.now() - $0) }
+        var outgoing = unsentTail ?? frame
         var gate: EventLoopFuture<Void>?
-        if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
+        if unsentTail == nil, ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
             switch self.proxy.rewriter.rewrite(frame, for: request) {
             case .unchanged:
                 break
             case .rewritten(let rewritten, let brokers, let clamped):
                 outgoing = rewritten
                 if !brokers.isEmpty {
-                    self.proxy.events.addressesRewritten(api: request.apiKey)
+                    self.proxy.metrics.addressesRewritten(api: request.apiKey)
                     if let eventLoop = self.context?.eventLoop {
                         gate = self.proxy.directory.record(brokers, on: eventLoop)
                     }
                 }
-                for api in clamped { self.proxy.events.versionClamped(api: api) }
+                for api in clamped { self.proxy.metrics.versionClamped(api: api) }
             case .undecodable(let error):
                 // Forward what the broker sent: a client may still understand it (an ApiVersions error is
-                // answered at version 0, for one), and the proxy must not turn a broker answer into a hang.
-                self.proxy.events.frameUndecoded(direction: "response", reason: "malformed")
+                // answered at version 0, for one), and the proxy must not turn a broker answer into a hang. The
+                // recorder below counts the frame as undecoded.
                 self.logger.debug("response not rewritten", metadata: ["error": "\(error)"])
             }
         }
-        self.send(outgoing, after: gate)
+        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        let deliveredBytes = unsentTail == nil ? outgoing.readableBytes : frame.readableBytes
+        if let error = self.recorder.responseRead(
+            payload, apiKey: request.apiKey, apiVersion: request.apiVersion, frameBytes: deliveredBytes,
+            brokerDuration: brokerDuration)
+        {
+            self.logger.debug("response not decoded; forwarded as is", metadata: ["error": "\(error)"])
+        }
+        self.send(outgoing, after: gate, completing: request)
     }
 
     /// Writes a response, keeping order behind any response that still waits for a listener to open.
-    private func send(_ frame: ByteBuffer, after gate: EventLoopFuture<Void>?) {
+    /// `completing` is the request whose response this part ends.
+    private func send(_ frame: ByteBuffer, after gate: EventLoopFuture<Void>?, completing request: InFlightRequest?) {
         guard let context = self.context else { return }
         if let gate {
             self.gateSequence += 1
             self.gateOpen = false
-            self.heldResponses.append(frame)
+            self.heldResponses.append((frame, request))
             let sequence = self.gateSequence
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            gate.hop(to: context.eventLoop).whenComplete { _ in
-                let handler = bound.value
+            gate.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in
                 // Each gate waits on every listener still opening, so the newest one releases everything.
-                guard sequence == handler.gateSequence else { return }
-                handler.releaseHeldResponses()
+                guard sequence == self.gateSequence else { return }
+                self.releaseHeldResponses()
             }
         } else if !self.gateOpen {
-            self.heldResponses.append(frame)
+            self.heldResponses.append((frame, request))
         } else {
-            context.write(self.wrapOutboundOut(frame), promise: nil)
+            self.write(frame, completing: request, context: context)
         }
+    }
+
+    private func write(_ frame: ByteBuffer, completing request: InFlightRequest?, context: ChannelHandlerContext) {
+        guard let request else {
+            context.write(self.wrapOutboundOut(frame), promise: nil)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenSuccess {
+            self.recorder.responseDelivered(apiKey: request.apiKey, after: Duration(NIODeadline.now() - request.receivedAt))
+        }
+        context.write(self.wrapOutboundOut(frame), promise: written)
     }
 
     private func releaseHeldResponses() {
         self.gateOpen = true
         guard let context = self.context else { return }
-        while let frame = self.heldResponses.popFirst() {
-            context.write(self.wrapOutboundOut(frame), promise: nil)
+        while let (frame, request) = self.heldResponses.popFirst() {
+            self.write(frame, completing: request, context: context)
         }
         context.flush()
         self.upstream?.resumeReading()
@@ -366,7 +433,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     private func fail(_ error: ProxyError, side: String) {
-        self.proxy.events.connectionError(side: side, error)
+        self.proxy.metrics.connectionError(side: side, reason: error.code.description)
         self.logger.notice("closing connection", metadata: ["reason": "\(error.code)", "detail": "\(error.detail)"])
         _ = self.stateMachine.closed()
         self.closeBoth()

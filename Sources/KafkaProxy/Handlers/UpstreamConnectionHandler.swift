@@ -1,3 +1,4 @@
+import KafkaProxyMetrics
 import NIOCore
 
 /// The broker side of a proxied connection: hands responses to its client handler and writes the requests it
@@ -8,11 +9,13 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private var client: ClientConnectionHandler?
+    private let metrics: KafkascopeMetrics
     private var context: ChannelHandlerContext?
     private var pendingRead = false
 
-    init(client: ClientConnectionHandler) {
+    init(client: ClientConnectionHandler, metrics: KafkascopeMetrics) {
         self.client = client
+        self.metrics = metrics
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
@@ -37,7 +40,13 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        self.metrics.connectionOpened(side: "broker")
+        context.fireChannelActive()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        self.metrics.connectionClosed(side: "broker")
         self.client?.upstreamClosed()
         self.client = nil
         context.fireChannelInactive()
@@ -63,8 +72,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    func write(_ frame: ByteBuffer) {
-        self.context?.write(self.wrapOutboundOut(frame), promise: nil)
+    func write(_ frame: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+        guard let context = self.context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(self.wrapOutboundOut(frame), promise: promise)
     }
 
     func flush() {

@@ -1,3 +1,4 @@
+import KafkaProxyMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -24,14 +25,17 @@ final class BrokerDirectory: Sendable {
     /// Binds the listener for a node on a port and reports whether it worked; supplied by the server.
     private let openListener: @Sendable (Int32, Int) -> EventLoopFuture<Bool>
 
+    private let metrics: KafkascopeMetrics
     private let logger: Logger
 
     init(
         portMapping: BrokerPortMapping,
+        metrics: KafkascopeMetrics,
         logger: Logger,
         openListener: @escaping @Sendable (Int32, Int) -> EventLoopFuture<Bool>
     ) {
         self.portMapping = portMapping
+        self.metrics = metrics
         self.logger = logger
         self.openListener = openListener
     }
@@ -59,7 +63,7 @@ final class BrokerDirectory: Sendable {
                     guard let port = self.portMapping.port(for: broker.nodeID) else {
                         // Logged and counted once: the entry stays `.failed`.
                         state.listeners[broker.nodeID] = .failed
-                        ProxyEvents().listenerError(reason: "port_out_of_range")
+                        self.metrics.listenerError(reason: "port_out_of_range")
                         self.logger.error(
                             "broker node id maps outside the port range; its address is passed on unrewritten",
                             metadata: ["kafka.node_id": "\(broker.nodeID)", "kafka.broker_port_base": "\(self.portMapping.base)"])

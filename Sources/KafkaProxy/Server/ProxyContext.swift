@@ -1,3 +1,4 @@
+import KafkaProxyMetrics
 import Logging
 import NIOCore
 
@@ -7,13 +8,19 @@ final class ProxyContext: Sendable {
     let directory: BrokerDirectory
     let rewriter: ResponseRewriter
     let connections: ConnectionRegistry
-    let events = ProxyEvents()
+    let metrics: KafkascopeMetrics
+    let readiness: Readiness
     let logger: Logger
 
-    init(configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry, logger: Logger) {
+    init(
+        configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry,
+        metrics: KafkascopeMetrics, readiness: Readiness, logger: Logger
+    ) {
         self.configuration = configuration
         self.directory = directory
         self.connections = connections
+        self.metrics = metrics
+        self.readiness = readiness
         self.logger = logger
         self.rewriter = ResponseRewriter(
             advertisedHost: configuration.effectiveAdvertisedHost, portMapping: directory.portMapping)
@@ -31,6 +38,14 @@ enum UpstreamRoute: Sendable, CustomStringConvertible {
         switch self {
         case .bootstrap: "bootstrap"
         case .broker(let nodeID): "broker \(nodeID)"
+        }
+    }
+
+    /// The `broker` label of this route's metrics: the node id, or `bootstrap`.
+    var metricLabel: String {
+        switch self {
+        case .bootstrap: "bootstrap"
+        case .broker(let nodeID): String(nodeID)
         }
     }
 }

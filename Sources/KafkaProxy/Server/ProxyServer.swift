@@ -1,4 +1,5 @@
 import KafkaCodec
+public import KafkaProxyMetrics
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -16,9 +17,11 @@ public final class ProxyServer: Service, Sendable {
     private let logger: Logger
     private let listeners = ListenerSet()
     private let proxy: ProxyContext
+    private let readiness = Readiness()
 
     public init(
         configuration: ProxyConfiguration,
+        metrics: KafkascopeMetrics = KafkascopeMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
     ) {
@@ -29,7 +32,7 @@ public final class ProxyServer: Service, Sendable {
         let contextBox = NIOLockedValueBox<ProxyContext?>(nil)
         let listeners = self.listeners
         let mapping = BrokerPortMapping(base: configuration.effectiveBrokerPortBase, bootstrapPort: configuration.listen.port)
-        let directory = BrokerDirectory(portMapping: mapping, logger: logger) { nodeID, port in
+        let directory = BrokerDirectory(portMapping: mapping, metrics: metrics, logger: logger) { nodeID, port in
             let proxy = contextBox.withLockedValue { $0 }!
             return ListenerFactory.bind(
                 host: configuration.listen.host, port: port, route: .broker(nodeID: nodeID), proxy: proxy, group: group
@@ -38,7 +41,7 @@ public final class ProxyServer: Service, Sendable {
                 proxy.logger.info("broker listener open", metadata: ["kafka.node_id": "\(nodeID)", "kafka.port": "\(port)"])
                 return true
             }.flatMapErrorWithEventLoop { error, eventLoop in
-                proxy.events.listenerError(reason: "bind_failed")
+                proxy.metrics.listenerError(reason: "bind_failed")
                 proxy.logger.error(
                     "cannot open the listener for a broker; clients told to use it will fail to connect",
                     metadata: ["kafka.node_id": "\(nodeID)", "kafka.port": "\(port)", "error": "\(error)"])
@@ -47,9 +50,13 @@ public final class ProxyServer: Service, Sendable {
         }
         self.proxy = ProxyContext(
             configuration: configuration, directory: directory,
-            connections: ConnectionRegistry(maximum: configuration.maxConnections), logger: logger)
+            connections: ConnectionRegistry(maximum: configuration.maxConnections), metrics: metrics,
+            readiness: self.readiness, logger: logger)
         contextBox.withLockedValue { $0 = self.proxy }
     }
+
+    /// Whether the proxy listens and has reached a bootstrap broker: what `/readyz` reports.
+    public var isReady: Bool { self.readiness.isReady }
 
     /// The addresses the listeners are bound to, bootstrap first (useful with port 0).
     public var boundAddresses: [SocketAddress] { self.listeners.boundAddresses }
@@ -60,6 +67,9 @@ public final class ProxyServer: Service, Sendable {
             proxy: self.proxy, group: self.group
         ).get()
         guard self.listeners.add(bootstrap) else { return }
+        self.readiness.listening(true)
+        let probe = Task { await self.probeBootstrap() }
+        defer { probe.cancel() }
         self.logger.info(
             "listening",
             metadata: [
@@ -73,8 +83,33 @@ public final class ProxyServer: Service, Sendable {
             self.logger.info("shutting down: no longer accepting connections")
             self.listeners.closeAll()
         }
+        self.readiness.listening(false)
         self.listeners.closeAll()
         await self.drain()
+    }
+
+    /// Connects to the bootstrap servers until one answers, so that `/readyz` turns ready before the first client
+    /// arrives; client connections through the bootstrap listener also count.
+    private func probeBootstrap() async {
+        var attempt = 0
+        while !Task.isCancelled && !self.readiness.hasReachedBroker {
+            for server in self.configuration.bootstrapServers {
+                let connection = ClientBootstrap(group: self.group)
+                    .connectTimeout(.seconds(2))
+                    .connect(host: server.host, port: server.port)
+                if let channel = try? await connection.get() {
+                    try? await channel.close()
+                    self.readiness.brokerReached()
+                    self.logger.info("bootstrap broker reachable", metadata: ["kafka.upstream": "\(server)"])
+                    return
+                }
+            }
+            attempt += 1
+            if attempt == 1 || attempt % 30 == 0 {
+                self.logger.warning("no bootstrap broker reachable yet; /readyz reports 503", metadata: ["kafka.attempts": "\(attempt)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
     }
 
     private func drain() async {

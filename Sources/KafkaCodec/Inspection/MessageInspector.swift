@@ -1,0 +1,52 @@
+/// Reads `MessageFacts` out of any decoded message by walking it along its schema's `FieldRoles`.
+public enum MessageInspector {
+    public static func facts(of body: KafkaStruct, schema: StructSchema) -> MessageFacts {
+        var facts = MessageFacts()
+        if let index = schema.roles.throttleTimeMs, case .int32(let milliseconds)? = body.values[index] {
+            facts.throttleMilliseconds = milliseconds
+        }
+        self.walk(body, schema: schema, topic: nil, partition: nil, into: &facts)
+        return facts
+    }
+
+    private static func walk(
+        _ value: KafkaStruct,
+        schema: StructSchema,
+        topic inherited: TopicReference?,
+        partition inheritedPartition: Int32?,
+        into facts: inout MessageFacts
+    ) {
+        let roles = schema.roles
+        var topic = inherited
+        var partition = inheritedPartition
+        if roles.topicName != nil || roles.topicID != nil {
+            let name: String? = roles.topicName.flatMap { if case .string(let name)? = value.values[$0] { name } else { nil } }
+            let id: KafkaUUID? = roles.topicID.flatMap { if case .uuid(let id)? = value.values[$0], id != .zero { id } else { nil } }
+            if name != nil || id != nil {
+                topic = TopicReference(name: name, id: id)
+                if let name, let id { facts.topicNames[id] = name }
+            }
+        }
+        if let index = roles.partition, case .int32(let number)? = value.values[index] {
+            partition = number
+        }
+        if let index = roles.errorCode, case .int16(let code)? = value.values[index], code != 0 {
+            facts.errors.append(ErrorOccurrence(code: code, topic: topic, partition: partition))
+        }
+        if let index = roles.records, case .records(let bytes)? = value.values[index] {
+            facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(bytes)))
+        }
+        for index in roles.nested {
+            switch (schema.fields[index].type, value.values[index]) {
+            case (.structure(let nested), .structure(let child)?):
+                self.walk(child, schema: nested, topic: topic, partition: partition, into: &facts)
+            case (.array(.structure(let nested)), .array(let elements)?):
+                for case .structure(let child) in elements {
+                    self.walk(child, schema: nested, topic: topic, partition: partition, into: &facts)
+                }
+            default:
+                continue
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+public import KafkaCodec
+public import NIOCore
+import Prometheus
+
+/// Records one connection's requests and responses into the metrics: decodes each frame with the shared codec,
+/// counts it, and reads its `MessageFacts`.
+///
+/// It belongs to one connection and is used from that connection's event loop only. Every handle it needs is
+/// looked up in the registry once and kept, so a request costs dictionary lookups on integer keys, atomic
+/// increments and the per-series lock of the histograms it records into; no string is formatted.
+public final class ExchangeRecorder {
+    private struct APIHandles {
+        let requestDuration: DurationHistogram
+        let brokerDuration: DurationHistogram
+        let requestBytes: Counter
+        let responseBytes: Counter
+        let throttle: ValueHistogram
+    }
+
+    private struct TopicHandles {
+        let records: Counter
+        let bytes: Counter
+    }
+
+    private let metrics: KafkascopeMetrics
+    private let broker: String
+    private let inflight: Gauge
+    private var apis: [Int16: APIHandles] = [:]
+    private var requestCounters: [Int32: Counter] = [:]
+    private var errorCounters: [Int32: Counter] = [:]
+    private var produced: [String: TopicHandles] = [:]
+    private var fetched: [String: TopicHandles] = [:]
+    private var topicNames: [KafkaUUID: String] = [:]
+    private var client: Gauge?
+    /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
+    private var outstanding = 0
+
+    init(metrics: KafkascopeMetrics, broker: String) {
+        self.metrics = metrics
+        self.broker = broker
+        self.inflight = metrics.gauge(.inflight, [("broker", broker)])
+    }
+
+    /// A whole request frame read from the client (`payload` is the frame without its size prefix).
+    /// Returns why it could not be decoded, if it could not.
+    @discardableResult
+    public func requestRead(
+        _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool
+    ) -> KafkaDecodingError? {
+        self.requestCounter(header.apiKey, header.apiVersion).increment()
+        self.handles(header.apiKey).requestBytes.increment(by: Int64(frameBytes))
+        if expectsResponse {
+            self.inflight.increment()
+            self.outstanding += 1
+        }
+        let decoded: DecodedFrame<KafkaRequest>
+        do {
+            decoded = try KafkaCodec.decodeRequest(payload)
+        } catch {
+            self.metrics.frameUndecoded(direction: "request", reason: .malformed)
+            self.identifyClient(from: nil)
+            return error
+        }
+        switch decoded {
+        case .message(let request):
+            self.identifyClient(from: request)
+            guard let schema = APIDescriptor.lookup(request.apiKey)?.request.body else { return nil }
+            let facts = MessageInspector.facts(of: request.body, schema: schema)
+            self.countRecords(facts.records, into: \.produced, families: (.producedRecords, .producedBytes))
+        case .opaque(let frame):
+            self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
+            self.identifyClient(from: nil)
+        }
+        return nil
+    }
+
+    /// A whole response frame read from the broker, answering a request of `apiKey` at `apiVersion`.
+    /// `frameBytes` is what the client receives, after any rewriting.
+    @discardableResult
+    public func responseRead(
+        _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?
+    ) -> KafkaDecodingError? {
+        let handles = self.handles(apiKey)
+        handles.responseBytes.increment(by: Int64(frameBytes))
+        if self.outstanding > 0 {
+            self.inflight.decrement()
+            self.outstanding -= 1
+        }
+        if let brokerDuration { handles.brokerDuration.record(brokerDuration) }
+        let decoded: DecodedFrame<KafkaResponse>
+        do {
+            decoded = try KafkaCodec.decodeResponse(payload, apiKey: apiKey, apiVersion: apiVersion)
+        } catch {
+            self.metrics.frameUndecoded(direction: "response", reason: .malformed)
+            return error
+        }
+        switch decoded {
+        case .message(let response):
+            guard let schema = APIDescriptor.lookup(apiKey)?.response.body else { return nil }
+            let facts = MessageInspector.facts(of: response.body, schema: schema)
+            if let throttle = facts.throttleMilliseconds { handles.throttle.record(Double(throttle) / 1000) }
+            if !facts.topicNames.isEmpty {
+                self.metrics.topicDirectory.learn(facts.topicNames)
+                self.topicNames.merge(facts.topicNames) { _, new in new }
+            }
+            for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
+            self.countRecords(facts.records, into: \.fetched, families: (.fetchedRecords, .fetchedBytes))
+        case .opaque(let frame):
+            self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
+        }
+        return nil
+    }
+
+    /// The response reached the client `duration` after its request had been read.
+    public func responseDelivered(apiKey: APIKey, after duration: Duration) {
+        self.handles(apiKey).requestDuration.record(duration)
+    }
+
+    /// The connection closed: its unanswered requests never will be.
+    public func closed() {
+        if self.outstanding > 0 { self.inflight.decrement(by: Double(self.outstanding)) }
+        self.outstanding = 0
+        self.client?.decrement()
+        self.client = nil
+    }
+
+    // MARK: Handles
+
+    private func handles(_ api: APIKey) -> APIHandles {
+        if let handles = self.apis[api.rawValue] { return handles }
+        let labels = [("api", api.name), ("broker", self.broker)]
+        let handles = APIHandles(
+            requestDuration: self.metrics.latencyHistogram(.requestDuration, labels),
+            brokerDuration: self.metrics.latencyHistogram(.brokerDuration, labels),
+            requestBytes: self.metrics.counter(.requestBytes, labels),
+            responseBytes: self.metrics.counter(.responseBytes, labels),
+            throttle: self.metrics.throttleHistogram(api: api))
+        self.apis[api.rawValue] = handles
+        return handles
+    }
+
+    private func requestCounter(_ api: APIKey, _ version: Int16) -> Counter {
+        let key = Int32(api.rawValue) << 16 | Int32(UInt16(bitPattern: version))
+        if let counter = self.requestCounters[key] { return counter }
+        let counter = self.metrics.counter(
+            .requests, [("api", api.name), ("version", String(version)), ("broker", self.broker)])
+        self.requestCounters[key] = counter
+        return counter
+    }
+
+    private func errorCounter(_ api: APIKey, _ code: Int16) -> Counter {
+        let key = Int32(api.rawValue) << 16 | Int32(UInt16(bitPattern: code))
+        if let counter = self.errorCounters[key] { return counter }
+        let counter = self.metrics.counter(.errors, [("api", api.name), ("error", KafkaErrorName.of(code))])
+        self.errorCounters[key] = counter
+        return counter
+    }
+
+    private func countRecords(
+        _ traffic: [RecordTraffic],
+        into cache: ReferenceWritableKeyPath<ExchangeRecorder, [String: TopicHandles]>,
+        families: (records: MetricFamily, bytes: MetricFamily)
+    ) {
+        for entry in traffic where entry.tally.bytes > 0 {
+            let topic = self.topicLabel(entry.topic)
+            let handles: TopicHandles
+            if let cached = self[keyPath: cache][topic] {
+                handles = cached
+            } else {
+                let labels = [("topic", self.metrics.topics.admit(topic))]
+                handles = TopicHandles(
+                    records: self.metrics.counter(families.records, labels),
+                    bytes: self.metrics.counter(families.bytes, labels))
+                self[keyPath: cache][topic] = handles
+            }
+            handles.records.increment(by: Int64(entry.tally.records))
+            handles.bytes.increment(by: Int64(entry.tally.bytes))
+        }
+    }
+
+    /// A topic's name, looked up by id when the message gives only the id.
+    private func topicLabel(_ topic: TopicReference?) -> String {
+        if let name = topic?.name { return name }
+        guard let id = topic?.id else { return "" }
+        if let name = self.topicNames[id] { return name }
+        if let name = self.metrics.topicDirectory.name(of: id) {
+            self.topicNames[id] = name
+            return name
+        }
+        return id.base64
+    }
+
+    /// Counts the client in `kafkascope_clients` once per connection, from its first request; ApiVersions v3+
+    /// carries the client's software name and version.
+    private func identifyClient(from request: KafkaRequest?) {
+        guard self.client == nil else { return }
+        var software = ("unknown", "unknown")
+        if let request, request.apiKey == .apiVersions, let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
+            case .string(let name)? = request.body.value("clientSoftwareName", in: schema),
+            case .string(let version)? = request.body.value("clientSoftwareVersion", in: schema)
+        {
+            software = (name, version)
+        }
+        let clientID = self.metrics.clients.admit(request?.clientID ?? "")
+        if self.metrics.clientSoftware.admit("\(software.0) \(software.1)") == LabelLimiter.other {
+            software = (LabelLimiter.other, LabelLimiter.other)
+        }
+        let gauge = self.metrics.gauge(.clients, [
+            ("client_id", clientID), ("software_name", software.0), ("software_version", software.1),
+        ])
+        gauge.increment()
+        self.client = gauge
+    }
+}
+
+@available(*, unavailable)
+extension ExchangeRecorder: Sendable {}
+
+extension UndecodedReason {
+    init(_ reason: OpaqueFrame.Reason) {
+        switch reason {
+        case .unknownAPIKey: self = .unknownAPI
+        case .unsupportedVersion: self = .unsupportedVersion
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Prometheus
+
+/// Every metric family Kafkascope exports, with its help text in one place: the registry refuses a second
+/// registration of a name with different help.
+enum MetricFamily: String {
+    case requests = "kafkascope_requests_total"
+    case requestDuration = "kafkascope_request_duration_seconds"
+    case brokerDuration = "kafkascope_broker_duration_seconds"
+    case requestBytes = "kafkascope_request_bytes_total"
+    case responseBytes = "kafkascope_response_bytes_total"
+    case errors = "kafkascope_errors_total"
+    case inflight = "kafkascope_inflight_requests"
+    case connectionsActive = "kafkascope_connections_active"
+    case connections = "kafkascope_connections_total"
+    case connectionErrors = "kafkascope_connection_errors_total"
+    case framesUndecoded = "kafkascope_frames_undecoded_total"
+    case versionsClamped = "kafkascope_api_versions_clamped_total"
+    case addressRewrites = "kafkascope_address_rewrites_total"
+    case producedRecords = "kafkascope_produced_records_total"
+    case producedBytes = "kafkascope_produced_bytes_total"
+    case fetchedRecords = "kafkascope_fetched_records_total"
+    case fetchedBytes = "kafkascope_fetched_bytes_total"
+    case throttle = "kafkascope_throttle_seconds"
+    case clients = "kafkascope_clients"
+    case buildInfo = "kafkascope_build_info"
+    case listenerErrors = "kafkascope_listener_errors_total"
+    case labelValuesFolded = "kafkascope_label_values_folded_total"
+
+    var help: String {
+        switch self {
+        case .requests: "Requests read from clients, by API, API version and upstream broker."
+        case .requestDuration: "Client-side latency: request fully read from the client to response fully written back."
+        case .brokerDuration: "Broker-side latency: request written upstream to response fully read."
+        case .requestBytes: "Request frame bytes read from clients, size prefix included."
+        case .responseBytes: "Response frame bytes written to clients, size prefix included."
+        case .errors: "Non-zero error codes in responses: top-level and every per-topic, partition or resource code."
+        case .inflight: "Requests forwarded upstream and not yet answered."
+        case .connectionsActive: "Open connections, by side (client or broker)."
+        case .connections: "Connections opened, by side (client or broker)."
+        case .connectionErrors: "Connections closed because of an error, by side and reason."
+        case .framesUndecoded: "Frames forwarded that the codec could not decode, by direction and reason."
+        case .versionsClamped: "API version ranges narrowed in ApiVersions responses to what the codec decodes."
+        case .addressRewrites: "Responses whose broker addresses were rewritten to point at the proxy."
+        case .producedRecords: "Records in produced batches, from batch headers."
+        case .producedBytes: "Bytes of produced record batches."
+        case .fetchedRecords: "Records in fetched batches, from batch headers."
+        case .fetchedBytes: "Bytes of fetched record batches."
+        case .throttle: "Throttle time the broker reported in responses."
+        case .clients: "Connected clients by client id and the software they reported in ApiVersions v3+."
+        case .buildInfo: "Kafkascope's version; always 1."
+        case .listenerErrors: "Broker listeners that could not be opened."
+        case .labelValuesFolded: "Label values folded into __other__ because their label reached its cap."
+        }
+    }
+
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: self.rawValue, unitName: "", helpText: self.help)
+    }
+}
+
+/// Histogram buckets, dense where Kafka requests usually complete.
+enum MetricBuckets {
+    /// 100 µs to 30 s; ten buckets below 10 ms, where healthy produce and metadata requests land.
+    static let latency: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .microseconds(750), .milliseconds(1),
+        .milliseconds(2), .milliseconds(3), .milliseconds(5), .milliseconds(7), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .milliseconds(2_500), .seconds(5), .seconds(10), .seconds(30),
+    ]
+
+    /// Seconds of throttling; 0 separates throttled responses from the rest.
+    static let throttle: [Double] = [0, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60]
+}
