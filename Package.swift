@@ -129,6 +129,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KafkaProxyMetricsTests",
+            dependencies: [
+                "KafkaProxyMetrics",
+                "KafkaTestSupport",
+                "KafkaCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KafkaCodecGeneratorTests",
             dependencies: ["KafkaCodecGeneratorKit"],
             swiftSettings: swiftSettings
