@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""End-to-end proxy benchmark: the same confluent-kafka load against a real Tansu broker, three ways in one run.
+"""End-to-end proxy benchmark: the same confluent-kafka load against a real Tansu broker, four ways in one run.
 
-  direct      client -> Tansu
-  socat       client -> socat (blind TCP forwarder, no decoding) -> Tansu
-  kafkascope  client -> kafkascope proxy -> Tansu
+  direct                 client -> Tansu
+  socat                  client -> socat (blind TCP forwarder, no decoding) -> Tansu
+  kafkascope             client -> kafkascope proxy (decoding every frame, metrics on) -> Tansu
+  kafkascope-no-metrics  client -> kafkascope proxy --no-metrics (forwarding and rewriting only) -> Tansu
 
 For each path, on a fresh in-memory Tansu and fresh topics:
   1. produce throughput: --records records of --record-bytes random bytes (no key, no compression, acks=all);
@@ -12,7 +13,8 @@ For each path, on a fresh in-memory Tansu and fresh topics:
   4. forwarder CPU: utime+stime (+ reaped children) of the forwarder's process tree from /proc, read before and
      after phases 1 and 2, divided by the record bytes the client moved in them.
 
-Prints a Markdown table and the ratios against direct and against socat. See Benchmarks/README.md.
+Prints a Markdown table and the ratios against direct, socat and kafkascope --no-metrics (the cost of the metrics).
+See Benchmarks/README.md.
 
   python3 Benchmarks/proxy_bench.py [--records N] [--latency-samples N] [--kafkascope PATH]
 """
@@ -302,13 +304,17 @@ class Path_:
             self.procs.wait_port(self.forwarder, socat_port, 10)
             self.bootstrap = "%s:%d" % (HOST, socat_port)
             self.client_ports = {socat_port}
-        elif self.name == "kafkascope":
+        elif self.name in ("kafkascope", "kafkascope-no-metrics"):
             tansu_port = port_block([0], self.ports)
             self._start_tansu(tansu_port, tansu_port)
             listen = port_block([0, 1 + TANSU_NODE_ID], self.ports)  # broker 111 -> listen + 1 + 111
-            self.forwarder = self.procs.spawn("kafkascope", [
+            if self.name == "kafkascope":
+                metrics = ["--metrics-listen", "%s:%d" % (HOST, port_block([0], self.ports))]
+            else:
+                metrics = ["--no-metrics"]  # forwarding and rewriting only: the baseline for what metrics cost
+            self.forwarder = self.procs.spawn(self.name, [
                 self.kafkascope_bin, "proxy", "--bootstrap-server", "%s:%d" % (HOST, tansu_port),
-                "--listen", "%s:%d" % (HOST, listen), "--log-level", "warning"])
+                "--listen", "%s:%d" % (HOST, listen), "--log-level", "warning"] + metrics)
             self.procs.wait_port(self.forwarder, listen, 20)
             self.bootstrap = "%s:%d" % (HOST, listen)
             self.client_ports = {listen, listen + 1 + TANSU_NODE_ID}
@@ -614,6 +620,7 @@ def report(per_path, args, wall):
 
     ratio_rows("direct")
     ratio_rows("socat")
+    ratio_rows("kafkascope-no-metrics")
 
     if args.rounds > 1:
         lines.append("Every round (paths run in a rotated order each round):")
@@ -630,6 +637,7 @@ def report(per_path, args, wall):
         lines.append("")
 
     ks, direct, socat = by.get("kafkascope"), by.get("direct"), by.get("socat")
+    bare = by.get("kafkascope-no-metrics")
     if ks and direct:
         lines.append("Targets%s:" % (" (medians)" if args.rounds > 1 else ""))
         lines.append("- kafkascope throughput vs direct ≥ 95%%: produce %.1f%%, consume %.1f%%"
@@ -641,10 +649,19 @@ def report(per_path, args, wall):
                      % (ks["cpu_per_gb"] / socat["cpu_per_gb"],
                         ks["cpu_produce_per_gb"] / socat["cpu_produce_per_gb"],
                         ks["cpu_consume_per_gb"] / socat["cpu_consume_per_gb"]))
+    if ks and bare:
+        lines.append("- metrics cost < 5%% of throughput (kafkascope vs kafkascope --no-metrics): produce %.1f%%, "
+                     "consume %.1f%%; CPU/GB %.2f×"
+                     % (100 * (1 - ks["produce_mbs"] / bare["produce_mbs"]),
+                        100 * (1 - ks["consume_mbs"] / bare["consume_mbs"]),
+                        ks["cpu_per_gb"] / bare["cpu_per_gb"] if bare.get("cpu_per_gb") else float("nan")))
     print("\n".join(lines), flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- main
+
+PATHS = ("direct", "socat", "kafkascope", "kafkascope-no-metrics")
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -660,7 +677,8 @@ def main():
                     help="kafkascope binary (default .build/release/kafkascope)")
     ap.add_argument("--socat-block-size", type=int, default=None, help="pass -b N to socat (default: socat's "
                     "own, 8192 bytes per read/write)")
-    ap.add_argument("--paths", default="direct,socat,kafkascope", help="comma-separated subset, in run order")
+    ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset, in run order (default %s)"
+                    % ",".join(PATHS))
     ap.add_argument("--phase-timeout", type=float, default=120.0, help="seconds any one phase may take (120)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the broker/forwarder logs directory")
     args = ap.parse_args()
@@ -669,9 +687,9 @@ def main():
     if args.latency_warmup < 0:
         ap.error("--latency-warmup must not be negative")
     names = [n.strip() for n in args.paths.split(",") if n.strip()]
-    bad = [n for n in names if n not in ("direct", "socat", "kafkascope")]
+    bad = [n for n in names if n not in PATHS]
     if bad or not names or len(set(names)) != len(names):
-        ap.error("--paths: give each of direct, socat, kafkascope at most once (got %s)" % args.paths)
+        ap.error("--paths: give each of %s at most once (got %s)" % (", ".join(PATHS), args.paths))
 
     tansu_bin, socat_bin, kafkascope_bin = find_components(args)
     # SIGTERM / SIGHUP -> SystemExit, so the finally below stops every process

@@ -47,31 +47,18 @@ public final class ExchangeRecorder {
     public func requestRead(
         _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool
     ) -> KafkaDecodingError? {
-        self.requestCounter(header.apiKey, header.apiVersion).increment()
-        self.handles(header.apiKey).requestBytes.increment(by: Int64(frameBytes))
-        if expectsResponse {
-            self.inflight.increment()
-            self.outstanding += 1
-        }
-        let decoded: DecodedFrame<KafkaRequest>
-        do {
-            decoded = try KafkaCodec.decodeRequest(payload)
-        } catch {
-            self.metrics.frameUndecoded(direction: "request", reason: .malformed)
-            self.identifyClient(from: nil)
-            return error
-        }
-        switch decoded {
-        case .message(let request):
-            self.identifyClient(from: request)
-            guard let schema = APIDescriptor.lookup(request.apiKey)?.request.body else { return nil }
-            let facts = MessageInspector.facts(of: request.body, schema: schema)
-            self.countRecords(facts.records, into: \.produced, families: (.producedRecords, .producedBytes))
-        case .opaque(let frame):
-            self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
-            self.identifyClient(from: nil)
-        }
-        return nil
+        self.requestCounted(header, frameBytes: frameBytes, expectsResponse: expectsResponse)
+        return self.requestDecoded(Result { () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, tallies: nil)
+    }
+
+    /// A request that streamed through in parts, followed by `skeleton`.
+    @discardableResult
+    public func requestRead(
+        _ skeleton: FrameSkeleton, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool
+    ) -> KafkaDecodingError? {
+        self.requestCounted(header, frameBytes: frameBytes, expectsResponse: expectsResponse)
+        return self.requestDecoded(
+            Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }, tallies: skeleton.recordTallies)
     }
 
     /// A whole response frame read from the broker, answering a request of `apiKey` at `apiVersion`.
@@ -80,6 +67,53 @@ public final class ExchangeRecorder {
     public func responseRead(
         _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?
     ) -> KafkaDecodingError? {
+        self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
+        let decoded = Result { () throws(KafkaDecodingError) in
+            try KafkaCodec.decodeResponse(payload, apiKey: apiKey, apiVersion: apiVersion)
+        }
+        return self.responseDecoded(decoded, apiKey: apiKey, tallies: nil)
+    }
+
+    /// A response that streamed through in parts, followed by `skeleton`.
+    @discardableResult
+    public func responseRead(
+        _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?
+    ) -> KafkaDecodingError? {
+        self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
+        let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeResponse() }
+        return self.responseDecoded(decoded, apiKey: apiKey, tallies: skeleton.recordTallies)
+    }
+
+    private func requestCounted(_ header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool) {
+        self.requestCounter(header.apiKey, header.apiVersion).increment()
+        self.handles(header.apiKey).requestBytes.increment(by: Int64(frameBytes))
+        if expectsResponse {
+            self.inflight.increment()
+            self.outstanding += 1
+        }
+    }
+
+    private func requestDecoded(
+        _ decoded: Result<DecodedFrame<KafkaRequest>, KafkaDecodingError>, tallies: [RecordTally]?
+    ) -> KafkaDecodingError? {
+        switch decoded {
+        case .failure(let error):
+            self.metrics.frameUndecoded(direction: "request", reason: .malformed)
+            self.identifyClient(from: nil)
+            return error
+        case .success(.opaque(let frame)):
+            self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
+            self.identifyClient(from: nil)
+        case .success(.message(let request)):
+            self.identifyClient(from: request)
+            guard let schema = APIDescriptor.lookup(request.apiKey)?.request.body else { return nil }
+            let facts = MessageInspector.facts(of: request.body, schema: schema, recordTallies: tallies)
+            self.countRecords(facts.records, into: \.produced, families: (.producedRecords, .producedBytes))
+        }
+        return nil
+    }
+
+    private func responseCounted(_ apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?) {
         let handles = self.handles(apiKey)
         handles.responseBytes.increment(by: Int64(frameBytes))
         if self.outstanding > 0 {
@@ -87,26 +121,27 @@ public final class ExchangeRecorder {
             self.outstanding -= 1
         }
         if let brokerDuration { handles.brokerDuration.record(brokerDuration) }
-        let decoded: DecodedFrame<KafkaResponse>
-        do {
-            decoded = try KafkaCodec.decodeResponse(payload, apiKey: apiKey, apiVersion: apiVersion)
-        } catch {
+    }
+
+    private func responseDecoded(
+        _ decoded: Result<DecodedFrame<KafkaResponse>, KafkaDecodingError>, apiKey: APIKey, tallies: [RecordTally]?
+    ) -> KafkaDecodingError? {
+        switch decoded {
+        case .failure(let error):
             self.metrics.frameUndecoded(direction: "response", reason: .malformed)
             return error
-        }
-        switch decoded {
-        case .message(let response):
+        case .success(.opaque(let frame)):
+            self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
+        case .success(.message(let response)):
             guard let schema = APIDescriptor.lookup(apiKey)?.response.body else { return nil }
-            let facts = MessageInspector.facts(of: response.body, schema: schema)
-            if let throttle = facts.throttleMilliseconds { handles.throttle.record(Double(throttle) / 1000) }
+            let facts = MessageInspector.facts(of: response.body, schema: schema, recordTallies: tallies)
+            if let throttle = facts.throttleMilliseconds { self.handles(apiKey).throttle.record(Double(throttle) / 1000) }
             if !facts.topicNames.isEmpty {
                 self.metrics.topicDirectory.learn(facts.topicNames)
                 self.topicNames.merge(facts.topicNames) { _, new in new }
             }
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, into: \.fetched, families: (.fetchedRecords, .fetchedBytes))
-        case .opaque(let frame):
-            self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
         }
         return nil
     }

@@ -7,13 +7,20 @@ public final class KafkascopeMetrics: Sendable {
     public static let defaultLabelCap = 500
 
     public let registry: PrometheusCollectorRegistry
+    /// False with `--no-metrics`: nothing reads per-request metrics then, so the proxy skips decoding and timing.
+    public let recordsExchanges: Bool
     let topics: LabelLimiter
     let clients: LabelLimiter
     let clientSoftware: LabelLimiter
     let topicDirectory = TopicDirectory()
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), labelCap: Int = KafkascopeMetrics.defaultLabelCap) {
+    public init(
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        labelCap: Int = KafkascopeMetrics.defaultLabelCap,
+        recordsExchanges: Bool = true
+    ) {
         self.registry = registry
+        self.recordsExchanges = recordsExchanges
         let folded = { @Sendable (label: String) in
             registry.makeCounter(descriptor: MetricFamily.labelValuesFolded.descriptor, labels: [("label", label)])
         }

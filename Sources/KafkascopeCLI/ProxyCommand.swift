@@ -60,7 +60,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Where /metrics, /healthz and /readyz are served, HOST:PORT (default 127.0.0.1:9464).")
     var metricsListen: String?
 
-    @Flag(help: "Serve no metrics endpoint.")
+    @Flag(help: "Serve no metrics endpoint, and skip decoding and timing the traffic for it.")
     var noMetrics = false
 
     @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
@@ -76,10 +76,11 @@ struct ProxyCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kafkascope")
-        let metrics = KafkascopeMetrics(labelCap: try settings.metricsLabelCap())
+        let metricsAddress = try settings.metricsAddress()
+        let metrics = KafkascopeMetrics(labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil)
         let server = ProxyServer(configuration: configuration, metrics: metrics, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
-        if let address = try settings.metricsAddress() {
+        if let address = metricsAddress {
             let endpoint = MetricsEndpoint(host: address.host, port: address.port, metrics: metrics, logger: logger) {
                 server.isReady
             }

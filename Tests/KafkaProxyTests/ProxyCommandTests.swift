@@ -33,7 +33,8 @@ import Testing
     @Test func startsFromTheConfigFileAndExitsCleanlyOnSIGTERM() async throws {
         let listen = try Self.freePort()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-\(UUID()).yaml")
-        try Data("bootstrap-server: 127.0.0.1:9\nlisten: 127.0.0.1:\(listen)\ndrain-timeout: 2\n".utf8).write(to: file)
+        try Data("bootstrap-server: 127.0.0.1:9\nlisten: 127.0.0.1:\(listen)\ndrain-timeout: 2\nmetrics-listen: 127.0.0.1:0\n".utf8)
+            .write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
         process.executableURL = KafkascopeProcess.executable
@@ -55,6 +56,35 @@ import Testing
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log.contains("debug"), "the log level came from the environment")
         #expect(log.contains("no longer accepting connections"))
+    }
+
+    /// A sidecar whose metrics cannot be served stops with the reason rather than run unobserved.
+    @Test func aTakenMetricsPortIsAClearError() throws {
+        let (socket, taken) = try Self.listeningSocket()
+        defer { close(socket) }
+        let result = try KafkascopeProcess.run([
+            "proxy", "--bootstrap-server", "127.0.0.1:9", "--listen", "127.0.0.1:\(try Self.freePort())",
+            "--metrics-listen", "127.0.0.1:\(taken)",
+        ])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("cannot serve metrics on 127.0.0.1:\(taken)"))
+    }
+
+    static func listeningSocket() throws -> (Int32, Int) {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(socket, raw, length) == 0, listen(socket, 1) == 0, getsockname(socket, raw, &length) == 0 else {
+                    close(socket)
+                    throw POSIXError(.EADDRNOTAVAIL)
+                }
+            }
+        }
+        return (socket, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     static func freePort() throws -> Int {

@@ -25,7 +25,9 @@ public enum KafkaCodec {
         try self.decodeRequest(frame, origin: frame.readerIndex)
     }
 
-    static func decodeRequest(_ frame: ByteBuffer, origin: Int) throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
+    static func decodeRequest(
+        _ frame: ByteBuffer, origin: Int, elided: ElidedRecords? = nil
+    ) throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
         guard let prefix = self.peekRequestHeader(frame) else {
             throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a request header needs 8 bytes")
         }
@@ -39,7 +41,7 @@ public enum KafkaCodec {
         var reader = WireReader(frame, origin: origin)
         do {
             let header = try self.decode(.requestHeader, version: headerVersion, from: &reader, field: "header")
-            let body = try self.decode(api.request, version: prefix.apiVersion, from: &reader, field: "")
+            let body = try self.decode(api.request, version: prefix.apiVersion, from: &reader, field: "", elided: elided)
             try self.expectEnd(reader)
             return .message(KafkaRequest(
                 apiKey: prefix.apiKey, apiVersion: prefix.apiVersion, headerVersion: headerVersion, header: header, body: body))
@@ -61,7 +63,8 @@ public enum KafkaCodec {
         _ frame: ByteBuffer,
         apiKey: APIKey,
         apiVersion: Int16,
-        origin: Int
+        origin: Int,
+        elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
         guard let correlationID = self.peekResponseCorrelationID(frame) else {
             throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a response header needs 4 bytes")
@@ -78,7 +81,7 @@ public enum KafkaCodec {
         var reader = WireReader(frame, origin: origin)
         do {
             let header = try self.decode(.responseHeader, version: headerVersion, from: &reader, field: "header")
-            let body = try self.decode(api.response, version: apiVersion, from: &reader, field: "")
+            let body = try self.decode(api.response, version: apiVersion, from: &reader, field: "", elided: elided)
             try self.expectEnd(reader)
             return .message(KafkaResponse(
                 apiKey: apiKey, apiVersion: apiVersion, headerVersion: headerVersion, header: header, body: body))
@@ -103,10 +106,11 @@ public enum KafkaCodec {
         _ schema: MessageSchema,
         version: Int16,
         from reader: inout WireReader,
-        field: String
+        field: String,
+        elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> KafkaStruct {
         do {
-            return try StructDecoder(plan: schema.plan(for: version)).readMessage(from: &reader)
+            return try StructDecoder(plan: schema.plan(for: version), elided: elided).readMessage(from: &reader)
         } catch {
             throw field.isEmpty ? error : error.inside(field)
         }

@@ -1,11 +1,16 @@
 /// Reads `MessageFacts` out of any decoded message by walking it along its schema's `FieldRoles`.
 public enum MessageInspector {
-    public static func facts(of body: KafkaStruct, schema: StructSchema) -> MessageFacts {
+    /// `recordTallies` are a `FrameSkeleton`'s counts, one per records field in wire order, for a body decoded from
+    /// the skeleton, whose records values are empty.
+    public static func facts(of body: KafkaStruct, schema: StructSchema, recordTallies: [RecordTally]? = nil) -> MessageFacts {
         var facts = MessageFacts()
         if let index = schema.roles.throttleTimeMs, case .int32(let milliseconds)? = body.values[index] {
             facts.throttleMilliseconds = milliseconds
         }
         self.walk(body, schema: schema, topic: nil, partition: nil, into: &facts)
+        if let recordTallies, recordTallies.count == facts.records.count {
+            for (index, tally) in recordTallies.enumerated() { facts.records[index].tally = tally }
+        }
         return facts
     }
 

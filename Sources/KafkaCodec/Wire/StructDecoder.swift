@@ -3,6 +3,8 @@ import NIOCore
 /// Walks a compiled `MessagePlan` to decode a message at one version.
 struct StructDecoder {
     let plan: MessagePlan
+    /// Set when decoding a `FrameSkeleton`, whose record data was cut out as it streamed past.
+    var elided: ElidedRecords? = nil
 
     func readMessage(from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaStruct {
         try self.readStruct(0, from: &reader)
@@ -56,6 +58,9 @@ struct StructDecoder {
             else { return .null }
             if step.kind == .array {
                 return try self.readArray(step, count: length, from: &reader)
+            }
+            if step.kind == .records, let elided = self.elided {
+                return try elided.records(at: reader.offset, length: length)
             }
             let slice = try reader.readSlice(length: length)
             switch step.kind {

@@ -11,3 +11,10 @@ struct InFlightRequest: Hashable, Sendable {
     /// When the whole request had been written to the broker's socket.
     var sentAt: NIODeadline? = nil
 }
+
+extension InFlightRequest {
+    /// How long the broker took, from the request's last byte going upstream until now, when its response is in.
+    var brokerDuration: Duration? {
+        self.sentAt.map { Duration(NIODeadline.now() - $0) }
+    }
+}

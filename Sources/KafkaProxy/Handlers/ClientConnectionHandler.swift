@@ -16,7 +16,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private let route: UpstreamRoute
     private var stateMachine: ConnectionStateMachine
     private var logger: Logger
-    private let recorder: ExchangeRecorder
+    /// Nil when metrics are off: then frames are neither copied, decoded nor timed.
+    private let recorder: ExchangeRecorder?
     private var context: ChannelHandlerContext?
     private var upstream: UpstreamConnectionHandler?
     private var pendingRead = false
@@ -30,27 +31,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// The large request now arriving in parts, if it goes upstream.
     private var streamedRequest: StreamedRequest?
 
-    /// The parts so far are copied into `whole`, which the metrics decode once it is complete. Responses that may
-    /// name brokers are sent only then, rewritten; all others are passed on part by part as they arrive.
-    private struct StreamedResponse {
-        var request: InFlightRequest
-        var whole: ByteBuffer
-        var closeWhenDone: Bool
-        var rewrite: Bool
-    }
-
-    private struct StreamedRequest {
-        var header: RequestHeaderPrefix
-        var expectsResponse: Bool
-        var whole: ByteBuffer
-    }
-
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
         self.route = route
         self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
         self.logger = proxy.logger
-        self.recorder = proxy.metrics.recorder(broker: route.metricLabel)
+        self.recorder = proxy.metrics.recordsExchanges ? proxy.metrics.recorder(broker: route.metricLabel) : nil
     }
 
     /// Whether the upstream side may read more responses.
@@ -83,20 +69,32 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch self.unwrapInboundIn(data) {
         case .frame(let frame):
             guard let (header, expectsResponse) = self.requestStarted(frame) else { return }
-            self.requestFinished(frame, header: header, expectsResponse: expectsResponse, lastPart: frame)
+            let error = self.recorder?.requestRead(
+                frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!, header: header,
+                frameBytes: frame.readableBytes, expectsResponse: expectsResponse)
+            self.requestFinished(header, expectsResponse: expectsResponse, lastPart: frame, undecodable: error)
         case .head(let head, let remaining):
             guard let (header, expectsResponse) = self.requestStarted(head) else { return }
-            var whole = ByteBuffer()
-            whole.reserveCapacity(head.readableBytes + remaining)
-            whole.writeImmutableBuffer(head)
-            self.streamedRequest = StreamedRequest(header: header, expectsResponse: expectsResponse, whole: whole)
+            let assembly = FrameAssembly.starting(
+                head, remaining: remaining, rewrite: false, skeleton: self.recorder == nil ? nil : .request)
+            self.streamedRequest = StreamedRequest(
+                header: header, expectsResponse: expectsResponse, frameBytes: head.readableBytes + remaining,
+                assembly: assembly)
             self.upstream?.write(head)
         case .continuation(let bytes, let last):
             guard var streamed = self.streamedRequest else { return }
-            self.streamedRequest = nil  // let `whole` be uniquely referenced while it grows
-            streamed.whole.writeImmutableBuffer(bytes)
+            self.streamedRequest = nil
+            streamed.assembly.append(bytes)
             if last {
-                self.requestFinished(streamed.whole, header: streamed.header, expectsResponse: streamed.expectsResponse, lastPart: bytes)
+                var error: KafkaDecodingError?
+                if case .skeleton(let skeleton) = streamed.assembly, let recorder = self.recorder {
+                    let now = NIODeadline.now()
+                    self.stateMachine.updateRequest(correlationID: streamed.header.correlationID) { $0.receivedAt = now }
+                    error = recorder.requestRead(
+                        skeleton, header: streamed.header, frameBytes: streamed.frameBytes,
+                        expectsResponse: streamed.expectsResponse)
+                }
+                self.requestFinished(streamed.header, expectsResponse: streamed.expectsResponse, lastPart: bytes, undecodable: error)
             } else {
                 self.upstream?.write(bytes)
                 self.streamedRequest = streamed
@@ -124,21 +122,16 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The request is whole: counts it, and sends its last part upstream, noting when that part has gone.
-    private func requestFinished(_ whole: ByteBuffer, header: RequestHeaderPrefix, expectsResponse: Bool, lastPart: ByteBuffer) {
+    /// The request is whole: sends its last part upstream, noting when that part has gone.
+    private func requestFinished(
+        _ header: RequestHeaderPrefix, expectsResponse: Bool, lastPart: ByteBuffer, undecodable: KafkaDecodingError?
+    ) {
+        if let undecodable {
+            self.logger.debug("request not decoded; forwarded as is", metadata: ["error": "\(undecodable)"])
+        }
         let correlationID = header.correlationID
-        if whole.readableBytes != lastPart.readableBytes {
-            let now = NIODeadline.now()
-            self.stateMachine.updateRequest(correlationID: correlationID) { $0.receivedAt = now }
-        }
-        let payload = whole.getSlice(at: whole.readerIndex + 4, length: whole.readableBytes - 4)!
-        if let error = self.recorder.requestRead(
-            payload, header: header, frameBytes: whole.readableBytes, expectsResponse: expectsResponse)
-        {
-            self.logger.debug("request not decoded; forwarded as is", metadata: ["error": "\(error)"])
-        }
         guard let upstream = self.upstream else { return }
-        guard expectsResponse, let eventLoop = self.context?.eventLoop else {
+        guard expectsResponse, self.recorder != nil, let eventLoop = self.context?.eventLoop else {
             upstream.write(lastPart)
             return
         }
@@ -190,7 +183,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if !unanswered.isEmpty {
             self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
         }
-        self.recorder.closed()
+        self.recorder?.closed()
         self.proxy.metrics.connectionClosed(side: "client")
         self.proxy.connections.remove(context.channel)
         self.upstream?.close()
@@ -208,26 +201,39 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.responseFinished(closeWhenDone: closeWhenDone)
         case .head(let head, let remaining):
             guard let (request, closeWhenDone) = self.responseStarted(head) else { return }
-            var whole = ByteBuffer()
-            whole.reserveCapacity(head.readableBytes + remaining)
-            whole.writeImmutableBuffer(head)
             let rewrite = ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion)
+            let assembly = FrameAssembly.starting(
+                head, remaining: remaining, rewrite: rewrite,
+                skeleton: self.recorder == nil ? nil : .response(request.apiKey, request.apiVersion))
             if !rewrite { self.send(head, after: nil, completing: nil) }
-            self.streamed = StreamedResponse(request: request, whole: whole, closeWhenDone: closeWhenDone, rewrite: rewrite)
+            self.streamed = StreamedResponse(
+                request: request, closeWhenDone: closeWhenDone, frameBytes: head.readableBytes + remaining,
+                assembly: assembly)
         case .continuation(let bytes, let last):
             guard var streamed = self.streamed else {
                 self.fail(ProxyError(.malformedFrame, "response bytes outside any frame"), side: "broker")
                 return
             }
-            self.streamed = nil  // let `whole` be uniquely referenced while it grows
-            streamed.whole.writeImmutableBuffer(bytes)
-            if last {
-                self.deliver(streamed.whole, answering: streamed.request, unsentTail: streamed.rewrite ? nil : bytes)
-                self.responseFinished(closeWhenDone: streamed.closeWhenDone)
-            } else {
-                if !streamed.rewrite { self.send(bytes, after: nil, completing: nil) }
+            self.streamed = nil
+            streamed.assembly.append(bytes)
+            guard last else {
+                if case .copy = streamed.assembly {} else { self.send(bytes, after: nil, completing: nil) }
                 self.streamed = streamed
+                return
             }
+            switch streamed.assembly {
+            case .copy(let whole):
+                self.deliver(whole, answering: streamed.request)
+            case .skeleton(let skeleton):
+                let error = self.recorder?.responseRead(
+                    skeleton, apiKey: streamed.request.apiKey, frameBytes: streamed.frameBytes,
+                    brokerDuration: streamed.request.brokerDuration)
+                if let error { self.logger.debug("response not decoded; forwarded as is", metadata: ["error": "\(error)"]) }
+                self.send(bytes, after: nil, completing: streamed.request)
+            case .none:
+                self.send(bytes, after: nil, completing: nil)
+            }
+            self.responseFinished(closeWhenDone: streamed.closeWhenDone)
         }
     }
 
@@ -351,13 +357,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    /// Sends a whole response on to the client, rewritten where it names brokers, and counts it. `unsentTail` is
-    /// set when all but that last part went on as they arrived.
-    private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest, unsentTail: ByteBuffer? = nil) {
-        let brokerDuration = request.sentAt.map { Duration(NIODeadline.now() - $0) }
-        var outgoing = unsentTail ?? frame
+    /// Sends a whole response on to the client, rewritten where it names brokers, and counts it.
+    private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest) {
+        var outgoing = frame
         var gate: EventLoopFuture<Void>?
-        if unsentTail == nil, ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
+        if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
             switch self.proxy.rewriter.rewrite(frame, for: request) {
             case .unchanged:
                 break
@@ -377,11 +381,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                 self.logger.debug("response not rewritten", metadata: ["error": "\(error)"])
             }
         }
+        guard let recorder = self.recorder else {
+            self.send(outgoing, after: gate, completing: nil)
+            return
+        }
         let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
-        let deliveredBytes = unsentTail == nil ? outgoing.readableBytes : frame.readableBytes
-        if let error = self.recorder.responseRead(
-            payload, apiKey: request.apiKey, apiVersion: request.apiVersion, frameBytes: deliveredBytes,
-            brokerDuration: brokerDuration)
+        if let error = recorder.responseRead(
+            payload, apiKey: request.apiKey, apiVersion: request.apiVersion, frameBytes: outgoing.readableBytes,
+            brokerDuration: request.brokerDuration)
         {
             self.logger.debug("response not decoded; forwarded as is", metadata: ["error": "\(error)"])
         }
@@ -416,7 +423,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenSuccess {
-            self.recorder.responseDelivered(apiKey: request.apiKey, after: Duration(NIODeadline.now() - request.receivedAt))
+            self.recorder?.responseDelivered(apiKey: request.apiKey, after: Duration(NIODeadline.now() - request.receivedAt))
         }
         context.write(self.wrapOutboundOut(frame), promise: written)
     }

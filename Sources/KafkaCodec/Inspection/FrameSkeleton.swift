@@ -1,0 +1,95 @@
+public import NIOCore
+
+/// A large frame followed as it streams through in parts, keeping everything but its record data.
+///
+/// Produce requests and Fetch responses are mostly record batches. Copying them to decode the frame once whole
+/// would cost as much as forwarding them; the skeleton keeps only the structure around the records (topics,
+/// partitions, error codes: a few hundred bytes) and counts the batches as they pass. Once the last part is in,
+/// it decodes like the whole frame, with empty `records` values and the batch counts alongside.
+public struct FrameSkeleton {
+    public enum Direction: Sendable {
+        case request
+        /// A response to a request of this key and version.
+        case response(APIKey, Int16)
+    }
+
+    private let direction: Direction
+    /// The frame so far (after its size prefix), minus the record data cut out.
+    private var skeleton = ByteBuffer()
+    private let elided = ElidedRecords()
+    /// Record data of the current records field still to come.
+    private var recordsRemaining = 0
+    private var scanner = RecordTallyScanner()
+    /// One tally per records field cut out, in wire order.
+    private var tallies: [RecordTally] = []
+
+    /// Starts with the first part of the frame, size prefix included.
+    public init(_ direction: Direction, head: ByteBuffer) {
+        self.direction = direction
+        var head = head
+        head.moveReaderIndex(forwardBy: 4)
+        self.append(head)
+    }
+
+    public mutating func append(_ part: ByteBuffer) {
+        var part = part
+        while part.readableBytes > 0 {
+            if self.recordsRemaining > 0 {
+                let step = min(self.recordsRemaining, part.readableBytes)
+                self.passRecords(part.readSlice(length: step)!)
+                continue
+            }
+            self.skeleton.writeImmutableBuffer(part)
+            part.moveReaderIndex(to: part.writerIndex)
+            self.cutRecordsOut()
+        }
+    }
+
+    /// Decodes the structure to find where record data starts, and moves it from the skeleton to the scanner.
+    private mutating func cutRecordsOut() {
+        while self.recordsRemaining == 0 {
+            self.elided.found = nil
+            _ = try? self.decode()
+            guard let (offset, length) = self.elided.found else { return }
+            let start = self.skeleton.readerIndex + offset
+            let present = min(length, self.skeleton.writerIndex - start)
+            let trailing = self.skeleton.getSlice(at: start + present, length: self.skeleton.writerIndex - start - present)!
+            self.recordsRemaining = length
+            self.passRecords(self.skeleton.getSlice(at: start, length: present)!)
+            self.elided.offsets.insert(offset)
+            self.skeleton.moveWriterIndex(to: start)
+            self.skeleton.writeImmutableBuffer(trailing)  // structure after the records, if it arrived with them
+        }
+    }
+
+    private mutating func passRecords(_ bytes: ByteBuffer) {
+        self.scanner.feed(bytes)
+        self.recordsRemaining -= bytes.readableBytes
+        if self.recordsRemaining == 0 {
+            self.tallies.append(self.scanner.tally)
+            self.scanner = RecordTallyScanner()
+        }
+    }
+
+    /// The batches of each records field, in wire order: what `MessageInspector` finds empty in the skeleton.
+    public var recordTallies: [RecordTally] { self.tallies }
+
+    public func decodeRequest() throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
+        try KafkaCodec.decodeRequest(self.skeleton, origin: self.skeleton.readerIndex, elided: self.elided)
+    }
+
+    public func decodeResponse() throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
+        guard case .response(let key, let version) = self.direction else {
+            throw KafkaDecodingError(.truncated, offset: 0, "the skeleton is of a request")
+        }
+        return try KafkaCodec.decodeResponse(
+            self.skeleton, apiKey: key, apiVersion: version, origin: self.skeleton.readerIndex, elided: self.elided)
+    }
+
+    private func decode() throws(KafkaDecodingError) {
+        switch self.direction {
+        case .request: _ = try self.decodeRequest()
+        case .response: _ = try self.decodeResponse()
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import KafkaCodec
+import KafkaTestSupport
+import NIOCore
+import Testing
+
+/// A frame followed part by part must say what the whole frame says, without keeping its records.
+@Suite struct FrameSkeletonTests {
+    @Test(arguments: [1, 7, 61, 1000, 65536])
+    func recordedFramesInPartsGiveTheSameFactsAsWhole(partSize: Int) throws {
+        var compared = 0
+        for frame in try Fixtures.all {
+            var parts = frame.bytes
+            var skeleton: FrameSkeleton?
+            let direction: FrameSkeleton.Direction
+            switch frame.kind {
+            case .request: direction = .request
+            case .response(let key, let version): direction = .response(key, version)
+            }
+            while parts.readableBytes > 0 {
+                let part = parts.readSlice(length: min(max(partSize, skeleton == nil ? 8 : 1), parts.readableBytes))!
+                if skeleton == nil { skeleton = FrameSkeleton(direction, head: part) } else { skeleton!.append(part) }
+            }
+            let followed = try #require(skeleton)
+            switch frame.kind {
+            case .request:
+                guard case .message(let whole) = try KafkaCodec.decodeRequest(frame.payload),
+                    case .message(let skeletal) = try followed.decodeRequest()
+                else { continue }
+                let schema = try #require(APIDescriptor.lookup(whole.apiKey)).request.body
+                try Self.expectSameFacts(
+                    MessageInspector.facts(of: whole.body, schema: schema),
+                    MessageInspector.facts(of: skeletal.body, schema: schema, recordTallies: followed.recordTallies), frame)
+                #expect(skeletal.header == whole.header)
+            case .response(let key, let version):
+                guard case .message(let whole) = try KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version),
+                    case .message(let skeletal) = try followed.decodeResponse()
+                else { continue }
+                let schema = try #require(APIDescriptor.lookup(key)).response.body
+                try Self.expectSameFacts(
+                    MessageInspector.facts(of: whole.body, schema: schema),
+                    MessageInspector.facts(of: skeletal.body, schema: schema, recordTallies: followed.recordTallies), frame)
+            }
+            compared += 1
+        }
+        #expect(compared > 200)
+    }
+
+    @Test func aTruncatedSkeletonFailsLikeTheTruncatedFrame() throws {
+        let frame = try #require(try Fixtures.frames("kafka-python").first { frame in
+            if case .request = frame.kind { return KafkaCodec.peekRequestHeader(frame.payload)?.apiKey == .produce }
+            return false
+        })
+        let cut = frame.bytes.getSlice(at: frame.bytes.readerIndex, length: frame.bytes.readableBytes - 10)!
+        let skeleton = FrameSkeleton(.request, head: cut)
+        #expect(throws: KafkaDecodingError.self) { try skeleton.decodeRequest() }
+    }
+
+    private static func expectSameFacts(_ whole: MessageFacts, _ skeletal: MessageFacts, _ frame: Fixtures.Frame) throws {
+        #expect(whole.errors == skeletal.errors, "\(frame)")
+        #expect(whole.throttleMilliseconds == skeletal.throttleMilliseconds, "\(frame)")
+        #expect(whole.topicNames == skeletal.topicNames, "\(frame)")
+        #expect(whole.records == skeletal.records, "\(frame)")
+    }
+}
