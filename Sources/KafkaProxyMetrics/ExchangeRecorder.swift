@@ -22,14 +22,23 @@ public final class ExchangeRecorder {
         let bytes: Counter
     }
 
+    private enum RecordDirection {
+        case produced, fetched
+    }
+
+    private struct TopicKey: Hashable {
+        let topic: String
+        let direction: RecordDirection
+    }
+
     private let metrics: KafkascopeMetrics
     private let broker: String
     private let inflight: Gauge
     private var apis: [Int16: APIHandles] = [:]
     private var requestCounters: [Int32: Counter] = [:]
     private var errorCounters: [Int32: Counter] = [:]
-    private var produced: [String: TopicHandles] = [:]
-    private var fetched: [String: TopicHandles] = [:]
+    /// Per topic, produced then fetched.
+    private var topics: [TopicKey: TopicHandles] = [:]
     private var topicNames: [KafkaUUID: String] = [:]
     private var client: Gauge?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
@@ -108,7 +117,7 @@ public final class ExchangeRecorder {
             self.identifyClient(from: request)
             guard let schema = APIDescriptor.lookup(request.apiKey)?.request.body else { return nil }
             let facts = MessageInspector.facts(of: request.body, schema: schema, recordTallies: tallies)
-            self.countRecords(facts.records, into: \.produced, families: (.producedRecords, .producedBytes))
+            self.countRecords(facts.records, direction: .produced)
         }
         return nil
     }
@@ -141,7 +150,7 @@ public final class ExchangeRecorder {
                 self.topicNames.merge(facts.topicNames) { _, new in new }
             }
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
-            self.countRecords(facts.records, into: \.fetched, families: (.fetchedRecords, .fetchedBytes))
+            self.countRecords(facts.records, direction: .fetched)
         }
         return nil
     }
@@ -191,22 +200,23 @@ public final class ExchangeRecorder {
         return counter
     }
 
-    private func countRecords(
-        _ traffic: [RecordTraffic],
-        into cache: ReferenceWritableKeyPath<ExchangeRecorder, [String: TopicHandles]>,
-        families: (records: MetricFamily, bytes: MetricFamily)
-    ) {
+    private func countRecords(_ traffic: [RecordTraffic], direction: RecordDirection) {
         for entry in traffic where entry.tally.bytes > 0 {
-            let topic = self.topicLabel(entry.topic)
+            let key = TopicKey(topic: self.topicLabel(entry.topic), direction: direction)
             let handles: TopicHandles
-            if let cached = self[keyPath: cache][topic] {
+            if let cached = self.topics[key] {
                 handles = cached
             } else {
-                let labels = [("topic", self.metrics.topics.admit(topic))]
-                handles = TopicHandles(
-                    records: self.metrics.counter(families.records, labels),
-                    bytes: self.metrics.counter(families.bytes, labels))
-                self[keyPath: cache][topic] = handles
+                let labels = [("topic", self.metrics.topics.admit(key.topic))]
+                handles = switch direction {
+                case .produced:
+                    TopicHandles(
+                        records: self.metrics.counter(.producedRecords, labels), bytes: self.metrics.counter(.producedBytes, labels))
+                case .fetched:
+                    TopicHandles(
+                        records: self.metrics.counter(.fetchedRecords, labels), bytes: self.metrics.counter(.fetchedBytes, labels))
+                }
+                self.topics[key] = handles
             }
             handles.records.increment(by: Int64(entry.tally.records))
             handles.bytes.increment(by: Int64(entry.tally.bytes))
