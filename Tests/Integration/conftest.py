@@ -99,15 +99,40 @@ def tansu(request, tmp_path):
 
 
 @pytest.fixture
+def tansu_factory(request, tmp_path):
+    """Factory for extra Tansu brokers: make(port=None, advertised_port=None, start=True) -> Tansu. `port`
+    defaults to a free one; an unstarted broker can be start()ed later (e.g. on a port a proxy already points
+    at). All are stopped at teardown."""
+    brokers = []
+
+    def make(port=None, advertised_port=None, start=True):
+        log_path = tmp_path / ("tansu-extra-%d.log" % (len(brokers) + 1))
+        broker = Tansu(tansu_binary(), port or find_port_block([0]), log_path, advertised_port=advertised_port)
+        log_path.touch()
+        attach_log(request, "tansu log (extra %d)" % (len(brokers) + 1), log_path)
+        brokers.append(broker)
+        if start:
+            broker.start()
+        return broker
+
+    yield make
+    for broker in brokers:
+        broker.stop()
+
+
+@pytest.fixture
 def proxy(request, tmp_path):
     """Factory: start_proxy(*extra_args, bootstrap=None, broker_port_base=None, node_ids=(111,),
     advertised_host=None) -> Proxy. `bootstrap` defaults to the `tansu` fixture's broker. Without an
     explicit broker_port_base the proxy's default (listen port + 1) is used and L..L+200 is checked free.
+    Unless extra_args carry --metrics-listen or --no-metrics, the metrics endpoint gets a free port of its own
+    (`Proxy.metrics_port`; None with --no-metrics), and the fixture also waits for it to accept connections.
+    expect_exit=True: return at once without waiting for any port, for a proxy that is meant to exit.
     Every proxy is stopped (SIGTERM, then SIGKILL) at teardown; one that died on its own fails the test."""
     started = []
 
     def start_proxy(*extra_args, bootstrap=None, broker_port_base=None, node_ids=(TANSU_NODE_ID,),
-                    advertised_host=None, log_level=None):
+                    advertised_host=None, log_level=None, expect_exit=False):
         if bootstrap is None:
             bootstrap = request.getfixturevalue("tansu").bootstrap
         if DIRECT:
@@ -131,14 +156,25 @@ def proxy(request, tmp_path):
                 "--log-level", log_level or os.environ.get("KAFKASCOPE_LOG_LEVEL", "debug")] + explicit_base
         if advertised_host:
             argv += ["--advertised-host", advertised_host]
-        argv += [str(a) for a in extra_args]
+        extra = [str(a) for a in extra_args]
+        metrics_port = _metrics_port(extra)
+        if metrics_port is None and "--no-metrics" not in extra:
+            # Never the default 9464: proxies of one test, or of tests run one after another, must not collide.
+            metrics_port = _free_metrics_port(listen, base, node_ids)
+            argv += ["--metrics-listen", "%s:%d" % (HOST, metrics_port)]
+        argv += extra
         log_path = tmp_path / ("kafkascope-%d.log" % (len(started) + 1))
         log_path.write_text("$ %s\n" % " ".join(argv))
         attach_log(request, "kafkascope log", log_path)
-        p = Proxy(listen, base, argv=argv, log_path=log_path)
+        p = Proxy(listen, base, argv=argv, log_path=log_path, metrics_port=metrics_port)
         p.proc = _spawn(argv, log_path, env=proxy_environment())
         started.append(p)
+        if expect_exit:  # the test expects the proxy to refuse to start: it waits for the exit itself
+            p.exit_expected = True
+            return p
         wait_for_port(listen, PROXY_READY_TIMEOUT, proc=p.proc, what="kafkascope proxy")
+        if metrics_port is not None:
+            wait_for_port(metrics_port, PROXY_READY_TIMEOUT, proc=p.proc, what="kafkascope metrics endpoint")
         return p
 
     yield start_proxy
@@ -152,6 +188,29 @@ def proxy(request, tmp_path):
         p.stop()
     if died:
         pytest.fail("; ".join(died) + " (see the kafkascope log section)", pytrace=False)
+
+
+def _metrics_port(args):
+    """The port of an explicit --metrics-listen HOST:PORT (or --metrics-listen=HOST:PORT) in args, else None."""
+    for i, a in enumerate(args):
+        value = None
+        if a == "--metrics-listen" and i + 1 < len(args):
+            value = args[i + 1]
+        elif a.startswith("--metrics-listen="):
+            value = a.split("=", 1)[1]
+        if value is not None:
+            return int(value.rsplit(":", 1)[1])
+    return None
+
+
+def _free_metrics_port(listen, base, node_ids):
+    """A free port for the metrics endpoint outside the proxy's own listen and broker ports."""
+    taken = {listen} | {base + n for n in node_ids} | set(range(listen, listen + 201))
+    for _ in range(50):
+        port = find_port_block([0])
+        if port not in taken:
+            return port
+    raise RuntimeError("no free port for the metrics endpoint")
 
 
 @pytest.fixture

@@ -234,10 +234,13 @@ def kafkascope_binary():
 
 
 class Tansu:
-    """One in-memory Tansu broker on a fixed loopback port; can be killed and restarted on that port."""
+    """One in-memory Tansu broker on a fixed loopback port; can be killed and restarted on that port.
+    `advertised_port` (default: its own port) is the port Tansu names for itself in Metadata and FindCoordinator,
+    e.g. a relay in front of it."""
 
-    def __init__(self, binary, port, log_path):
+    def __init__(self, binary, port, log_path, advertised_port=None):
         self.binary, self.port, self.log_path = binary, port, log_path
+        self.advertised_port = port if advertised_port is None else advertised_port
         self.proc = None
         self.starts = 0
 
@@ -248,12 +251,13 @@ class Tansu:
     def start(self, timeout=15.0):
         assert self.proc is None or self.proc.poll() is not None, "tansu already running"
         url = "tcp://%s:%d" % (HOST, self.port)
+        advertised = "tcp://%s:%d" % (HOST, self.advertised_port)
         deadline = time.monotonic() + timeout
         while True:  # after a kill the port can take a moment to be bindable again
             self.starts += 1
             with open(self.log_path, "ab") as log:
                 log.write(b"\n===== tansu start #%d on %s =====\n" % (self.starts, url.encode()))
-            self.proc = _spawn([self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+            self.proc = _spawn([self.binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
                                 "--storage-engine", "memory://tansu/"], self.log_path)
             try:
                 wait_for_port(self.port, max(1.0, deadline - time.monotonic()), proc=self.proc, what="tansu")
@@ -279,8 +283,9 @@ class Tansu:
 class Proxy:
     """A running kafkascope proxy (or, with KAFKASCOPE_DIRECT=1, a stand-in for the upstream address)."""
 
-    def __init__(self, listen_port, broker_port_base, argv=None, log_path=None, direct=False):
+    def __init__(self, listen_port, broker_port_base, argv=None, log_path=None, direct=False, metrics_port=None):
         self.listen_port, self.broker_port_base = listen_port, broker_port_base
+        self.metrics_port = metrics_port  # the --metrics-listen port; None with --no-metrics or KAFKASCOPE_DIRECT=1
         self.argv, self.log_path, self.direct = argv, log_path, direct
         self.proc = None
         self.exit_expected = False  # set by tests that stop the proxy themselves
@@ -330,3 +335,135 @@ class Proxy:
         return _stop_process(self.proc, signal.SIGTERM, timeout=15)
 
 
+
+
+# ---------------------------------------------------------------------------------------------- tools and metrics
+
+def tool_binary(name, package, env=None):
+    """Path of an external tool (`env` may name a variable overriding it); fails the test when it is missing."""
+    path = (os.environ.get(env) if env else None) or shutil.which(name)
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail("%s not found: install Debian's %s package (scripts/install-deps.sh)%s"
+                    % (name, package, " or set " + env if env else ""), pytrace=False)
+    return path
+
+
+def http_get(port, path, timeout=5.0, host=HOST):
+    """One HTTP/1.1 GET on a fresh connection: (status, {lower-case header: value}, body bytes)."""
+    import http.client
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def fetch_metrics(proxy, timeout=5.0):
+    """The proxy's /metrics exposition as text (asserts HTTP 200)."""
+    assert proxy.metrics_port is not None, "this proxy has no metrics endpoint (--no-metrics or KAFKASCOPE_DIRECT=1)"
+    status, _, body = http_get(proxy.metrics_port, "/metrics", timeout)
+    assert status == 200, "GET /metrics answered %d: %r" % (status, body[:300])
+    return body.decode()
+
+
+def _parse_labels(text, pos, line):
+    """Parses `{name="value",...}` starting at text[pos] == '{'; returns (dict, position after '}')."""
+    labels = {}
+    pos += 1
+    while True:
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+        if pos < len(text) and text[pos] == "}":
+            return labels, pos + 1
+        start = pos
+        while pos < len(text) and (text[pos].isalnum() or text[pos] == "_"):
+            pos += 1
+        name = text[start:pos]
+        if not name or name[0].isdigit() or text[pos:pos + 2] != '="':
+            raise ValueError("bad label at column %d: %r" % (pos, line))
+        pos += 2
+        value = []
+        while True:
+            if pos >= len(text):
+                raise ValueError("unterminated label value: %r" % line)
+            c = text[pos]
+            if c == "\\":
+                nxt = text[pos + 1:pos + 2]
+                value.append({"\\": "\\", '"': '"', "n": "\n"}.get(nxt))
+                if value[-1] is None:
+                    raise ValueError("bad escape \\%s in %r" % (nxt, line))
+                pos += 2
+            elif c == '"':
+                pos += 1
+                break
+            else:
+                value.append(c)
+                pos += 1
+        if name in labels:
+            raise ValueError("label %s repeated: %r" % (name, line))
+        labels[name] = "".join(value)
+        if text[pos:pos + 1] == ",":
+            pos += 1
+        elif text[pos:pos + 1] != "}":
+            raise ValueError("expected ',' or '}' at column %d: %r" % (pos, line))
+
+
+def parse_metrics(text):
+    """Prometheus text format 0.0.4 -> {(sample name, frozenset(labels.items())): float}. Histogram samples keep
+    their _bucket/_sum/_count names (le is a label). Comments and blank lines are skipped; a malformed line or a
+    repeated series raises ValueError."""
+    out = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pos = 0
+        while pos < len(line) and (line[pos].isalnum() or line[pos] in "_:"):
+            pos += 1
+        name = line[:pos]
+        if not name or name[0].isdigit():
+            raise ValueError("bad metric name: %r" % line)
+        labels = {}
+        if line[pos:pos + 1] == "{":
+            labels, pos = _parse_labels(line, pos, line)
+        rest = line[pos:].split()
+        if not 1 <= len(rest) <= 2 or pos >= len(line) or line[pos] not in " \t":
+            raise ValueError("bad sample: %r" % line)
+        value = float(rest[0])  # accepts NaN, +Inf, -Inf
+        key = (name, frozenset(labels.items()))
+        if key in out:
+            raise ValueError("series repeated: %r" % line)
+        out[key] = value
+    return out
+
+
+def metric_series(parsed, name, **label_filter):
+    """{frozenset(labels): value} of the samples called `name` whose labels include every label_filter item."""
+    want = {k: str(v) for k, v in label_filter.items()}
+    return {labels: value for (n, labels), value in parsed.items()
+            if n == name and all((k, v) in labels for k, v in want.items())}
+
+
+def metric_sum(parsed, name, **label_filter):
+    """Sum of the samples called `name` matching label_filter (0.0 when there are none)."""
+    return sum(metric_series(parsed, name, **label_filter).values())
+
+
+def metric_by(parsed, name, label, **label_filter):
+    """{value of `label`: sum of the matching samples with it}, e.g. metric_by(m, "x_total", "api")."""
+    out = {}
+    for labels, value in metric_series(parsed, name, **label_filter).items():
+        key = dict(labels).get(label)
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def histogram(parsed, name, **label_filter):
+    """A histogram summed over the series matching label_filter: (sum, count, {le float: cumulative count})."""
+    buckets = {}
+    for labels, value in metric_series(parsed, name + "_bucket", **label_filter).items():
+        le = float(dict(labels)["le"])
+        buckets[le] = buckets.get(le, 0.0) + value
+    return metric_sum(parsed, name + "_sum", **label_filter), metric_sum(parsed, name + "_count", **label_filter), \
+        dict(sorted(buckets.items()))

@@ -37,16 +37,37 @@ import time
 HOST = "127.0.0.1"
 
 API_PRODUCE, API_METADATA, API_FIND_COORDINATOR, API_API_VERSIONS, API_DESCRIBE_CLUSTER = 0, 3, 10, 18, 60
+API_OFFSET_COMMIT = 8
 
-# First flexible version per API key (from each schema's "flexibleVersions").
+# First flexible version per API key (from each schema's "flexibleVersions"). Keys not listed are treated as
+# never flexible (request header v1), which is what a frame with an unknown API key is sent with.
 FLEXIBLE_FROM = {API_PRODUCE: 9, API_METADATA: 9, API_FIND_COORDINATOR: 3, API_API_VERSIONS: 3,
-                 API_DESCRIBE_CLUSTER: 0}
+                 API_DESCRIBE_CLUSTER: 0, API_OFFSET_COMMIT: 8}
+
+# Kafka's API names by key (the "name" of each *Request.json schema without "Request"), as used in metrics.
+API_NAMES = {
+    0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 4: "LeaderAndIsr", 5: "StopReplica",
+    6: "UpdateMetadata", 7: "ControlledShutdown", 8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator",
+    11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
+    17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics", 21: "DeleteRecords",
+    22: "InitProducerId", 23: "OffsetForLeaderEpoch", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn",
+    26: "EndTxn", 27: "WriteTxnMarkers", 28: "TxnOffsetCommit", 29: "DescribeAcls", 30: "CreateAcls",
+    31: "DeleteAcls", 32: "DescribeConfigs", 33: "AlterConfigs", 34: "AlterReplicaLogDirs", 35: "DescribeLogDirs",
+    36: "SaslAuthenticate", 37: "CreatePartitions", 38: "CreateDelegationToken", 39: "RenewDelegationToken",
+    40: "ExpireDelegationToken", 41: "DescribeDelegationToken", 42: "DeleteGroups", 43: "ElectLeaders",
+    44: "IncrementalAlterConfigs", 45: "AlterPartitionReassignments", 46: "ListPartitionReassignments",
+    47: "OffsetDelete", 48: "DescribeClientQuotas", 49: "AlterClientQuotas", 50: "DescribeUserScramCredentials",
+    51: "AlterUserScramCredentials", 55: "DescribeQuorum", 57: "UpdateFeatures", 60: "DescribeCluster",
+    61: "DescribeProducers", 64: "UnregisterBroker", 65: "DescribeTransactions", 66: "ListTransactions",
+    68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe", 71: "GetTelemetrySubscriptions",
+    72: "PushTelemetry", 74: "ListClientMetricsResources", 75: "DescribeTopicPartitions",
+}
 
 ERROR_NONE, ERROR_COORDINATOR_NOT_AVAILABLE, ERROR_UNSUPPORTED_VERSION = 0, 15, 35
 
 
 def is_flexible(api_key, version):
-    return version >= FLEXIBLE_FROM[api_key]
+    return api_key in FLEXIBLE_FROM and version >= FLEXIBLE_FROM[api_key]
 
 
 def response_header_flexible(api_key, version):
@@ -557,6 +578,19 @@ def produce_request(version, topic, partition, records, acks=-1, timeout_ms=1000
     return w.bytes()
 
 
+def record_batch(records, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """A magic-2 RecordBatch (uncompressed) of (key, value, headers) built with kafka-python's own builder (it
+    computes the CRC-32C). A producer id other than -1 makes it an idempotent batch."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                        producer_id=producer_id, producer_epoch=producer_epoch,
+                                        base_sequence=base_sequence, batch_size=1 << 20)
+    now = int(time.time() * 1000)
+    for offset, (k, v, h) in enumerate(records):
+        assert builder.append(offset, now, k, v, h) is not None
+    return bytes(builder.build())
+
+
 def encode_produce_response(version, d):
     assert 3 <= version <= 8
     w = Writer()
@@ -584,6 +618,40 @@ def decode_produce_response(version, r):
     d = {"responses": r.array(lambda r: {"name": r.string(), "partitions": r.array(partition)})}
     d["throttle_time_ms"] = r.i32()
     r.expect_end("Produce v%d response" % version)
+    return d
+
+
+# ------------------------------------------------------------------------------------ OffsetCommit (key 8), v2-v7 only
+# Request (v2-v7, not flexible): group_id STRING, generation_id int32, member_id STRING,
+#   group_instance_id NULLABLE_STRING (v7+), retention_time_ms int64 (v2-v4),
+#   topics ARRAY[name STRING, partitions ARRAY[partition_index int32, committed_offset int64,
+#     committed_leader_epoch int32 (v6+), committed_metadata NULLABLE_STRING]].
+# Response: throttle_time_ms int32 (v3+), topics ARRAY[name STRING, partitions ARRAY[partition_index int32,
+#   error_code int16]]. There is no top-level error code.
+
+def offset_commit_request(version, group, generation, member_id, offsets):
+    """offsets = {topic: {partition: offset}}."""
+    assert 2 <= version <= 7
+    w = Writer().string(group).i32(generation).string(member_id)
+    if version >= 7:
+        w.string(None, nullable=True)
+    if version <= 4:
+        w.i64(-1)
+
+    def partition(w, item):
+        w.i32(item[0]).i64(item[1])
+        if version >= 6:
+            w.i32(-1)
+        w.string(None, nullable=True)
+    w.array(sorted(offsets), lambda w, t: w.string(t).array(sorted(offsets[t].items()), partition))
+    return w.bytes()
+
+
+def decode_offset_commit_response(version, r):
+    d = {"throttle_time_ms": r.i32() if version >= 3 else 0}
+    d["topics"] = r.array(lambda r: {"name": r.string(), "partitions": r.array(
+        lambda r: {"partition_index": r.i32(), "error_code": r.i16()})})
+    r.expect_end("OffsetCommit v%d response" % version)
     return d
 
 

@@ -294,17 +294,6 @@ def test_drain_timeout_bounds_shutdown(fake_cluster, proxy):
 
 # ------------------------------------------------------------------------------------------- acks=0
 
-def record_batch(records):
-    """A magic-2 RecordBatch (uncompressed) built with kafka-python's own builder (it computes the CRC-32C)."""
-    from kafka.record.default_records import DefaultRecordBatchBuilder
-    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
-                                        producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
-    now = int(time.time() * 1000)
-    for offset, (k, v, h) in enumerate(records):
-        assert builder.append(offset, now, k, v, h) is not None
-    return bytes(builder.build())
-
-
 def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, proxy):
     """Kafka sends no response to a Produce with acks=0: the proxy must neither wait for one nor pair the next
     response with it. Pipelined on one raw connection: Produce(acks=0), ApiVersions, Produce(acks=-1),
@@ -314,7 +303,7 @@ def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, pr
     fake = fake_cluster([3])
     p = proxy(bootstrap=fake.bootstrap(), node_ids=(3,))
     cid = "acks-zero-" + wl.unique("c")
-    batch = record_batch(wl.make_records(20, seed=20, prefix="acks0"))
+    batch = kw.record_batch(wl.make_records(20, seed=20, prefix="acks0"))
     with kw.WireClient(HOST, p.listen_port, client_id=cid) as c:
         c.sock.sendall(kw.request_frame(kw.API_PRODUCE, 7, 1, kw.produce_request(7, "t", 0, batch, acks=0), cid)
                        + kw.request_frame(kw.API_API_VERSIONS, 0, 2, kw.api_versions_request(0), cid)
