@@ -61,6 +61,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "CLibPCAP",
+            pkgConfig: "libpcap",
+            providers: [.apt(["libpcap-dev"])]
+        ),
+        .target(
+            name: "KafkaPCAP",
+            dependencies: [
+                "CLibPCAP",
+                "KafkaCodec",
+                "KafkaProxyMetrics",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "KafkaCodecGeneratorKit", swiftSettings: swiftSettings),
         .executableTarget(
             name: "KafkaCodecGenerator",
@@ -73,6 +88,7 @@ let package = Package(
                 "KafkaCodec",
                 "KafkaProxy",
                 "KafkaProxyMetrics",
+                "KafkaPCAP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

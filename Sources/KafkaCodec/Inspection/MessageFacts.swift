@@ -32,6 +32,10 @@ public struct MessageFacts: Sendable {
     public var records: [RecordTraffic] = []
     /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
     public var topicNames: [KafkaUUID: String] = [:]
+    /// Every topic the message names, once each, in the order they appear.
+    public var topics: [TopicReference] = []
+    /// `topics` as a set, so that a 1,000-topic Metadata response is not searched 1,000 times.
+    var topicSet: Set<TopicReference> = []
 
     public init() {}
 }

@@ -1,30 +1,32 @@
 /// A minimal streaming JSON writer that keeps key order, which the renderer needs to follow the schema order.
-struct JSONWriter {
-    private(set) var output = ""
+package struct JSONWriter {
+    package private(set) var output = ""
     private var needsComma = [false]
 
-    mutating func beginObject() { self.value("{"); self.needsComma.append(false) }
-    mutating func endObject() { self.needsComma.removeLast(); self.output += "}" }
-    mutating func beginArray() { self.value("["); self.needsComma.append(false) }
-    mutating func endArray() { self.needsComma.removeLast(); self.output += "]" }
+    package init() {}
 
-    mutating func key(_ name: String) {
+    package mutating func beginObject() { self.value("{"); self.needsComma.append(false) }
+    package mutating func endObject() { self.needsComma.removeLast(); self.output += "}" }
+    package mutating func beginArray() { self.value("["); self.needsComma.append(false) }
+    package mutating func endArray() { self.needsComma.removeLast(); self.output += "]" }
+
+    package mutating func key(_ name: String) {
         self.separate()
         self.appendString(name)
         self.output += ":"
         self.needsComma[self.needsComma.count - 1] = false
     }
 
-    mutating func string(_ text: String) {
+    package mutating func string(_ text: String) {
         self.separate()
         self.appendString(text)
     }
 
-    mutating func raw(_ literal: String) { self.value(literal) }
+    package mutating func raw(_ literal: String) { self.value(literal) }
 
-    mutating func number<T: BinaryInteger>(_ number: T) { self.value(String(number)) }
+    package mutating func number<T: BinaryInteger>(_ number: T) { self.value(String(number)) }
 
-    mutating func double(_ number: Double) {
+    package mutating func double(_ number: Double) {
         // JSON has no NaN or infinity; say them as strings rather than emit invalid JSON.
         number.isFinite ? self.value(String(number)) : self.string(String(number))
     }

@@ -1,0 +1,4 @@
+#ifndef KAFKASCOPE_CLIBPCAP_SHIM_H
+#define KAFKASCOPE_CLIBPCAP_SHIM_H
+#include <pcap/pcap.h>
+#endif

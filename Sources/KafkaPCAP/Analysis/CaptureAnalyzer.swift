@@ -1,0 +1,296 @@
+public import KafkaCodec
+public import KafkaProxyMetrics
+import NIOCore
+
+/// Turns captured packets into Kafka exchanges: TCP reassembly per flow, Kafka framing per direction, and pairing
+/// of responses with requests by correlation id, so that every response is decoded at its request's key and
+/// version.
+public final class CaptureAnalyzer {
+    public struct Options {
+        /// Ports that mark a flow as Kafka, the broker being the side on the port; empty to detect flows by their
+        /// first bytes.
+        public var brokerPorts: Set<UInt16> = []
+        /// Decode requests and responses for reports (summary and JSON lines).
+        public var decode = true
+        /// Record into these metrics, as the proxy does.
+        public var metrics: KafkascopeMetrics?
+        public var maximumFrameLength = 100 * 1024 * 1024
+        /// Flows with no packet for this long (capture time) are finished and forgotten.
+        public var idleTimeoutMicroseconds: Int64 = 300 * 1_000_000
+        /// Requests waiting for a response on one connection, at most.
+        public var maximumPendingPerConnection = 10_000
+
+        public init() {}
+    }
+
+    public private(set) var counters = CaptureCounters()
+    /// Broker ports found by detection (or given).
+    public private(set) var brokerPorts: Set<UInt16>
+    private let options: Options
+    private let onExchange: (Exchange) -> Void
+    private var connections: [FlowKey: TrackedConnection] = [:]
+    private var topicNames: [KafkaUUID: String] = [:]
+    private var lastSweep: Int64 = 0
+
+    public init(options: Options, onExchange: @escaping (Exchange) -> Void) {
+        self.options = options
+        self.brokerPorts = options.brokerPorts
+        self.onExchange = onExchange
+    }
+
+    /// Processes packet number `number` (1-based, counting every packet of the source).
+    public func process(_ packet: CapturedPacket, linkType: Int32, number: Int) {
+        self.counters.packets += 1
+        guard let segment = TCPSegment.parse(packet, linkType: linkType) else { return }
+        if packet.timestamp - self.lastSweep > 10_000_000 { self.sweepIdle(now: packet.timestamp) }
+        let key = FlowKey(segment.source, segment.destination)
+        var connection = self.connections[key] ?? self.open(key, timestamp: packet.timestamp)
+        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
+            self.finish(connection)  // the 4-tuple is reused for a new connection
+            connection = self.open(key, timestamp: packet.timestamp)
+        }
+        connection.lastSeen = packet.timestamp
+        let direction = connection.direction(from: segment.source)
+        if segment.flags.contains(.syn) {
+            connection.streams[direction].synchronize(initialSequence: segment.sequence)
+            connection.synchronized[direction] = true
+            if !segment.flags.contains(.ack) { connection.synSender = segment.source }
+        }
+        if !segment.payload.isEmpty || segment.missingBytes > 0 {
+            connection.carriedData = true
+            if segment.missingBytes > 0 { self.counters.truncatedPackets += 1 }
+            self.receive(segment, direction: direction, packet: number, timestamp: packet.timestamp, on: connection)
+        }
+        if segment.flags.contains(.rst) {
+            self.finish(connection)
+        } else if segment.flags.contains(.fin) {
+            connection.finished[direction] = true
+            if connection.finished[0] && connection.finished[1] { self.finish(connection) }
+        }
+    }
+
+    /// The capture is over: every flow is finished, and what it still waited for is counted.
+    public func finishAll() {
+        for connection in Array(self.connections.values) { self.finish(connection) }
+    }
+
+    // MARK: Flows
+
+    private func open(_ key: FlowKey, timestamp: Int64) -> TrackedConnection {
+        let connection = TrackedConnection(key: key, timestamp: timestamp)
+        self.connections[key] = connection
+        self.counters.flows += 1
+        return connection
+    }
+
+    private func finish(_ connection: TrackedConnection) {
+        guard self.connections.removeValue(forKey: connection.key) != nil else { return }
+        if case .kafka = connection.role {
+            for direction in 0..<2 {
+                var stream = connection.streams[direction]
+                stream.finish(
+                    deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: connection.lastSeen, on: connection) },
+                    gap: { self.gap($0, direction: direction, on: connection) })
+                connection.streams[direction] = stream
+            }
+            self.counters.unanswered += connection.pending.count
+            self.counters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
+            self.counters.outOfWindow += connection.streams[0].windowOverflows + connection.streams[1].windowOverflows
+            connection.recorder?.closed()
+            self.options.metrics?.connectionClosed(side: "client")
+        }
+    }
+
+    private func sweepIdle(now: Int64) {
+        self.lastSweep = now
+        let idle = self.connections.values.filter { now - $0.lastSeen > self.options.idleTimeoutMicroseconds }
+        for connection in idle {
+            self.counters.evictedFlows += 1
+            self.finish(connection)
+        }
+    }
+
+    // MARK: Streams
+
+    private func receive(_ segment: TCPSegment, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
+        if case .undetermined(let seen) = connection.role {
+            self.determineRole(of: connection, from: segment, seen: seen)
+        }
+        if case .other = connection.role { return }
+        var stream = connection.streams[direction]
+        stream.receive(
+            sequence: segment.sequence, payload: segment.payload, packet: packet,
+            deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: timestamp, on: connection) },
+            gap: { self.gap($0, direction: direction, on: connection) })
+        // Bytes cut by the snaplen are a gap, when this segment was the one delivered last.
+        if segment.missingBytes > 0, stream.nextSequence == segment.sequence &+ UInt32(segment.payload.count) {
+            stream.skip(segment.missingBytes) { self.gap($0, direction: direction, on: connection) }
+        }
+        connection.streams[direction] = stream
+    }
+
+    /// Decides from ports, or from whether the first bytes look like a request, whether a flow is Kafka.
+    private func determineRole(of connection: TrackedConnection, from segment: TCPSegment, seen: Int) {
+        var client: Endpoint?
+        if !self.options.brokerPorts.isEmpty {
+            if self.options.brokerPorts.contains(segment.destination.port) {
+                client = segment.source
+            } else if self.options.brokerPorts.contains(segment.source.port) {
+                client = segment.destination
+            } else {
+                connection.role = .other
+                return
+            }
+        } else if Self.looksLikeRequest(segment.payload) {
+            client = segment.source
+        } else if let sender = connection.synSender, sender != segment.source {
+            connection.role = seen >= 8 ? .other : .undetermined(payloadsSeen: seen + 1)
+            return
+        }
+        guard let client else {
+            connection.role = seen >= 8 ? .other : .undetermined(payloadsSeen: seen + 1)
+            return
+        }
+        let server = client == connection.key.first ? connection.key.second : connection.key.first
+        connection.role = .kafka(client: client, server: server)
+        self.brokerPorts.insert(server.port)
+        self.counters.kafkaFlows += 1
+        let clientDirection = connection.direction(from: client)
+        // A stream whose SYN was seen starts at a frame boundary; any other may start inside a frame.
+        connection.requests = KafkaFramer(
+            maximumFrameLength: self.options.maximumFrameLength,
+            startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload))
+        connection.responses = KafkaFramer(
+            maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection])
+        if let metrics = self.options.metrics {
+            metrics.connectionOpened(side: "client")
+            connection.recorder = metrics.recorder(broker: server.description)
+        }
+    }
+
+    /// Whether bytes start like a request frame: a sane length, then a known API key at a version it has.
+    static func looksLikeRequest(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count >= 12 else { return false }
+        let length = Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self))
+        let key = Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: Int16.self))
+        let version = Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: 6, as: Int16.self))
+        guard length >= 8, length <= 100 * 1024 * 1024, let api = APIDescriptor.lookup(APIKey(rawValue: key)) else { return false }
+        return api.validVersions.contains(version)
+    }
+
+    private func deliver(_ bytes: UnsafeRawBufferPointer, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
+        guard case .kafka(let client, let server) = connection.role else { return }
+        let fromClient = connection.direction(from: client) == direction
+        if fromClient {
+            connection.requests?.append(bytes, packet: packet)
+            while let frame = connection.requests?.next(plausible: Self.plausibleRequest) {
+                self.requestFrame(frame, timestamp: timestamp, on: connection)
+            }
+        } else {
+            connection.responses?.append(bytes, packet: packet)
+            while let frame = connection.responses?.next(plausible: { payload in
+                guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return nil }
+                return connection.pending[correlationID] != nil
+            }) {
+                self.responseFrame(frame, timestamp: timestamp, client: client, server: server, on: connection)
+            }
+        }
+    }
+
+    private func gap(_ bytes: Int, direction: Int, on connection: TrackedConnection) {
+        guard case .kafka(let client, _) = connection.role else { return }
+        self.counters.gaps += 1
+        self.counters.gapBytes += bytes
+        if connection.direction(from: client) == direction {
+            connection.requests?.gap()
+        } else {
+            connection.responses?.gap()
+        }
+    }
+
+    /// A request frame start while resynchronizing: header fields that hold together, or nil to wait for bytes.
+    private static func plausibleRequest(_ payload: ByteBuffer) -> Bool? {
+        guard let (key, version, _, clientIDLength) = payload.getMultipleIntegers(
+            at: payload.readerIndex, as: (Int16, Int16, Int32, Int16).self)
+        else { return payload.readableBytes >= 10 ? false : nil }
+        guard let api = APIDescriptor.lookup(APIKey(rawValue: key)), api.validVersions.contains(version) else { return false }
+        return clientIDLength >= -1 && Int(clientIDLength) <= payload.readableBytes
+    }
+
+    // MARK: Frames
+
+    private func requestFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {
+        self.counters.frames += 1
+        guard let header = KafkaCodec.peekRequestHeader(frame.payload) else {
+            self.counters.undecodable += 1
+            return
+        }
+        let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
+        connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+        var request = ObservedRequest(header: header, timestamp: timestamp, packet: frame.packet, size: frame.size)
+        if self.options.decode {
+            switch try? KafkaCodec.decodeRequest(frame.payload) {
+            case .message(let decoded)?:
+                request.decoded = decoded
+                request.clientID = decoded.clientID
+                if let schema = APIDescriptor.lookup(header.apiKey)?.request.body {
+                    request.facts = MessageInspector.facts(of: decoded.body, schema: schema)
+                }
+            case .opaque?, nil:
+                self.counters.undecodable += 1
+            }
+        }
+        guard expectsResponse else {
+            self.counters.unanswered += 1
+            return
+        }
+        guard connection.pending.count < self.options.maximumPendingPerConnection else {
+            self.counters.unanswered += 1
+            return
+        }
+        connection.pending[header.correlationID] = request
+    }
+
+    private func responseFrame(
+        _ frame: KafkaFramer.Frame, timestamp: Int64, client: Endpoint, server: Endpoint, on connection: TrackedConnection
+    ) {
+        self.counters.frames += 1
+        guard let correlationID = frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self),
+            let request = connection.pending.removeValue(forKey: correlationID)
+        else {
+            self.counters.requestMissing += 1
+            return
+        }
+        let key = request.header.apiKey
+        let version = request.header.apiVersion
+        let latency = Duration.microseconds(timestamp - request.timestamp)
+        connection.recorder?.responseRead(frame.payload, apiKey: key, apiVersion: version, frameBytes: frame.size, brokerDuration: latency)
+        connection.recorder?.responseDelivered(apiKey: key, after: latency)
+        var exchange = Exchange(
+            client: client, broker: server, request: request, responseTimestamp: timestamp, responsePacket: frame.packet,
+            responseSize: frame.size)
+        if self.options.decode {
+            switch try? KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version) {
+            case .message(let decoded)?:
+                exchange.response = decoded
+                if let schema = APIDescriptor.lookup(key)?.response.body {
+                    let facts = MessageInspector.facts(of: decoded.body, schema: schema)
+                    self.topicNames.merge(facts.topicNames) { _, new in new }
+                    exchange.responseFacts = facts
+                }
+            case .opaque?, nil:
+                self.counters.undecodable += 1
+            }
+        }
+        self.counters.exchanges += 1
+        self.onExchange(exchange)
+    }
+
+    /// A topic's name, from the message or from a Metadata response seen earlier in the capture.
+    public func name(of topic: TopicReference) -> String? {
+        topic.name ?? topic.id.flatMap { self.topicNames[$0] }
+    }
+}
+
+@available(*, unavailable)
+extension CaptureAnalyzer: Sendable {}

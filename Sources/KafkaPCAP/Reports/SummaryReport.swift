@@ -1,0 +1,114 @@
+import Foundation
+public import KafkaCodec
+
+/// The tables `--format summary` prints: per API, per client and per topic, then the capture's health.
+public struct SummaryReport {
+    private struct APIRow {
+        var latency = LatencyHistogram()
+        var requestBytes = 0
+        var responseBytes = 0
+        var errors: [String: Int] = [:]
+    }
+
+    private struct ClientKey: Hashable {
+        var clientID: String
+        var softwareName: String
+        var softwareVersion: String
+    }
+
+    private struct TopicRow {
+        var producedRecords = 0
+        var producedBytes = 0
+        var fetchedRecords = 0
+        var fetchedBytes = 0
+    }
+
+    private var apis: [Int16: APIRow] = [:]
+    private var clients: [ClientKey: Int] = [:]
+    /// Software reported in ApiVersions v3+, by client address.
+    private var software: [Endpoint: (String, String)] = [:]
+    private var topics: [String: TopicRow] = [:]
+
+    public init() {}
+
+    public mutating func add(_ exchange: Exchange, topicName: (TopicReference) -> String?) {
+        let request = exchange.request
+        var row = self.apis[request.header.apiKey.rawValue] ?? APIRow()
+        row.latency.record(microseconds: exchange.latencyMicroseconds)
+        row.requestBytes += request.size
+        row.responseBytes += exchange.responseSize
+        for error in exchange.responseFacts?.errors ?? [] { row.errors[error.name, default: 0] += 1 }
+        self.apis[request.header.apiKey.rawValue] = row
+
+        if request.header.apiKey == .apiVersions, let body = request.decoded?.body,
+            let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
+            case .string(let name)? = body.value("clientSoftwareName", in: schema),
+            case .string(let version)? = body.value("clientSoftwareVersion", in: schema)
+        {
+            self.software[exchange.client] = (name, version)
+        }
+        let software = self.software[exchange.client] ?? ("unknown", "unknown")
+        self.clients[ClientKey(clientID: request.clientID ?? "", softwareName: software.0, softwareVersion: software.1), default: 0] += 1
+
+        for traffic in request.facts?.records ?? [] where traffic.tally.bytes > 0 {
+            let name = traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
+            self.topics[name, default: TopicRow()].producedRecords += traffic.tally.records
+            self.topics[name, default: TopicRow()].producedBytes += traffic.tally.bytes
+        }
+        for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
+            let name = traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
+            self.topics[name, default: TopicRow()].fetchedRecords += traffic.tally.records
+            self.topics[name, default: TopicRow()].fetchedBytes += traffic.tally.bytes
+        }
+    }
+
+    public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
+        var out = ""
+        let apiRows = self.apis.sorted { $0.value.latency.count > $1.value.latency.count }.map { key, row -> [String] in
+            let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
+            return [
+                APIKey(rawValue: key).name, String(row.latency.count), Self.milliseconds(row.latency.percentile(0.5)),
+                Self.milliseconds(row.latency.percentile(0.99)), Self.milliseconds(Double(row.latency.maximum)),
+                String(row.requestBytes), String(row.responseBytes), errors.isEmpty ? "-" : errors,
+            ]
+        }
+        out += Self.table(
+            title: "Requests by API",
+            header: ["api", "count", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
+            rows: apiRows)
+        let clientRows = self.clients.sorted { $0.value > $1.value }.map { key, count in
+            [key.clientID.isEmpty ? "-" : key.clientID, key.softwareName, key.softwareVersion, String(count)]
+        }
+        out += Self.table(title: "Clients", header: ["client id", "software", "version", "requests"], rows: clientRows)
+        let topicRows = self.topics.sorted { $0.key < $1.key }.map { name, row in
+            [name, String(row.producedRecords), String(row.producedBytes), String(row.fetchedRecords), String(row.fetchedBytes)]
+        }
+        out += Self.table(
+            title: "Topics", header: ["topic", "produced records", "produced bytes", "fetched records", "fetched bytes"],
+            rows: topicRows)
+        out += "Broker ports: \(brokerPorts.sorted().map(String.init).joined(separator: ", "))\n\nTotals\n"
+        for (name, value) in counters.all {
+            out += "  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(value) + "\n"
+        }
+        return out
+    }
+
+    private static func milliseconds(_ microseconds: Double) -> String {
+        String(format: "%.3f", microseconds / 1000)
+    }
+
+    private static func table(title: String, header: [String], rows: [[String]]) -> String {
+        var widths = header.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ") + "\n"
+        }
+        var out = "\(title)\n" + line(header)
+        out += rows.isEmpty ? "(none)\n" : rows.map(line).joined()
+        return out + "\n"
+    }
+}
