@@ -7,6 +7,6 @@ struct Kafkascope: AsyncParsableCommand {
         commandName: "kafkascope",
         abstract: "A transparent, protocol-aware Kafka proxy and traffic observer.",
         version: KafkascopeVersion.current,
-        subcommands: [ProxyCommand.self, DecodeCommand.self, PcapCommand.self]
+        subcommands: [ProxyCommand.self, DecodeCommand.self, PcapCommand.self, CaptureCommand.self]
     )
 }

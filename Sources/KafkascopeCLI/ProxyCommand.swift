@@ -66,6 +66,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
     var metricsLabelCap: Int?
 
+    @Option(help: "Record both legs of every connection to this pcap file (plaintext: it holds everything clients send, SASL included).")
+    var record: String?
+
+    @Option(help: "With --record: start a new file (NAME.1.pcap, NAME.2.pcap, ...) after this many bytes.")
+    var recordMaxBytes: Int?
+
     func run() async throws {
         let settings = try Settings(command: self)
         let configuration = try settings.proxyConfiguration()
@@ -78,7 +84,12 @@ struct ProxyCommand: AsyncParsableCommand {
         let logger = Logger(label: "kafkascope")
         let metricsAddress = try settings.metricsAddress()
         let metrics = KafkascopeMetrics(labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil)
-        let server = ProxyServer(configuration: configuration, metrics: metrics, logger: logger)
+        let server: ProxyServer
+        do {
+            server = try ProxyServer(configuration: configuration, metrics: metrics, logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         if let address = metricsAddress {
             let endpoint = MetricsEndpoint(host: address.host, port: address.port, metrics: metrics, logger: logger) {

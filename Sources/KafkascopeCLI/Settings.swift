@@ -43,7 +43,7 @@ struct Settings {
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
-        "metrics-label-cap",
+        "metrics-label-cap", "record", "record-max-bytes",
     ]
 
     private func value(_ flag: String?, _ name: String) -> String? {
@@ -88,6 +88,8 @@ struct Settings {
         if let seconds = try self.integer(self.command.drainTimeout, "drain-timeout", range: 0...86_400) {
             configuration.drainTimeout = .seconds(seconds)
         }
+        configuration.recordPath = self.value(self.command.record, "record")
+        configuration.recordRotationBytes = try self.integer(self.command.recordMaxBytes, "record-max-bytes", range: 4096...Int(Int64.max))
         return configuration
     }
 

@@ -21,6 +21,10 @@ public struct ProxyConfiguration: Sendable {
     /// librdkafka pipelines up to `max.in.flight` (5 by default for idempotence, up to 1,000,000 configured).
     public var maxInFlightRequests: Int
     public var connectTimeout: Duration
+    /// Where to record both legs of every connection as pcap; nil records nothing.
+    public var recordPath: String?
+    /// Start a new recording file once this many bytes are written; nil never rotates.
+    public var recordRotationBytes: Int?
 
     public init(bootstrapServers: [HostAndPort], listen: HostAndPort) {
         self.bootstrapServers = bootstrapServers
@@ -34,6 +38,8 @@ public struct ProxyConfiguration: Sendable {
         self.drainTimeout = .seconds(30)
         self.maxInFlightRequests = 1024
         self.connectTimeout = .seconds(10)
+        self.recordPath = nil
+        self.recordRotationBytes = nil
     }
 
     public var effectiveAdvertisedHost: String { self.advertisedHost ?? self.listen.host }

@@ -2,6 +2,7 @@ import KafkaCodec
 import KafkaProxyMetrics
 import Logging
 import NIOCore
+import NIOExtras
 import NIOPosix
 
 /// The client side of a proxied connection. It owns the connection's state machine, opens the upstream
@@ -305,11 +306,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let maximumFrame = max(self.proxy.configuration.maxResponseFrameBytes, self.proxy.configuration.maxFrameBytes)
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let metrics = self.proxy.metrics
+        let recorder = self.proxy.recorder
         ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(self.proxy.configuration.connectTimeout.components.seconds) * 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
+                    if let recorder { try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .client)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
                         UpstreamConnectionHandler(client: bound.value, metrics: metrics),

@@ -10,12 +10,14 @@ final class ProxyContext: Sendable {
     let connections: ConnectionRegistry
     let metrics: KafkascopeMetrics
     let readiness: Readiness
+    let recorder: TrafficRecorder?
     let logger: Logger
 
     init(
         configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry,
-        metrics: KafkascopeMetrics, readiness: Readiness, logger: Logger
+        metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, logger: Logger
     ) {
+        self.recorder = recorder
         self.configuration = configuration
         self.directory = directory
         self.connections = connections

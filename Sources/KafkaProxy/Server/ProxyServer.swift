@@ -3,6 +3,7 @@ public import KafkaProxyMetrics
 public import Logging
 import NIOConcurrencyHelpers
 public import NIOCore
+import NIOExtras
 public import NIOPosix
 public import ServiceLifecycle
 
@@ -19,12 +20,13 @@ public final class ProxyServer: Service, Sendable {
     private let proxy: ProxyContext
     private let readiness = Readiness()
 
+    /// Throws when `configuration.recordPath` cannot be written.
     public init(
         configuration: ProxyConfiguration,
         metrics: KafkascopeMetrics = KafkascopeMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger
-    ) {
+    ) throws {
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -51,7 +53,11 @@ public final class ProxyServer: Service, Sendable {
         self.proxy = ProxyContext(
             configuration: configuration, directory: directory,
             connections: ConnectionRegistry(maximum: configuration.maxConnections), metrics: metrics,
-            readiness: self.readiness, logger: logger)
+            readiness: self.readiness,
+            recorder: try configuration.recordPath.map {
+                try TrafficRecorder(path: $0, rotationBytes: configuration.recordRotationBytes, logger: logger)
+            },
+            logger: logger)
         contextBox.withLockedValue { $0 = self.proxy }
     }
 
@@ -86,6 +92,7 @@ public final class ProxyServer: Service, Sendable {
         self.readiness.listening(false)
         self.listeners.closeAll()
         await self.drain()
+        await self.proxy.recorder?.close()
     }
 
     /// Connects to the bootstrap servers until one answers, so that `/readyz` turns ready before the first client
@@ -177,6 +184,9 @@ enum ListenerFactory {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
+                    if let recorder = proxy.recorder {
+                        try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .server))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(allTimeout: idle),
                         ByteToMessageHandler(FrameStreamDecoder.requests(maximumFrameLength: configuration.maxFrameBytes)),

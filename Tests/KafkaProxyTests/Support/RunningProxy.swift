@@ -13,7 +13,7 @@ struct RunningProxy {
     let port: Int
 
     static func start(_ configuration: ProxyConfiguration, logger: Logger = Logger(label: "test")) async throws -> RunningProxy {
-        let server = ProxyServer(configuration: configuration, logger: logger)
+        let server = try ProxyServer(configuration: configuration, logger: logger)
         let group = ServiceGroup(services: [server], logger: logger)
         let task = Task { try await group.run() }
         for _ in 0..<500 {
