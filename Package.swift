@@ -159,6 +159,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KafkaPCAPTests",
+            dependencies: [
+                "KafkaPCAP",
+                "KafkaTestSupport",
+                "KafkaCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KafkaCodecGeneratorTests",
             dependencies: ["KafkaCodecGeneratorKit"],
             swiftSettings: swiftSettings
