@@ -44,6 +44,8 @@ public final class CaptureAnalyzer {
         guard let segment = TCPSegment.parse(packet, linkType: linkType) else { return }
         if packet.timestamp - self.lastSweep > 10_000_000 { self.sweepIdle(now: packet.timestamp) }
         let key = FlowKey(segment.source, segment.destination)
+        // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
+        guard self.connections[key] != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
         var connection = self.connections[key] ?? self.open(key, timestamp: packet.timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
             self.finish(connection)  // the 4-tuple is reused for a new connection
@@ -55,6 +57,15 @@ public final class CaptureAnalyzer {
             connection.streams[direction].synchronize(initialSequence: segment.sequence)
             connection.synchronized[direction] = true
             if !segment.flags.contains(.ack) { connection.synSender = segment.source }
+        }
+        if segment.flags.contains(.ack), case .kafka = connection.role {
+            let other = 1 - direction
+            var stream = connection.streams[other]
+            stream.acknowledged(
+                segment.acknowledgment,
+                deliver: { bytes, packet in self.deliver(bytes, direction: other, packet: packet, timestamp: connection.lastSeen, on: connection) },
+                gap: { self.gap($0, direction: other, on: connection) })
+            connection.streams[other] = stream
         }
         if !segment.payload.isEmpty || segment.missingBytes > 0 {
             connection.carriedData = true
@@ -141,6 +152,10 @@ public final class CaptureAnalyzer {
                 connection.role = .other
                 return
             }
+        } else if self.brokerPorts.contains(segment.destination.port) {
+            client = segment.source  // a port other flows showed to be a broker's
+        } else if self.brokerPorts.contains(segment.source.port) {
+            client = segment.destination
         } else if Self.looksLikeRequest(segment.payload) {
             client = segment.source
         } else if let sender = connection.synSender, sender != segment.source {
@@ -174,8 +189,12 @@ public final class CaptureAnalyzer {
         let length = Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self))
         let key = Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: Int16.self))
         let version = Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: 6, as: Int16.self))
-        guard length >= 8, length <= 100 * 1024 * 1024, let api = APIDescriptor.lookup(APIKey(rawValue: key)) else { return false }
-        return api.validVersions.contains(version)
+        guard length >= 10, length <= 100 * 1024 * 1024, let api = APIDescriptor.lookup(APIKey(rawValue: key)),
+            api.validVersions.contains(version)
+        else { return false }
+        // A response with a small correlation id reads like a key and version, so the client id must hold too.
+        let payload = ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: bytes[4..<min(bytes.count, 4 + Int(length), 4 + 266)]))
+        return Self.plausibleRequest(payload, length: Int(length)) != false
     }
 
     private func deliver(_ bytes: UnsafeRawBufferPointer, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
@@ -188,9 +207,8 @@ public final class CaptureAnalyzer {
             }
         } else {
             connection.responses?.append(bytes, packet: packet)
-            while let frame = connection.responses?.next(plausible: { payload in
-                guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return nil }
-                return connection.pending[correlationID] != nil
+            while let frame = connection.responses?.next(plausible: { payload, length in
+                Self.plausibleResponse(payload, length: length, pending: connection.pending)
             }) {
                 self.responseFrame(frame, timestamp: timestamp, client: client, server: server, on: connection)
             }
@@ -204,17 +222,55 @@ public final class CaptureAnalyzer {
         if connection.direction(from: client) == direction {
             connection.requests?.gap()
         } else {
+            // Responses come in request order, so the response the lost bytes cut into answers the oldest
+            // request still waiting, or the one whose frame had started. Its correlation id must not let bytes
+            // left over from it pass for a frame start.
+            let started = connection.responses?.startedFrameCorrelationID
+            let lost = started ?? connection.pending.min { $0.value.packet < $1.value.packet }?.key
+            if let lost, connection.pending.removeValue(forKey: lost) != nil { self.counters.unanswered += 1 }
             connection.responses?.gap()
         }
     }
 
-    /// A request frame start while resynchronizing: header fields that hold together, or nil to wait for bytes.
-    private static func plausibleRequest(_ payload: ByteBuffer) -> Bool? {
+    /// A request frame start while resynchronizing: header fields that hold together and, once the whole
+    /// candidate is there, a frame that decodes; nil to wait for more bytes.
+    private static func plausibleRequest(_ payload: ByteBuffer, length: Int) -> Bool? {
         guard let (key, version, _, clientIDLength) = payload.getMultipleIntegers(
             at: payload.readerIndex, as: (Int16, Int16, Int32, Int16).self)
         else { return payload.readableBytes >= 10 ? false : nil }
-        guard let api = APIDescriptor.lookup(APIKey(rawValue: key)), api.validVersions.contains(version) else { return false }
-        return clientIDLength >= -1 && Int(clientIDLength) <= payload.readableBytes
+        guard let api = APIDescriptor.lookup(APIKey(rawValue: key)), api.validVersions.contains(version),
+            clientIDLength >= -1, Int(clientIDLength) <= length - 10
+        else { return false }
+        // Client ids are printable text: the cheapest way to tell a header from bytes inside a record batch.
+        if clientIDLength > 0 {
+            guard let id = payload.getBytes(at: payload.readerIndex + 10, length: min(Int(clientIDLength), payload.readableBytes - 10)),
+                id.allSatisfy({ (0x20...0x7E).contains($0) })
+            else { return false }
+        }
+        return Self.verdict({ () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, complete: payload.readableBytes == length)
+    }
+
+    /// Whether a candidate frame decodes: yes, no, or (for one still incomplete whose bytes so far decode up
+    /// to where they end) not yet known.
+    private static func verdict<Message>(
+        _ decode: () throws(KafkaDecodingError) -> DecodedFrame<Message>, complete: Bool
+    ) -> Bool? {
+        do {
+            if case .message = try decode() { return true }
+            return false
+        } catch {
+            return !complete && error.code == .truncated ? nil : false
+        }
+    }
+
+    /// A response frame start while resynchronizing: a correlation id that a request waits for and, once the
+    /// whole candidate is there, a frame that decodes at that request's key and version.
+    private static func plausibleResponse(_ payload: ByteBuffer, length: Int, pending: [Int32: ObservedRequest]) -> Bool? {
+        guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return nil }
+        guard let request = pending[correlationID] else { return false }
+        return Self.verdict({ () throws(KafkaDecodingError) in
+            try KafkaCodec.decodeResponse(payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion)
+        }, complete: payload.readableBytes == length)
     }
 
     // MARK: Frames

@@ -12,6 +12,8 @@ public struct TCPSegment {
     public var source: Endpoint
     public var destination: Endpoint
     public var sequence: UInt32
+    /// The next byte the sender expects from its peer, when `flags` has `.ack`.
+    public var acknowledgment: UInt32
     public var flags: Flags
     /// The payload bytes the capture holds (valid as long as the packet's bytes are).
     public var payload: UnsafeRawBufferPointer
@@ -135,6 +137,7 @@ extension TCPSegment {
         let payload = UnsafeRawBufferPointer(rebasing: bytes[payloadStart..<max(payloadStart, capturedEnd)])
         return TCPSegment(
             source: source, destination: destination, sequence: bytes.bigEndian(UInt32.self, at: start + 4),
+            acknowledgment: bytes.bigEndian(UInt32.self, at: start + 8),
             flags: Flags(rawValue: bytes[start + 13] & 0x3F), payload: payload, missingBytes: max(0, end - max(payloadStart, capturedEnd)))
     }
 }

@@ -39,6 +39,12 @@ struct KafkaFramer {
         self.chunkEnds.append((self.base + self.buffer.writerIndex, packet))
     }
 
+    /// The correlation id of a response frame that has started but is not complete.
+    var startedFrameCorrelationID: Int32? {
+        guard !self.resynchronizing, self.buffer.readableBytes >= 8 else { return nil }
+        return self.buffer.getInteger(at: self.buffer.readerIndex + 4, as: Int32.self)
+    }
+
     /// Bytes were lost: what is buffered cannot be completed.
     mutating func gap() {
         self.base += self.buffer.writerIndex
@@ -47,9 +53,13 @@ struct KafkaFramer {
         self.resynchronizing = true
     }
 
-    /// The next complete frame; `plausible` judges a candidate frame start (its payload so far) while
-    /// resynchronizing: nil when more bytes are needed to judge, else whether to take it.
-    mutating func next(plausible: (ByteBuffer) -> Bool?) -> Frame? {
+    /// Candidates longer than this that are not yet complete are not waited for while resynchronizing: a
+    /// false frame start would otherwise swallow everything behind it.
+    static let longestUnverifiedCandidate = 8 << 20
+
+    /// The next complete frame; `plausible` judges a candidate frame start while resynchronizing, given its
+    /// payload so far and its declared length: nil when more bytes are needed to judge, else whether to take it.
+    mutating func next(plausible: (ByteBuffer, Int) -> Bool?) -> Frame? {
         if self.resynchronizing, !self.findFrameStart(plausible: plausible) { return nil }
         guard let length = self.buffer.getInteger(at: self.buffer.readerIndex, as: Int32.self) else { return nil }
         guard length >= 4, Int(length) <= self.maximumFrameLength else {
@@ -65,15 +75,17 @@ struct KafkaFramer {
     }
 
     /// Moves to the first offset where a frame plausibly starts; false when more bytes are needed.
-    private mutating func findFrameStart(plausible: (ByteBuffer) -> Bool?) -> Bool {
+    private mutating func findFrameStart(plausible: (ByteBuffer, Int) -> Bool?) -> Bool {
         while self.buffer.readableBytes >= 12 {
             let start = self.buffer.readerIndex
             let length = Int(self.buffer.getInteger(at: start, as: Int32.self)!)
             if length >= 8, length <= self.maximumFrameLength {
                 let available = min(length, self.buffer.readableBytes - 4)
-                switch plausible(self.buffer.getSlice(at: start + 4, length: available)!) {
-                case nil:
+                switch plausible(self.buffer.getSlice(at: start + 4, length: available)!, length) {
+                case nil where available == length || length <= Self.longestUnverifiedCandidate:
                     return false
+                case nil:
+                    break
                 case true?:
                     self.resynchronizing = false
                     self.resynchronizations += 1

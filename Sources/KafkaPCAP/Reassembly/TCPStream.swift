@@ -54,6 +54,19 @@ struct TCPStream {
         }
     }
 
+    /// The peer acknowledged up to `acknowledgment`: bytes before it that the capture lacks will not come any more
+    /// (the peer had them), so the early segments after them are delivered now rather than when the window fills.
+    mutating func acknowledged(
+        _ acknowledgment: UInt32, deliver: (UnsafeRawBufferPointer, Int) -> Void, gap: (Int) -> Void
+    ) {
+        while let first = self.early.first, let next = self.nextSequence,
+            Int32(bitPattern: acknowledgment &- next) > 0, Int32(bitPattern: acknowledgment &- first.sequence) >= 0
+        {
+            self.skipToEarliest(gap: gap)
+            self.deliverEarly(deliver: deliver)
+        }
+    }
+
     /// The connection is over: whatever waits is delivered after the gaps in front of it.
     mutating func finish(deliver: (UnsafeRawBufferPointer, Int) -> Void, gap: (Int) -> Void) {
         while !self.early.isEmpty {
