@@ -69,6 +69,7 @@ struct PcapCommand: ParsableCommand {
             var options = CaptureAnalyzer.Options()
             options.brokerPorts = Set(self.ports.map { UInt16($0) })
             options.decode = self.format != .prometheus
+            options.keepDecoded = self.decode == .full
             options.metrics = metrics
             var summary = SummaryReport()
             let decodeFull = self.decode == .full

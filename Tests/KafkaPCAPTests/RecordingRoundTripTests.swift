@@ -45,6 +45,7 @@ import Testing
 
         var options = CaptureAnalyzer.Options()
         options.brokerPorts = [9092]
+        options.keepDecoded = true
         var seen: [(APIKey, Int16, Int32)] = []
         let analyzer = CaptureAnalyzer(options: options) { exchange in
             seen.append((exchange.request.header.apiKey, exchange.request.header.apiVersion, exchange.request.header.correlationID))

@@ -12,6 +12,9 @@ public final class CaptureAnalyzer {
         public var brokerPorts: Set<UInt16> = []
         /// Decode requests and responses for reports (summary and JSON lines).
         public var decode = true
+        /// Keep every decoded request and response on the exchange (`--decode full`); otherwise only what the
+        /// reports read is kept, so that record data is not held while a response is awaited.
+        public var keepDecoded = false
         /// Record into these metrics, as the proxy does.
         public var metrics: KafkascopeMetrics?
         public var maximumFrameLength = 100 * 1024 * 1024
@@ -287,7 +290,7 @@ public final class CaptureAnalyzer {
         if self.options.decode {
             switch try? KafkaCodec.decodeRequest(frame.payload) {
             case .message(let decoded)?:
-                request.decoded = decoded
+                if self.options.keepDecoded || header.apiKey == .apiVersions { request.decoded = decoded }
                 request.clientID = decoded.clientID
                 if let schema = APIDescriptor.lookup(header.apiKey)?.request.body {
                     request.facts = MessageInspector.facts(of: decoded.body, schema: schema)
@@ -328,7 +331,7 @@ public final class CaptureAnalyzer {
         if self.options.decode {
             switch try? KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version) {
             case .message(let decoded)?:
-                exchange.response = decoded
+                if self.options.keepDecoded { exchange.response = decoded }
                 if let schema = APIDescriptor.lookup(key)?.response.body {
                     let facts = MessageInspector.facts(of: decoded.body, schema: schema)
                     self.topicNames.merge(facts.topicNames) { _, new in new }

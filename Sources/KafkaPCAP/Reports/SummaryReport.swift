@@ -33,12 +33,8 @@ public struct SummaryReport {
 
     public mutating func add(_ exchange: Exchange, topicName: (TopicReference) -> String?) {
         let request = exchange.request
-        var row = self.apis[request.header.apiKey.rawValue] ?? APIRow()
-        row.latency.record(microseconds: exchange.latencyMicroseconds)
-        row.requestBytes += request.size
-        row.responseBytes += exchange.responseSize
-        for error in exchange.responseFacts?.errors ?? [] { row.errors[error.name, default: 0] += 1 }
-        self.apis[request.header.apiKey.rawValue] = row
+        // Mutated in place: a copy of the row would copy its histogram's buckets for every exchange.
+        Self.update(&self.apis[request.header.apiKey.rawValue, default: APIRow()], with: exchange)
 
         if request.header.apiKey == .apiVersions, let body = request.decoded?.body,
             let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
@@ -60,6 +56,13 @@ public struct SummaryReport {
             self.topics[name, default: TopicRow()].fetchedRecords += traffic.tally.records
             self.topics[name, default: TopicRow()].fetchedBytes += traffic.tally.bytes
         }
+    }
+
+    private static func update(_ row: inout APIRow, with exchange: Exchange) {
+        row.latency.record(microseconds: exchange.latencyMicroseconds)
+        row.requestBytes += exchange.request.size
+        row.responseBytes += exchange.responseSize
+        for error in exchange.responseFacts?.errors ?? [] { row.errors[error.name, default: 0] += 1 }
     }
 
     public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
