@@ -62,3 +62,25 @@ import Testing
         #expect(whole.records == skeletal.records, "\(frame)")
     }
 }
+
+/// A frame whose structure ends long before its length says must not be held whole while it streams through.
+@Suite struct FrameSkeletonBoundsTests {
+    @Test func bytesAfterAFinishedStructureAreNotKeptAndFailTheDecode() throws {
+        // A Fetch v4 response announcing 48 MiB, whose body is an empty response list followed by zeros.
+        let length = 48 << 20
+        var head = ByteBuffer()
+        head.writeInteger(Int32(length))
+        head.writeInteger(Int32(77))
+        head.writeRepeatingByte(0, count: 4096 - 8)
+        var skeleton = FrameSkeleton(.response(.fetch, 4), head: head)
+        let part = ByteBuffer(repeating: 0, count: 65536)
+        var sent = head.readableBytes - 4
+        while sent < length {
+            let slice = part.getSlice(at: 0, length: min(65536, length - sent))!
+            skeleton.append(slice)
+            sent += slice.readableBytes
+        }
+        let error = #expect(throws: KafkaDecodingError.self) { try skeleton.decodeResponse() }
+        #expect(error?.code == .trailingBytes)
+    }
+}

@@ -22,16 +22,42 @@ public struct FrameSkeleton {
     private var scanner = RecordTallyScanner()
     /// One tally per records field cut out, in wire order.
     private var tallies: [RecordTally] = []
+    /// Bytes of the frame after its size prefix, and how many have arrived.
+    private let frameLength: Int
+    private var received = 0
+    /// Skeleton size at which to try decoding again: trying after every part would be quadratic in a frame whose
+    /// structure, not its records, is large.
+    private var nextProbe = 0
+    /// Set once the structure has decoded to its end, or failed other than by running out of bytes: later bytes
+    /// are then not kept.
+    private var settled: Settled?
+
+    private enum Settled {
+        case complete
+        case failed(KafkaDecodingError)
+    }
 
     /// Starts with the first part of the frame, size prefix included.
     public init(_ direction: Direction, head: ByteBuffer) {
         self.direction = direction
         var head = head
-        head.moveReaderIndex(forwardBy: 4)
+        self.frameLength = Int(head.readInteger(as: Int32.self) ?? 0)
         self.append(head)
     }
 
     public mutating func append(_ part: ByteBuffer) {
+        self.received += part.readableBytes
+        switch self.settled {
+        case .complete?:
+            if part.readableBytes > 0 {
+                self.settled = .failed(KafkaDecodingError(.trailingBytes, offset: self.received, "bytes after the message"))
+            }
+            return
+        case .failed?:
+            return
+        case nil:
+            break
+        }
         var part = part
         while part.readableBytes > 0 {
             if self.recordsRemaining > 0 {
@@ -41,7 +67,7 @@ public struct FrameSkeleton {
             }
             self.skeleton.writeImmutableBuffer(part)
             part.moveReaderIndex(to: part.writerIndex)
-            self.cutRecordsOut()
+            if self.skeleton.readableBytes >= self.nextProbe || self.received >= self.frameLength { self.cutRecordsOut() }
         }
     }
 
@@ -49,17 +75,36 @@ public struct FrameSkeleton {
     private mutating func cutRecordsOut() {
         while self.recordsRemaining == 0 {
             self.elided.found = nil
-            _ = try? self.decode()
-            guard let (offset, length) = self.elided.found else { return }
-            let start = self.skeleton.readerIndex + offset
-            let present = min(length, self.skeleton.writerIndex - start)
-            let trailing = self.skeleton.getSlice(at: start + present, length: self.skeleton.writerIndex - start - present)!
-            self.recordsRemaining = length
-            self.passRecords(self.skeleton.getSlice(at: start, length: present)!)
-            self.elided.offsets.insert(offset)
-            self.skeleton.moveWriterIndex(to: start)
-            self.skeleton.writeImmutableBuffer(trailing)  // structure after the records, if it arrived with them
+            do {
+                try self.decode()
+                self.settled = .complete
+                return
+            } catch {
+                guard let (offset, length) = self.elided.found else {
+                    // Until the last byte is in, a count larger than what has arrived is not yet an error.
+                    if error.code == .trailingBytes || self.received >= self.frameLength {
+                        self.settled = .failed(error)
+                    } else {
+                        self.nextProbe = max(self.skeleton.readableBytes + 4096, self.skeleton.readableBytes * 2)
+                    }
+                    return
+                }
+                self.cutOut(offset: offset, length: length)
+            }
         }
+    }
+
+    /// Moves a records field's data, as much as has arrived, from the skeleton to the scanner.
+    private mutating func cutOut(offset: Int, length: Int) {
+        let start = self.skeleton.readerIndex + offset
+        let present = min(length, self.skeleton.writerIndex - start)
+        let trailing = self.skeleton.getSlice(at: start + present, length: self.skeleton.writerIndex - start - present)!
+        self.recordsRemaining = length
+        self.passRecords(self.skeleton.getSlice(at: start, length: present)!)
+        self.elided.offsets.insert(offset)
+        self.skeleton.moveWriterIndex(to: start)
+        self.skeleton.writeImmutableBuffer(trailing)  // structure after the records, if it arrived with them
+        self.nextProbe = 0
     }
 
     private mutating func passRecords(_ bytes: ByteBuffer) {
@@ -75,10 +120,12 @@ public struct FrameSkeleton {
     public var recordTallies: [RecordTally] { self.tallies }
 
     public func decodeRequest() throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
-        try KafkaCodec.decodeRequest(self.skeleton, origin: self.skeleton.readerIndex, elided: self.elided)
+        if case .failed(let error)? = self.settled { throw error }
+        return try KafkaCodec.decodeRequest(self.skeleton, origin: self.skeleton.readerIndex, elided: self.elided)
     }
 
     public func decodeResponse() throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
+        if case .failed(let error)? = self.settled { throw error }
         guard case .response(let key, let version) = self.direction else {
             throw KafkaDecodingError(.truncated, offset: 0, "the skeleton is of a request")
         }

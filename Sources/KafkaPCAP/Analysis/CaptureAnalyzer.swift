@@ -63,12 +63,10 @@ public final class CaptureAnalyzer {
         }
         if segment.flags.contains(.ack), case .kafka = connection.role {
             let other = 1 - direction
-            var stream = connection.streams[other]
-            stream.acknowledged(
+            connection.streams[other].acknowledged(
                 segment.acknowledgment,
                 deliver: { bytes, packet in self.deliver(bytes, direction: other, packet: packet, timestamp: connection.lastSeen, on: connection) },
                 gap: { self.gap($0, direction: other, on: connection) })
-            connection.streams[other] = stream
         }
         if !segment.payload.isEmpty || segment.missingBytes > 0 {
             connection.carriedData = true
@@ -131,16 +129,15 @@ public final class CaptureAnalyzer {
             self.determineRole(of: connection, from: segment, seen: seen)
         }
         if case .other = connection.role { return }
-        var stream = connection.streams[direction]
-        stream.receive(
+        // Mutated in place: a copy would copy the early segments it holds on every packet.
+        connection.streams[direction].receive(
             sequence: segment.sequence, payload: segment.payload, packet: packet,
             deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: timestamp, on: connection) },
             gap: { self.gap($0, direction: direction, on: connection) })
         // Bytes cut by the snaplen are a gap, when this segment was the one delivered last.
-        if segment.missingBytes > 0, stream.nextSequence == segment.sequence &+ UInt32(segment.payload.count) {
-            stream.skip(segment.missingBytes) { self.gap($0, direction: direction, on: connection) }
+        if segment.missingBytes > 0, connection.streams[direction].nextSequence == segment.sequence &+ UInt32(segment.payload.count) {
+            connection.streams[direction].skip(segment.missingBytes) { self.gap($0, direction: direction, on: connection) }
         }
-        connection.streams[direction] = stream
     }
 
     /// Decides from ports, or from whether the first bytes look like a request, whether a flow is Kafka.
