@@ -870,7 +870,8 @@ def report(args, meta, runs, versions, wall, changed, captures_from):
     lines = []
     lines.append("kafkascope pcap vs %s; %d run(s) per capture and tool, medians shown; whole benchmark %.0f s "
                  "(%s)." % (versions.get("tshark", "tshark").rstrip("."), args.repeats, wall, captures_from))
-    lines.append("kafkascope %s (%s)." % (versions.get("kafkascope", "?"), args.kafkascope))
+    # Paths relative to the repository, so that reports pasted into docs carry no machine paths.
+    lines.append("kafkascope %s (%s)." % (versions.get("kafkascope", "?"), os.path.relpath(args.kafkascope, REPO)))
     if changed:
         lines.append("**Warning: the kafkascope binary changed on disk during the run: figures mix two builds.**")
     lines.append("")
@@ -1019,7 +1020,7 @@ def main():
     versions = tool_versions(tools)
     workdir = Path(tempfile.mkdtemp(prefix="pcap_bench-"))
     if args.captures:
-        capdir, captures_from = Path(args.captures), "captures from %s" % args.captures
+        capdir, captures_from = Path(args.captures), "captures from %s" % os.path.basename(os.path.normpath(args.captures))
     elif args.keep:
         capdir, captures_from = Path(args.keep), "captures cached in %s" % args.keep
         capdir.mkdir(parents=True, exist_ok=True)
