@@ -84,3 +84,44 @@ import Testing
         #expect(error?.code == .trailingBytes)
     }
 }
+
+/// Reading facts straight from the bytes must say what decoding and walking the message says.
+@Suite struct FactReaderTests {
+    @Test func factsReadFromBytesEqualFactsFromDecodedMessages() throws {
+        var compared = 0
+        for frame in try Fixtures.all {
+            switch frame.kind {
+            case .request:
+                guard case .message(let whole) = try KafkaCodec.decodeRequest(frame.payload) else { continue }
+                let schema = try #require(APIDescriptor.lookup(whole.apiKey)).request.body
+                let read = try KafkaCodec.inspectRequest(frame.payload)
+                #expect(read.clientID == whole.clientID, "\(frame)")
+                try Self.expectSame(MessageInspector.facts(of: whole.body, schema: schema), try #require(read.facts), frame)
+            case .response(let key, let version):
+                guard case .message(let whole) = try KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version)
+                else { continue }
+                let schema = try #require(APIDescriptor.lookup(key)).response.body
+                let read = try #require(try KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version))
+                try Self.expectSame(MessageInspector.facts(of: whole.body, schema: schema), read, frame)
+            }
+            compared += 1
+        }
+        #expect(compared > 200)
+    }
+
+    @Test func aTruncatedFrameFailsAsDecodingFails() throws {
+        for frame in try Fixtures.frames("kafka-python").prefix(20) {
+            guard case .request = frame.kind else { continue }
+            let cut = frame.payload.getSlice(at: frame.payload.readerIndex, length: frame.payload.readableBytes - 1)!
+            #expect(throws: KafkaDecodingError.self) { try KafkaCodec.inspectRequest(cut) }
+        }
+    }
+
+    private static func expectSame(_ tree: MessageFacts, _ read: MessageFacts, _ frame: Fixtures.Frame) throws {
+        #expect(tree.errors == read.errors, "\(frame)")
+        #expect(tree.throttleMilliseconds == read.throttleMilliseconds, "\(frame)")
+        #expect(tree.records == read.records, "\(frame)")
+        #expect(tree.topicNames == read.topicNames, "\(frame)")
+        #expect(tree.topics == read.topics, "\(frame)")
+    }
+}

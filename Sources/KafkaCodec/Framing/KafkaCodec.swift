@@ -90,6 +90,46 @@ public enum KafkaCodec {
         }
     }
 
+    /// What a request frame says that metrics and reports count, read without decoding its body into values;
+    /// fails where `decodeRequest` would. Nil facts for keys or versions beyond the schemas.
+    public static func inspectRequest(
+        _ frame: ByteBuffer
+    ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: String?, facts: MessageFacts?) {
+        guard let prefix = self.peekRequestHeader(frame) else {
+            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a request header needs 8 bytes")
+        }
+        guard let api = APIDescriptor.lookup(prefix.apiKey), api.validVersions.contains(prefix.apiVersion) else {
+            return (prefix, nil, nil)
+        }
+        var reader = WireReader(frame, origin: frame.readerIndex)
+        do {
+            let header = try self.decode(.requestHeader, version: api.requestHeaderVersion(prefix.apiVersion), from: &reader, field: "header")
+            let facts = try FactReader(plan: api.request.plan(for: prefix.apiVersion)).read(from: &reader)
+            try self.expectEnd(reader)
+            let clientID: String? = if case .string(let id)? = header.value("clientId", in: MessageSchema.requestHeader.body) { id } else { nil }
+            return (prefix, clientID, facts)
+        } catch {
+            throw error.about(prefix.apiKey, prefix.apiVersion)
+        }
+    }
+
+    /// What a response frame says, read as `inspectRequest` reads requests; nil for keys or versions beyond the
+    /// schemas.
+    public static func inspectResponse(
+        _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16
+    ) throws(KafkaDecodingError) -> MessageFacts? {
+        guard let api = APIDescriptor.lookup(apiKey), api.validVersions.contains(apiVersion) else { return nil }
+        var reader = WireReader(frame, origin: frame.readerIndex)
+        do {
+            _ = try self.decode(.responseHeader, version: api.responseHeaderVersion(apiVersion), from: &reader, field: "header")
+            let facts = try FactReader(plan: api.response.plan(for: apiVersion)).read(from: &reader)
+            try self.expectEnd(reader)
+            return facts
+        } catch {
+            throw error.about(apiKey, apiVersion)
+        }
+    }
+
     /// Decodes a structure of `schema` at `version` from a bare buffer (used for embedded data messages).
     public static func decode(
         _ schema: MessageSchema,

@@ -284,7 +284,13 @@ public final class CaptureAnalyzer {
         let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
         connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
         var request = ObservedRequest(header: header, timestamp: timestamp, packet: frame.packet, size: frame.size)
-        if self.options.decode {
+        if self.options.decode && !self.options.keepDecoded && header.apiKey != .apiVersions {
+            // Only the facts are wanted: read them from the bytes rather than decode into values.
+            let read = try? KafkaCodec.inspectRequest(frame.payload)
+            request.clientID = read?.clientID
+            request.facts = read?.facts
+            if request.facts == nil { self.counters.undecodable += 1 }
+        } else if self.options.decode {
             switch try? KafkaCodec.decodeRequest(frame.payload) {
             case .message(let decoded)?:
                 if self.options.keepDecoded || header.apiKey == .apiVersions { request.decoded = decoded }
@@ -325,7 +331,14 @@ public final class CaptureAnalyzer {
         var exchange = Exchange(
             client: client, broker: server, request: request, responseTimestamp: timestamp, responsePacket: frame.packet,
             responseSize: frame.size)
-        if self.options.decode {
+        if self.options.decode && !self.options.keepDecoded {
+            if let facts = (try? KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version)) ?? nil {
+                self.topicNames.merge(facts.topicNames) { _, new in new }
+                exchange.responseFacts = facts
+            } else {
+                self.counters.undecodable += 1
+            }
+        } else if self.options.decode {
             switch try? KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version) {
             case .message(let decoded)?:
                 if self.options.keepDecoded { exchange.response = decoded }

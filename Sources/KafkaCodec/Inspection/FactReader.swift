@@ -1,0 +1,119 @@
+import NIOCore
+
+/// Reads `MessageFacts` straight from a message's bytes along its compiled plan, building no values.
+///
+/// `MessageInspector` walks a decoded message; when nothing but the facts is wanted (capture summaries), decoding
+/// first costs an array per structure and a string per name. This walker reads the same fields in the same order
+/// and skips the rest, and it checks the message the way decoding would, so an undecodable frame still fails.
+struct FactReader {
+    let plan: MessagePlan
+
+    func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {
+        var facts = MessageFacts()
+        try self.readStruct(0, topic: nil, partition: nil, from: &reader, into: &facts)
+        return facts
+    }
+
+    private func readStruct(
+        _ index: Int32, topic inherited: TopicReference?, partition inheritedPartition: Int32?,
+        from reader: inout WireReader, into facts: inout MessageFacts
+    ) throws(KafkaDecodingError) {
+        let structure = self.plan.structures[Int(index)]
+        let roles = structure.schema.roles
+        var topic = inherited
+        var partition = inheritedPartition
+        var name: String?
+        var id: KafkaUUID?
+        var errorCode: Int16 = 0
+        var topicSettled = false
+        // The topic is noted once its name and id are both read, which schemas place before anything nested.
+        func settleTopic() {
+            guard !topicSettled, name != nil || id != nil else { return }
+            topicSettled = true
+            topic = self.noteTopic(name: name, id: id, into: &facts)
+        }
+        // A structure's own error goes before those of what it contains, as the tree walk orders them.
+        let errorsBefore = facts.errors.count
+        for position in structure.inlineSteps {
+            let step = self.plan.steps[position]
+            let slot = Int(step.slot)
+            switch step.kind {
+            case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
+            case .int16:
+                let value = try reader.readInteger(as: Int16.self)
+                if slot == roles.errorCode { errorCode = value }
+            case .uint16: _ = try reader.readInteger(as: UInt16.self)
+            case .int32:
+                let value = try reader.readInteger(as: Int32.self)
+                if slot == roles.partition { partition = value }
+                if slot == roles.throttleTimeMs, index == 0 { facts.throttleMilliseconds = value }
+            case .uint32: _ = try reader.readInteger(as: UInt32.self)
+            case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
+            case .uuid:
+                let value = KafkaUUID(high: try reader.readInteger(), low: try reader.readInteger())
+                if slot == roles.topicID, value != .zero { id = value }
+            case .string, .bytes, .records:
+                guard let length = try reader.readNullableLength(
+                    compact: step.compact, classicWidth: step.kind == .string ? 2 : 4, nullable: step.nullable)
+                else { continue }
+                let slice = try reader.readSlice(length: length)
+                if step.kind == .string, slot == roles.topicName {
+                    name = String(buffer: slice)
+                } else if step.kind == .records, slot == roles.records {
+                    settleTopic()
+                    facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(slice)))
+                }
+            case .array:
+                guard let count = try reader.readNullableLength(compact: step.compact, classicWidth: 4, nullable: step.nullable)
+                else { continue }
+                settleTopic()
+                guard count <= max(reader.readableBytes, step.element == .structure ? 1 << 16 : 0) else {
+                    throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
+                }
+                for _ in 0..<count {
+                    try self.skipOrRead(step, topic: topic, partition: partition, from: &reader, into: &facts)
+                }
+            case .structure:
+                if step.nullable, try reader.readInteger(as: Int8.self) < 0 { continue }
+                settleTopic()
+                try self.readStruct(step.structure, topic: topic, partition: partition, from: &reader, into: &facts)
+            }
+        }
+        settleTopic()
+        if errorCode != 0 {
+            facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
+        }
+        if self.plan.flexible {
+            var previous: UInt32?
+            for _ in 0..<(try reader.readTaggedFieldCount()) {
+                _ = try reader.readTaggedField(after: &previous)  // tagged fields carry no counted facts
+            }
+        }
+    }
+
+    private func skipOrRead(
+        _ step: MessagePlan.Step, topic: TopicReference?, partition: Int32?, from reader: inout WireReader,
+        into facts: inout MessageFacts
+    ) throws(KafkaDecodingError) {
+        switch step.element {
+        case .structure:
+            try self.readStruct(step.structure, topic: topic, partition: partition, from: &reader, into: &facts)
+        case .string, .bytes, .records:
+            let length = try reader.readNullableLength(compact: step.compact, classicWidth: step.element == .string ? 2 : 4, nullable: false) ?? 0
+            _ = try reader.readSlice(length: length)
+        case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
+        case .int16, .uint16: _ = try reader.readInteger(as: UInt16.self)
+        case .int32, .uint32: _ = try reader.readInteger(as: UInt32.self)
+        case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
+        case .uuid: _ = try reader.readSlice(length: 16)
+        case .array: throw reader.error(.invalidLength, "nested arrays do not occur in Kafka schemas")
+        }
+    }
+
+    private func noteTopic(name: String?, id: KafkaUUID?, into facts: inout MessageFacts) -> TopicReference {
+        let reference = TopicReference(name: name, id: id)
+        if let name, let id { facts.topicNames[id] = name }
+        if facts.topicSet.insert(reference).inserted { facts.topics.append(reference) }
+        return reference
+    }
+}
