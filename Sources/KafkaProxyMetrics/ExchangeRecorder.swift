@@ -239,13 +239,7 @@ public final class ExchangeRecorder {
     /// carries the client's software name and version.
     private func identifyClient(from request: KafkaRequest?) {
         guard self.client == nil else { return }
-        var software = ("unknown", "unknown")
-        if let request, request.apiKey == .apiVersions, let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
-            case .string(let name)? = request.body.value("clientSoftwareName", in: schema),
-            case .string(let version)? = request.body.value("clientSoftwareVersion", in: schema)
-        {
-            software = (name, version)
-        }
+        var software = request?.clientSoftware ?? ("unknown", "unknown")
         let clientID = self.metrics.clients.admit(request?.clientID ?? "")
         if self.metrics.clientSoftware.admit("\(software.0) \(software.1)") == LabelLimiter.other {
             software = (LabelLimiter.other, LabelLimiter.other)

@@ -1,6 +1,6 @@
 public import Logging
 import NIOConcurrencyHelpers
-public import NIOCore
+import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
@@ -19,7 +19,6 @@ public final class MetricsEndpoint: Service, Sendable {
     private let metrics: KafkascopeMetrics
     private let isReady: @Sendable () -> Bool
     private let logger: Logger
-    private let bound = NIOLockedValueBox<SocketAddress?>(nil)
 
     public init(
         host: String, port: Int, metrics: KafkascopeMetrics, logger: Logger, isReady: @escaping @Sendable () -> Bool
@@ -30,9 +29,6 @@ public final class MetricsEndpoint: Service, Sendable {
         self.logger = logger
         self.isReady = isReady
     }
-
-    /// Where the endpoint listens, once it does (useful with port 0).
-    public var boundAddress: SocketAddress? { self.bound.withLockedValue { $0 } }
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -61,7 +57,6 @@ public final class MetricsEndpoint: Service, Sendable {
             try? await group.shutdownGracefully()
             throw MetricsEndpointError(description: "cannot serve metrics on \(self.host):\(self.port): \(error)")
         }
-        self.bound.withLockedValue { $0 = channel.localAddress }
         self.logger.info("metrics endpoint listening", metadata: ["kafkascope.metrics": "\(self.host):\(channel.localAddress?.port ?? self.port)"])
         try? await withGracefulShutdownHandler {
             try await channel.closeFuture.get()

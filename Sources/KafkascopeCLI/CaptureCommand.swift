@@ -1,5 +1,6 @@
 import ArgumentParser
 import KafkaPCAP
+import KafkaProxy
 import KafkaProxyMetrics
 import Logging
 import ServiceLifecycle
@@ -35,6 +36,9 @@ struct CaptureCommand: AsyncParsableCommand {
         for port in self.ports where !(1...65535).contains(port) {
             throw ValidationError("--port takes 1...65535, not \(port)")
         }
+        guard HostAndPort(parsing: self.metricsListen) != nil else {
+            throw ValidationError("--metrics-listen takes HOST:PORT, not '\(self.metricsListen)'")
+        }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -48,9 +52,7 @@ struct CaptureCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "kafkascope")
-        guard let separator = self.metricsListen.lastIndex(of: ":"), let port = Int(self.metricsListen[self.metricsListen.index(after: separator)...]) else {
-            throw ValidationError("--metrics-listen takes HOST:PORT, not '\(self.metricsListen)'")
-        }
+        let metricsAddress = HostAndPort(parsing: self.metricsListen)!  // checked in validate()
         let filter = self.filter ?? (["tcp"] + (self.ports.isEmpty ? [] : ["(" + self.ports.map { "port \($0)" }.joined(separator: " or ") + ")"]))
             .joined(separator: " and ")
         let capture: PacketCapture
@@ -66,7 +68,7 @@ struct CaptureCommand: AsyncParsableCommand {
         options.metrics = metrics
         let sniffer = LiveCapture(capture: capture, options: options, logger: logger)
         let endpoint = MetricsEndpoint(
-            host: String(self.metricsListen[..<separator]), port: port, metrics: metrics, logger: logger) { true }
+            host: metricsAddress.host, port: metricsAddress.port, metrics: metrics, logger: logger) { true }
         logger.info("capturing", metadata: ["kafkascope.interface": "\(self.interface)", "kafkascope.filter": "\(filter)"])
         let group = ServiceGroup(
             configuration: .init(

@@ -28,25 +28,16 @@ public enum KafkaCodec {
     static func decodeRequest(
         _ frame: ByteBuffer, origin: Int, elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
-        guard let prefix = self.peekRequestHeader(frame) else {
-            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a request header needs 8 bytes")
+        let prefix = try self.requestPrefix(frame)
+        let read = try self.read(frame, origin: origin, prefix: prefix, request: true) { schema, version, reader throws(KafkaDecodingError) in
+            try self.decode(schema, version: version, from: &reader, field: "", elided: elided)
         }
-        guard let api = APIDescriptor.lookup(prefix.apiKey) else {
-            return .opaque(OpaqueFrame(reason: .unknownAPIKey, prefix: prefix, bytes: frame))
-        }
-        guard api.validVersions.contains(prefix.apiVersion) else {
-            return .opaque(OpaqueFrame(reason: .unsupportedVersion(supported: api.validVersions), prefix: prefix, bytes: frame))
-        }
-        let headerVersion = api.requestHeaderVersion(prefix.apiVersion)
-        var reader = WireReader(frame, origin: origin)
-        do {
-            let header = try self.decode(.requestHeader, version: headerVersion, from: &reader, field: "header")
-            let body = try self.decode(api.request, version: prefix.apiVersion, from: &reader, field: "", elided: elided)
-            try self.expectEnd(reader)
+        switch read {
+        case .read(let headerVersion, let header, let body):
             return .message(KafkaRequest(
                 apiKey: prefix.apiKey, apiVersion: prefix.apiVersion, headerVersion: headerVersion, header: header, body: body))
-        } catch {
-            throw error.about(prefix.apiKey, prefix.apiVersion)
+        case .beyondSchemas(let reason):
+            return .opaque(OpaqueFrame(reason: reason, prefix: prefix, bytes: frame))
         }
     }
 
@@ -66,27 +57,16 @@ public enum KafkaCodec {
         origin: Int,
         elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
-        guard let correlationID = self.peekResponseCorrelationID(frame) else {
-            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a response header needs 4 bytes")
-                .about(apiKey, apiVersion)
+        let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
+        let read = try self.read(frame, origin: origin, prefix: prefix, request: false) { schema, version, reader throws(KafkaDecodingError) in
+            try self.decode(schema, version: version, from: &reader, field: "", elided: elided)
         }
-        let prefix = RequestHeaderPrefix(apiKey: apiKey, apiVersion: apiVersion, correlationID: correlationID)
-        guard let api = APIDescriptor.lookup(apiKey) else {
-            return .opaque(OpaqueFrame(reason: .unknownAPIKey, prefix: prefix, bytes: frame))
-        }
-        guard api.validVersions.contains(apiVersion) else {
-            return .opaque(OpaqueFrame(reason: .unsupportedVersion(supported: api.validVersions), prefix: prefix, bytes: frame))
-        }
-        let headerVersion = api.responseHeaderVersion(apiVersion)
-        var reader = WireReader(frame, origin: origin)
-        do {
-            let header = try self.decode(.responseHeader, version: headerVersion, from: &reader, field: "header")
-            let body = try self.decode(api.response, version: apiVersion, from: &reader, field: "", elided: elided)
-            try self.expectEnd(reader)
+        switch read {
+        case .read(let headerVersion, let header, let body):
             return .message(KafkaResponse(
                 apiKey: apiKey, apiVersion: apiVersion, headerVersion: headerVersion, header: header, body: body))
-        } catch {
-            throw error.about(apiKey, apiVersion)
+        case .beyondSchemas(let reason):
+            return .opaque(OpaqueFrame(reason: reason, prefix: prefix, bytes: frame))
         }
     }
 
@@ -95,22 +75,13 @@ public enum KafkaCodec {
     public static func inspectRequest(
         _ frame: ByteBuffer
     ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: String?, facts: MessageFacts?) {
-        guard let prefix = self.peekRequestHeader(frame) else {
-            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a request header needs 8 bytes")
+        let prefix = try self.requestPrefix(frame)
+        let read = try self.read(frame, origin: frame.readerIndex, prefix: prefix, request: true) { schema, version, reader throws(KafkaDecodingError) in
+            try FactReader(plan: schema.plan(for: version)).read(from: &reader)
         }
-        guard let api = APIDescriptor.lookup(prefix.apiKey), api.validVersions.contains(prefix.apiVersion) else {
-            return (prefix, nil, nil)
-        }
-        var reader = WireReader(frame, origin: frame.readerIndex)
-        do {
-            let header = try self.decode(.requestHeader, version: api.requestHeaderVersion(prefix.apiVersion), from: &reader, field: "header")
-            let facts = try FactReader(plan: api.request.plan(for: prefix.apiVersion)).read(from: &reader)
-            try self.expectEnd(reader)
-            let clientID: String? = if case .string(let id)? = header.value("clientId", in: MessageSchema.requestHeader.body) { id } else { nil }
-            return (prefix, clientID, facts)
-        } catch {
-            throw error.about(prefix.apiKey, prefix.apiVersion)
-        }
+        guard case .read(_, let header, let facts) = read else { return (prefix, nil, nil) }
+        let clientID: String? = if case .string(let id)? = header.value("clientId", in: MessageSchema.requestHeader.body) { id } else { nil }
+        return (prefix, clientID, facts)
     }
 
     /// What a response frame says, read as `inspectRequest` reads requests; nil for keys or versions beyond the
@@ -118,15 +89,62 @@ public enum KafkaCodec {
     public static func inspectResponse(
         _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16
     ) throws(KafkaDecodingError) -> MessageFacts? {
-        guard let api = APIDescriptor.lookup(apiKey), api.validVersions.contains(apiVersion) else { return nil }
-        var reader = WireReader(frame, origin: frame.readerIndex)
+        let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
+        let read = try self.read(frame, origin: frame.readerIndex, prefix: prefix, request: false) { schema, version, reader throws(KafkaDecodingError) in
+            try FactReader(plan: schema.plan(for: version)).read(from: &reader)
+        }
+        guard case .read(_, _, let facts) = read else { return nil }
+        return facts
+    }
+
+    // MARK: Reading, shared by decoding and inspection
+
+    /// A message read as far as the schemas go.
+    private enum MessageRead<Body> {
+        case read(headerVersion: Int16, header: KafkaStruct, body: Body)
+        /// The key or version is beyond the schemas.
+        case beyondSchemas(OpaqueFrame.Reason)
+    }
+
+    private static func requestPrefix(_ frame: ByteBuffer) throws(KafkaDecodingError) -> RequestHeaderPrefix {
+        guard let prefix = self.peekRequestHeader(frame) else {
+            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a request header needs 8 bytes")
+        }
+        return prefix
+    }
+
+    private static func responsePrefix(
+        _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16
+    ) throws(KafkaDecodingError) -> RequestHeaderPrefix {
+        guard let correlationID = self.peekResponseCorrelationID(frame) else {
+            throw KafkaDecodingError(.truncated, field: "header", offset: frame.readableBytes, "a response header needs 4 bytes")
+                .about(apiKey, apiVersion)
+        }
+        return RequestHeaderPrefix(apiKey: apiKey, apiVersion: apiVersion, correlationID: correlationID)
+    }
+
+    /// The header at the version the API gives it, then `body` with the API's schema, then nothing after it.
+    private static func read<Body>(
+        _ frame: ByteBuffer,
+        origin: Int,
+        prefix: RequestHeaderPrefix,
+        request: Bool,
+        body: (MessageSchema, Int16, inout WireReader) throws(KafkaDecodingError) -> Body
+    ) throws(KafkaDecodingError) -> MessageRead<Body> {
+        guard let api = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
+        guard api.validVersions.contains(prefix.apiVersion) else {
+            return .beyondSchemas(.unsupportedVersion(supported: api.validVersions))
+        }
+        let headerVersion = request ? api.requestHeaderVersion(prefix.apiVersion) : api.responseHeaderVersion(prefix.apiVersion)
+        var reader = WireReader(frame, origin: origin)
         do {
-            _ = try self.decode(.responseHeader, version: api.responseHeaderVersion(apiVersion), from: &reader, field: "header")
-            let facts = try FactReader(plan: api.response.plan(for: apiVersion)).read(from: &reader)
+            let header = try self.decode(
+                request ? .requestHeader : .responseHeader, version: headerVersion, from: &reader, field: "header")
+            let value = try body(request ? api.request : api.response, prefix.apiVersion, &reader)
             try self.expectEnd(reader)
-            return facts
+            return .read(headerVersion: headerVersion, header: header, body: value)
         } catch {
-            throw error.about(apiKey, apiVersion)
+            throw error.about(prefix.apiKey, prefix.apiVersion)
         }
     }
 

@@ -43,6 +43,15 @@ public struct KafkaRequest: Hashable, Sendable {
         }
         return id
     }
+
+    /// The client software's name and version, which ApiVersions requests carry from v3 (KIP-511).
+    public var clientSoftware: (name: String, version: String)? {
+        guard self.apiKey == .apiVersions, let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
+            case .string(let name)? = self.body.value("clientSoftwareName", in: schema),
+            case .string(let version)? = self.body.value("clientSoftwareVersion", in: schema)
+        else { return nil }
+        return (name, version)
+    }
 }
 
 /// A decoded response; its key and version come from the request it answers.

@@ -99,11 +99,9 @@ public final class CaptureAnalyzer {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
         if case .kafka = connection.role {
             for direction in 0..<2 {
-                var stream = connection.streams[direction]
-                stream.finish(
+                connection.streams[direction].finish(
                     deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: connection.lastSeen, on: connection) },
                     gap: { self.gap($0, direction: direction, on: connection) })
-                connection.streams[direction] = stream
             }
             self.counters.unanswered += connection.pending.count
             self.counters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)

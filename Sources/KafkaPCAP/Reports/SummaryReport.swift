@@ -36,13 +36,7 @@ public struct SummaryReport {
         // Mutated in place: a copy of the row would copy its histogram's buckets for every exchange.
         Self.update(&self.apis[request.header.apiKey.rawValue, default: APIRow()], with: exchange)
 
-        if request.header.apiKey == .apiVersions, let body = request.decoded?.body,
-            let schema = APIDescriptor.lookup(.apiVersions)?.request.body,
-            case .string(let name)? = body.value("clientSoftwareName", in: schema),
-            case .string(let version)? = body.value("clientSoftwareVersion", in: schema)
-        {
-            self.software[exchange.client] = (name, version)
-        }
+        if let software = request.decoded?.clientSoftware { self.software[exchange.client] = software }
         let software = self.software[exchange.client] ?? ("unknown", "unknown")
         self.clients[ClientKey(clientID: request.clientID ?? "", softwareName: software.0, softwareVersion: software.1), default: 0] += 1
 
