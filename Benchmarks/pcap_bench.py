@@ -28,7 +28,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -38,8 +37,11 @@ import threading
 import time
 from pathlib import Path
 
+from bench_support import BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free, tail
+
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
+log = logger("pcap_bench")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1e6
 MIB = 1024 * 1024
@@ -52,26 +54,6 @@ TARGET_MBS_RATIO = 10.0                      # kafkascope MB/s >= 10x tshark's o
 FLAT_RSS_LIMIT = 1.25                        # bulk-x2 peak RSS / bulk peak RSS: "flat", far from 2x
 
 
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print("[pcap_bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------------------- ports
-
-def port_is_free(port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
 def free_port(taken, low=20000, high=50000, attempts=500):
     rng = random.Random()
     for _ in range(attempts):
@@ -80,91 +62,6 @@ def free_port(taken, low=20000, high=50000, attempts=500):
             taken.add(port)
             return port
     raise BenchError("no free port in %d-%d" % (low, high))
-
-
-def can_connect(port, timeout=0.5):
-    try:
-        socket.create_connection((HOST, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------------------------------------- processes
-
-class Processes:
-    """Every process we start, so that all of them are stopped at the end, also on error or Ctrl-C."""
-
-    def __init__(self, logdir):
-        self.logdir = Path(logdir)
-        self.live = []
-
-    def spawn(self, name, argv, stdout=None, stderr=None):
-        """Start argv in its own session (Ctrl-C reaches only us; we stop it). Output goes to NAME.log unless
-        stdout/stderr (open files) are given."""
-        path = self.logdir / ("%s.log" % name)
-        with open(path, "ab") as out:
-            try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout or out,
-                                        stderr=stderr or (out if stdout is None else subprocess.STDOUT),
-                                        start_new_session=True)
-            except OSError as e:
-                raise BenchError("cannot start %s (%s): %s" % (name, argv[0], e)) from e
-        proc.bench_name, proc.bench_log = name, path
-        self.live.append(proc)
-        return proc
-
-    def wait_port(self, proc, port, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError("%s exited with code %s before 127.0.0.1:%d accepted connections; log tail:\n%s"
-                                 % (proc.bench_name, proc.returncode, port, tail(proc.bench_log)))
-            if can_connect(port):
-                return
-            time.sleep(0.05)
-        raise BenchError("%s: nothing accepted connections on 127.0.0.1:%d within %.0f s; log tail:\n%s"
-                         % (proc.bench_name, port, timeout, tail(proc.bench_log)))
-
-    def forget(self, proc):
-        if proc in self.live:
-            self.live.remove(proc)
-
-    def stop(self, proc, sig=signal.SIGTERM, timeout=10.0):
-        """`sig` (SIGTERM, or SIGINT for tcpdump), then SIGKILL to the process group after `timeout` s."""
-        if proc.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        with contextlib.suppress(OSError):  # stragglers in the group, by group id only
-            os.killpg(proc.pid, signal.SIGKILL)
-        self.forget(proc)
-
-    def stop_all(self):
-        for proc in reversed(list(self.live)):
-            with contextlib.suppress(Exception):
-                self.stop(proc, sig=signal.SIGINT if proc.bench_name.startswith("tcpdump") else signal.SIGTERM,
-                          timeout=5)
-
-
-def tail(path, limit=3000):
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        return "<cannot read %s: %s>" % (path, e)
-    return data[-limit:].decode(errors="replace")
-
-
-def machine_busy_seconds():
-    """CPU seconds spent in user, nice and system mode on the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        cols = f.readline().split()
-    return (int(cols[1]) + int(cols[2]) + int(cols[3])) / CLK_TCK
 
 
 # ---------------------------------------------------------------------------------------------- components
@@ -839,10 +736,6 @@ def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
 
 
 # ---------------------------------------------------------------------------------------------- report
-
-def fmt(x, spec):
-    return "—" if x is None else format(x, spec)
-
 
 def summarize(runs, capture, tool):
     """Medians over the runs; `net` figures use the wall time minus the tool's median start-up time (its median

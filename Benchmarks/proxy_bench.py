@@ -24,41 +24,22 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from bench_support import BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free
+
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
+log = logger("proxy_bench")
 TANSU_NODE_ID = 111  # Tansu's fixed broker node id
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1e6
 GB = 1e9
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print("[proxy_bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------------------- ports
-
-def port_is_free(port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-        return True
 
 
 def port_block(offsets, taken, low=20000, high=50000, attempts=500):
@@ -71,83 +52,6 @@ def port_block(offsets, taken, low=20000, high=50000, attempts=500):
             taken.update(ports)
             return base
     raise BenchError("no free port block for offsets %s in %d-%d" % (offsets, low, high))
-
-
-def can_connect(port, timeout=0.5):
-    try:
-        socket.create_connection((HOST, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-# ---------------------------------------------------------------------------------------------- processes
-
-class Processes:
-    """Every process we start, so that all of them are stopped at the end, also on error or Ctrl-C."""
-
-    def __init__(self, logdir):
-        self.logdir = Path(logdir)
-        self.live = []
-
-    def spawn(self, name, argv):
-        path = self.logdir / ("%s.log" % name)
-        with open(path, "ab") as out:
-            try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # Ctrl-C reaches only us; we stop them
-            except OSError as e:
-                raise BenchError("cannot start %s (%s): %s" % (name, argv[0], e)) from e
-        proc.bench_name, proc.bench_log = name, path
-        self.live.append(proc)
-        return proc
-
-    def wait_port(self, proc, port, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BenchError("%s exited with code %s before 127.0.0.1:%d accepted connections; log tail:\n%s"
-                                 % (proc.bench_name, proc.returncode, port, tail(proc.bench_log)))
-            if can_connect(port):
-                return
-            time.sleep(0.05)
-        raise BenchError("%s: nothing accepted connections on 127.0.0.1:%d within %.0f s; log tail:\n%s"
-                         % (proc.bench_name, port, timeout, tail(proc.bench_log)))
-
-    def check_alive(self, proc):
-        if proc.poll() is not None:
-            raise BenchError("%s exited unexpectedly with code %s; log tail:\n%s"
-                             % (proc.bench_name, proc.returncode, tail(proc.bench_log)))
-
-    def stop(self, proc, timeout=10.0):
-        """SIGTERM, then SIGKILL after `timeout` s. socat's forked children are in its process group
-        (start_new_session), so the whole group is signalled."""
-        if proc.poll() is None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(OSError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        with contextlib.suppress(OSError):  # stragglers in the group (socat children), by group id only
-            os.killpg(proc.pid, signal.SIGKILL)
-        if proc in self.live:
-            self.live.remove(proc)
-
-    def stop_all(self):
-        for proc in reversed(list(self.live)):
-            with contextlib.suppress(Exception):
-                self.stop(proc, timeout=5)
-
-
-def tail(path, limit=3000):
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        return "<cannot read %s: %s>" % (path, e)
-    return data[-limit:].decode(errors="replace")
 
 
 # ---------------------------------------------------------------------------------------------- CPU from /proc
@@ -199,13 +103,6 @@ def tree_cpu_seconds(root):
         if after is not None and after[2] == before[2]:
             return total / CLK_TCK
     raise BenchError("could not read a stable CPU time for process tree %d" % root)
-
-
-def machine_busy_seconds():
-    """CPU seconds spent in user, nice and system mode on the whole machine, from /proc/stat."""
-    with open("/proc/stat") as f:
-        cols = f.readline().split()
-    return (int(cols[1]) + int(cols[2]) + int(cols[3])) / CLK_TCK
 
 
 def live_children(root):
@@ -557,10 +454,6 @@ def bench_path(path, args, values):
 
 
 # ---------------------------------------------------------------------------------------------- report
-
-def fmt(x, spec):
-    return "—" if x is None else format(x, spec)
-
 
 NUMERIC = ("produce_mbs", "consume_mbs", "p50", "p99", "mean", "max", "cpu_produce_per_gb", "cpu_consume_per_gb",
            "cpu_per_gb", "cpu_latency_ms_per_req", "other_cores")
