@@ -95,7 +95,7 @@ import Testing
                 guard case .message(let whole) = try KafkaCodec.decodeRequest(frame.payload) else { continue }
                 let schema = try #require(APIDescriptor.lookup(whole.apiKey)).request.body
                 let read = try KafkaCodec.inspectRequest(frame.payload)
-                #expect(read.clientID == whole.clientID, "\(frame)")
+                #expect(read.clientID.map { String(buffer: $0) } == whole.clientID, "\(frame)")
                 try Self.expectSame(MessageInspector.facts(of: whole.body, schema: schema), try #require(read.facts), frame)
             case .response(let key, let version):
                 guard case .message(let whole) = try KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version)

@@ -10,11 +10,14 @@ extension KafkaCodec {
             let api = APIDescriptor.lookup(.produce), api.validVersions.contains(prefix.apiVersion)
         else { return nil }
         var reader = WireReader(payload, origin: payload.readerIndex)
+        let flexible = api.request.isFlexible(prefix.apiVersion)
         do {
-            _ = try StructDecoder(plan: MessageSchema.requestHeader.plan(for: api.requestHeaderVersion(prefix.apiVersion)))
-                .readMessage(from: &reader)
-            if prefix.apiVersion >= 3 {  // transactionalId comes first from v3 on
-                _ = try reader.readNullableString(compact: api.request.isFlexible(prefix.apiVersion), nullable: true)
+            // Skimmed rather than decoded: this runs for every Produce the proxy forwards.
+            _ = try reader.skimRequestHeader(version: api.requestHeaderVersion(prefix.apiVersion))
+            if prefix.apiVersion >= 3, let transactionalID = try reader.readNullableLength(
+                compact: flexible, classicWidth: 2, nullable: true)
+            {
+                _ = try reader.readSlice(length: transactionalID)
             }
             return try reader.readInteger(as: Int16.self)
         } catch {

@@ -74,13 +74,15 @@ public enum KafkaCodec {
     /// fails where `decodeRequest` would. Nil facts for keys or versions beyond the schemas.
     public static func inspectRequest(
         _ frame: ByteBuffer
-    ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: String?, facts: MessageFacts?) {
+    ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: ByteBuffer?, facts: MessageFacts?) {
         let prefix = try self.requestPrefix(frame)
-        let read = try self.read(frame, origin: frame.readerIndex, prefix: prefix, request: true) { schema, version, reader throws(KafkaDecodingError) in
+        let read = try self.read(
+            frame, origin: frame.readerIndex, prefix: prefix, request: true,
+            header: { version, reader throws(KafkaDecodingError) in try reader.skimRequestHeader(version: version) }
+        ) { schema, version, reader throws(KafkaDecodingError) in
             try FactReader(plan: schema.plan(for: version)).read(from: &reader)
         }
-        guard case .read(_, let header, let facts) = read else { return (prefix, nil, nil) }
-        let clientID: String? = if case .string(let id)? = header.value("clientId", in: MessageSchema.requestHeader.body) { id } else { nil }
+        guard case .read(_, let clientID, let facts) = read else { return (prefix, nil, nil) }
         return (prefix, clientID, facts)
     }
 
@@ -90,7 +92,10 @@ public enum KafkaCodec {
         _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16
     ) throws(KafkaDecodingError) -> MessageFacts? {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
-        let read = try self.read(frame, origin: frame.readerIndex, prefix: prefix, request: false) { schema, version, reader throws(KafkaDecodingError) in
+        let read = try self.read(
+            frame, origin: frame.readerIndex, prefix: prefix, request: false,
+            header: { version, reader throws(KafkaDecodingError) in try reader.skimResponseHeader(version: -1 - version) }
+        ) { schema, version, reader throws(KafkaDecodingError) in
             try FactReader(plan: schema.plan(for: version)).read(from: &reader)
         }
         guard case .read(_, _, let facts) = read else { return nil }
@@ -100,8 +105,8 @@ public enum KafkaCodec {
     // MARK: Reading, shared by decoding and inspection
 
     /// A message read as far as the schemas go.
-    private enum MessageRead<Body> {
-        case read(headerVersion: Int16, header: KafkaStruct, body: Body)
+    private enum MessageRead<Header, Body> {
+        case read(headerVersion: Int16, header: Header, body: Body)
         /// The key or version is beyond the schemas.
         case beyondSchemas(OpaqueFrame.Reason)
     }
@@ -124,13 +129,14 @@ public enum KafkaCodec {
     }
 
     /// The header at the version the API gives it, then `body` with the API's schema, then nothing after it.
-    private static func read<Body>(
+    private static func read<Header, Body>(
         _ frame: ByteBuffer,
         origin: Int,
         prefix: RequestHeaderPrefix,
         request: Bool,
+        header readHeader: (Int16, inout WireReader) throws(KafkaDecodingError) -> Header = Self.decodeHeader,
         body: (MessageSchema, Int16, inout WireReader) throws(KafkaDecodingError) -> Body
-    ) throws(KafkaDecodingError) -> MessageRead<Body> {
+    ) throws(KafkaDecodingError) -> MessageRead<Header, Body> {
         guard let api = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
         guard api.validVersions.contains(prefix.apiVersion) else {
             return .beyondSchemas(.unsupportedVersion(supported: api.validVersions))
@@ -138,14 +144,21 @@ public enum KafkaCodec {
         let headerVersion = request ? api.requestHeaderVersion(prefix.apiVersion) : api.responseHeaderVersion(prefix.apiVersion)
         var reader = WireReader(frame, origin: origin)
         do {
-            let header = try self.decode(
-                request ? .requestHeader : .responseHeader, version: headerVersion, from: &reader, field: "header")
+            let header = try readHeader(request ? headerVersion : -1 - headerVersion, &reader)
             let value = try body(request ? api.request : api.response, prefix.apiVersion, &reader)
             try self.expectEnd(reader)
             return .read(headerVersion: headerVersion, header: header, body: value)
         } catch {
             throw error.about(prefix.apiKey, prefix.apiVersion)
         }
+    }
+
+    /// Decodes a header into values. Request header versions come as they are, response header version `v` as
+    /// `-1 - v`, so that one closure type serves both directions.
+    private static func decodeHeader(_ version: Int16, from reader: inout WireReader) throws(KafkaDecodingError) -> KafkaStruct {
+        version >= 0
+            ? try self.decode(.requestHeader, version: version, from: &reader, field: "header")
+            : try self.decode(.responseHeader, version: -1 - version, from: &reader, field: "header")
     }
 
     /// Decodes a structure of `schema` at `version` from a bare buffer (used for embedded data messages).

@@ -30,7 +30,7 @@ struct FactReader {
         func settleTopic() {
             guard !topicSettled, name != nil || id != nil else { return }
             topicSettled = true
-            topic = self.noteTopic(name: name, id: id, into: &facts)
+            topic = facts.noteTopic(name: name, id: id)
         }
         // A structure's own error goes before those of what it contains, as the tree walk orders them.
         let errorsBefore = facts.errors.count
@@ -83,12 +83,7 @@ struct FactReader {
         if errorCode != 0 {
             facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
         }
-        if self.plan.flexible {
-            var previous: UInt32?
-            for _ in 0..<(try reader.readTaggedFieldCount()) {
-                _ = try reader.readTaggedField(after: &previous)  // tagged fields carry no counted facts
-            }
-        }
+        if self.plan.flexible { try reader.skipTaggedFields() }  // tagged fields carry no counted facts
     }
 
     private func skipOrRead(
@@ -108,12 +103,5 @@ struct FactReader {
         case .uuid: _ = try reader.readSlice(length: 16)
         case .array: throw reader.error(.invalidLength, "nested arrays do not occur in Kafka schemas")
         }
-    }
-
-    private func noteTopic(name: String?, id: KafkaUUID?, into facts: inout MessageFacts) -> TopicReference {
-        let reference = TopicReference(name: name, id: id)
-        if let name, let id { facts.topicNames[id] = name }
-        if facts.topicSet.insert(reference).inserted { facts.topics.append(reference) }
-        return reference
     }
 }

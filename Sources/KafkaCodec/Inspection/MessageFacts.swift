@@ -34,8 +34,26 @@ public struct MessageFacts: Sendable {
     public var topicNames: [KafkaUUID: String] = [:]
     /// Every topic the message names, once each, in the order they appear.
     public var topics: [TopicReference] = []
-    /// `topics` as a set, so that a 1,000-topic Metadata response is not searched 1,000 times.
-    var topicSet: Set<TopicReference> = []
+    /// `topics` as a set once there are many, so that a 1,000-topic Metadata response is not searched 1,000
+    /// times; below that a search is cheaper than hashing names.
+    private var topicSet: Set<TopicReference> = []
 
     public init() {}
+
+    /// Notes a topic the message names, and the id-to-name pair when both are given.
+    mutating func noteTopic(name: String?, id: KafkaUUID?) -> TopicReference {
+        let topic = TopicReference(name: name, id: id)
+        if let name, let id { self.topicNames[id] = name }
+        self.note(topic)
+        return topic
+    }
+
+    private mutating func note(_ topic: TopicReference) {
+        if self.topics.count < 16 {
+            if !self.topics.contains(topic) { self.topics.append(topic) }
+            return
+        }
+        if self.topicSet.isEmpty { self.topicSet = Set(self.topics) }
+        if self.topicSet.insert(topic).inserted { self.topics.append(topic) }
+    }
 }

@@ -28,10 +28,7 @@ public enum MessageInspector {
             let name: String? = roles.topicName.flatMap { if case .string(let name)? = value.values[$0] { name } else { nil } }
             let id: KafkaUUID? = roles.topicID.flatMap { if case .uuid(let id)? = value.values[$0], id != .zero { id } else { nil } }
             if name != nil || id != nil {
-                let reference = TopicReference(name: name, id: id)
-                topic = reference
-                if let name, let id { facts.topicNames[id] = name }
-                if facts.topicSet.insert(reference).inserted { facts.topics.append(reference) }
+                topic = facts.noteTopic(name: name, id: id)
             }
         }
         if let index = roles.partition, case .int32(let number)? = value.values[index] {

@@ -285,7 +285,7 @@ public final class CaptureAnalyzer {
         if self.options.decode && !self.options.keepDecoded && header.apiKey != .apiVersions {
             // Only the facts are wanted: read them from the bytes rather than decode into values.
             let read = try? KafkaCodec.inspectRequest(frame.payload)
-            request.clientID = read?.clientID
+            request.clientID = read?.clientID.map(connection.clientID(from:))
             request.facts = read?.facts
             if request.facts == nil { self.counters.undecodable += 1 }
         } else if self.options.decode {

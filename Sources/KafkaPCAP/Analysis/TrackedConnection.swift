@@ -1,5 +1,6 @@
 import KafkaCodec
 import KafkaProxyMetrics
+import NIOCore
 
 /// Everything the analysis keeps about one TCP connection.
 final class TrackedConnection {
@@ -30,6 +31,17 @@ final class TrackedConnection {
     }
 
     func direction(from source: Endpoint) -> Int { source == self.key.first ? 0 : 1 }
+
+    /// The client id of the last request, so that a connection's requests share one string instead of each
+    /// allocating its own. Kept as a copy: a slice would hold on to the whole frame's storage.
+    private var lastClientID: (bytes: [UInt8], text: String)?
+
+    func clientID(from bytes: ByteBuffer) -> String {
+        if let last = self.lastClientID, bytes.readableBytesView.elementsEqual(last.bytes) { return last.text }
+        let text = String(buffer: bytes)
+        self.lastClientID = (Array(bytes.readableBytesView), text)
+        return text
+    }
 
     /// Whether data has flowed, so that a new SYN means the 4-tuple is being reused.
     var carriedData = false

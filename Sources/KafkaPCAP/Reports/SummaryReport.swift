@@ -25,6 +25,10 @@ public struct SummaryReport {
 
     private var apis: [Int16: APIRow] = [:]
     private var clients: [ClientKey: Int] = [:]
+    /// The client of the previous exchange: most exchanges come from the same client as the one before, and
+    /// comparing its key is cheaper than hashing three strings.
+    private var lastClient: ClientKey?
+    private var lastClientRequests = 0
     /// Software reported in ApiVersions v3+, by client address.
     private var software: [Endpoint: (String, String)] = [:]
     private var topics: [String: TopicRow] = [:]
@@ -38,17 +42,43 @@ public struct SummaryReport {
 
         if let software = request.decoded?.clientSoftware { self.software[exchange.client] = software }
         let software = self.software[exchange.client] ?? ("unknown", "unknown")
-        self.clients[ClientKey(clientID: request.clientID ?? "", softwareName: software.0, softwareVersion: software.1), default: 0] += 1
+        self.countRequest(from: ClientKey(clientID: request.clientID ?? "", softwareName: software.0, softwareVersion: software.1))
 
         for traffic in request.facts?.records ?? [] where traffic.tally.bytes > 0 {
-            let name = traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
-            self.topics[name, default: TopicRow()].producedRecords += traffic.tally.records
-            self.topics[name, default: TopicRow()].producedBytes += traffic.tally.bytes
+            Self.add(traffic.tally, to: &self.topics[Self.name(traffic, topicName), default: TopicRow()], produced: true)
         }
         for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
-            let name = traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
-            self.topics[name, default: TopicRow()].fetchedRecords += traffic.tally.records
-            self.topics[name, default: TopicRow()].fetchedBytes += traffic.tally.bytes
+            Self.add(traffic.tally, to: &self.topics[Self.name(traffic, topicName), default: TopicRow()], produced: false)
+        }
+    }
+
+    private mutating func countRequest(from client: ClientKey) {
+        if client == self.lastClient {
+            self.lastClientRequests += 1
+            return
+        }
+        self.flushLastClient()
+        self.lastClient = client
+        self.lastClientRequests = 1
+    }
+
+    private mutating func flushLastClient() {
+        if let last = self.lastClient { self.clients[last, default: 0] += self.lastClientRequests }
+        self.lastClient = nil
+        self.lastClientRequests = 0
+    }
+
+    private static func name(_ traffic: RecordTraffic, _ topicName: (TopicReference) -> String?) -> String {
+        traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
+    }
+
+    private static func add(_ tally: RecordTally, to row: inout TopicRow, produced: Bool) {
+        if produced {
+            row.producedRecords += tally.records
+            row.producedBytes += tally.bytes
+        } else {
+            row.fetchedRecords += tally.records
+            row.fetchedBytes += tally.bytes
         }
     }
 
@@ -60,6 +90,12 @@ public struct SummaryReport {
     }
 
     public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
+        var report = self
+        report.flushLastClient()
+        return report.table(counters: counters, brokerPorts: brokerPorts)
+    }
+
+    private func table(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
         var out = ""
         let apiRows = self.apis.sorted { $0.value.latency.count > $1.value.latency.count }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")

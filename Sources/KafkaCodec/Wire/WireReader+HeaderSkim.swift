@@ -1,0 +1,28 @@
+import NIOCore
+
+/// Headers read past without building values, for the paths that run once per frame and want at most the
+/// client id. They check what decoding checks (lengths, tagged-field order), so a bad header still fails.
+extension WireReader {
+    /// Reads a request header of `version` (0–2) and gives its client id bytes, nil when absent or null.
+    mutating func skimRequestHeader(version: Int16) throws(KafkaDecodingError) -> ByteBuffer? {
+        _ = try self.readSlice(length: 8)  // key, version, correlation id
+        guard version >= 1 else { return nil }
+        // The client id stays a classic string even in flexible headers (RequestHeader.json).
+        let clientID = try self.readNullableLength(compact: false, classicWidth: 2, nullable: true).map { length throws(KafkaDecodingError) in
+            try self.readSlice(length: length)
+        }
+        if version >= 2 { try self.skipTaggedFields() }
+        return clientID
+    }
+
+    /// Reads a response header of `version` (0–1).
+    mutating func skimResponseHeader(version: Int16) throws(KafkaDecodingError) {
+        _ = try self.readInteger(as: Int32.self)  // correlation id
+        if version >= 1 { try self.skipTaggedFields() }
+    }
+
+    mutating func skipTaggedFields() throws(KafkaDecodingError) {
+        var previous: UInt32?
+        for _ in 0..<(try self.readTaggedFieldCount()) { _ = try self.readTaggedField(after: &previous) }
+    }
+}
