@@ -15,8 +15,9 @@ extension APIKey: CustomStringConvertible {
     public var description: String { self.name }
 }
 
-/// Ties an API key to its name and its request and response schemas.
-public struct APIDescriptor: Sendable {
+/// Ties an API key to its name and its request and response schemas. A class because it is looked up for every
+/// frame, and each copy of a struct would retain every schema it holds.
+public final class APIDescriptor: Sendable {
     public let key: APIKey
     public let name: String
     public let request: MessageSchema
@@ -31,9 +32,9 @@ public struct APIDescriptor: Sendable {
 
     /// Dense lookup by raw key; keys are small and nearly contiguous.
     @usableFromInline static let table: [APIDescriptor?] = {
-        let highest = Int(Self.all.map(\.key.rawValue).max() ?? 0)
+        let highest = Int(APIDescriptor.all.map(\.key.rawValue).max() ?? 0)
         var table = [APIDescriptor?](repeating: nil, count: highest + 1)
-        for api in Self.all {
+        for api in APIDescriptor.all {
             table[Int(api.key.rawValue)] = api
         }
         return table
@@ -42,7 +43,7 @@ public struct APIDescriptor: Sendable {
     @inlinable
     public static func lookup(_ key: APIKey) -> APIDescriptor? {
         let index = Int(key.rawValue)
-        return index >= 0 && index < Self.table.count ? Self.table[index] : nil
+        return index >= 0 && index < APIDescriptor.table.count ? APIDescriptor.table[index] : nil
     }
 
     /// Versions both schemas support (they always agree in Kafka's tree).

@@ -32,6 +32,9 @@ public final class CaptureAnalyzer {
     private let options: Options
     private let onExchange: (Exchange) -> Void
     private var connections: [FlowKey: TrackedConnection] = [:]
+    /// The connection of the previous packet: consecutive packets mostly share one (a request, its answer, the
+    /// ACKs), and comparing keys is cheaper than hashing them.
+    private var lastConnection: TrackedConnection?
     private var topicNames: [KafkaUUID: String] = [:]
     private var lastSweep: Int64 = 0
 
@@ -48,13 +51,15 @@ public final class CaptureAnalyzer {
         if packet.timestamp - self.lastSweep > 10_000_000 { self.sweepIdle(now: packet.timestamp) }
         let key = FlowKey(segment.source, segment.destination)
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
-        guard self.connections[key] != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
-        var connection = self.connections[key] ?? self.open(key, timestamp: packet.timestamp)
+        let existing = self.lastConnection?.key == key ? self.lastConnection : self.connections[key]
+        guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
+        var connection = existing ?? self.open(key, timestamp: packet.timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
             self.finish(connection)  // the 4-tuple is reused for a new connection
             connection = self.open(key, timestamp: packet.timestamp)
         }
         connection.lastSeen = packet.timestamp
+        self.lastConnection = connection
         let direction = connection.direction(from: segment.source)
         if segment.flags.contains(.syn) {
             connection.streams[direction].synchronize(initialSequence: segment.sequence)
@@ -97,6 +102,7 @@ public final class CaptureAnalyzer {
 
     private func finish(_ connection: TrackedConnection) {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
+        if self.lastConnection === connection { self.lastConnection = nil }
         if case .kafka = connection.role {
             for direction in 0..<2 {
                 connection.streams[direction].finish(

@@ -25,10 +25,9 @@ public struct SummaryReport {
 
     private var apis: [Int16: APIRow] = [:]
     private var clients: [ClientKey: Int] = [:]
-    /// The client of the previous exchange: most exchanges come from the same client as the one before, and
-    /// comparing its key is cheaper than hashing three strings.
-    private var lastClient: ClientKey?
-    private var lastClientRequests = 0
+    /// Counts of the clients seen last, searched before `clients` is hashed: a capture's exchanges come from a
+    /// few clients at a time, and their keys share strings, which compare by reference.
+    private var recentClients: [(key: ClientKey, requests: Int)] = []
     /// Software reported in ApiVersions v3+, by client address.
     private var software: [Endpoint: (String, String)] = [:]
     private var topics: [String: TopicRow] = [:]
@@ -53,19 +52,17 @@ public struct SummaryReport {
     }
 
     private mutating func countRequest(from client: ClientKey) {
-        if client == self.lastClient {
-            self.lastClientRequests += 1
+        if let index = self.recentClients.firstIndex(where: { $0.key == client }) {
+            self.recentClients[index].requests += 1
             return
         }
-        self.flushLastClient()
-        self.lastClient = client
-        self.lastClientRequests = 1
+        if self.recentClients.count == 8 { self.flushRecentClient(0) }
+        self.recentClients.append((client, 1))
     }
 
-    private mutating func flushLastClient() {
-        if let last = self.lastClient { self.clients[last, default: 0] += self.lastClientRequests }
-        self.lastClient = nil
-        self.lastClientRequests = 0
+    private mutating func flushRecentClient(_ index: Int) {
+        let (key, requests) = self.recentClients.remove(at: index)
+        self.clients[key, default: 0] += requests
     }
 
     private static func name(_ traffic: RecordTraffic, _ topicName: (TopicReference) -> String?) -> String {
@@ -91,13 +88,13 @@ public struct SummaryReport {
 
     public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
         var report = self
-        report.flushLastClient()
+        while !report.recentClients.isEmpty { report.flushRecentClient(0) }
         return report.table(counters: counters, brokerPorts: brokerPorts)
     }
 
     private func table(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
         var out = ""
-        let apiRows = self.apis.sorted { $0.value.latency.count > $1.value.latency.count }.map { key, row -> [String] in
+        let apiRows = self.apis.sorted { ($1.value.latency.count, $0.key) < ($0.value.latency.count, $1.key) }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
             return [
                 APIKey(rawValue: key).name, String(row.latency.count), Self.milliseconds(row.latency.percentile(0.5)),
@@ -109,7 +106,10 @@ public struct SummaryReport {
             title: "Requests by API",
             header: ["api", "count", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
             rows: apiRows)
-        let clientRows = self.clients.sorted { $0.value > $1.value }.map { key, count in
+        let clientRows = self.clients.sorted {
+            ($1.value, $0.key.clientID, $0.key.softwareName, $0.key.softwareVersion)
+                < ($0.value, $1.key.clientID, $1.key.softwareName, $1.key.softwareVersion)
+        }.map { key, count in
             [key.clientID.isEmpty ? "-" : key.clientID, key.softwareName, key.softwareVersion, String(count)]
         }
         out += Self.table(title: "Clients", header: ["client id", "software", "version", "requests"], rows: clientRows)
