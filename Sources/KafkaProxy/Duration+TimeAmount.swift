@@ -6,3 +6,10 @@ extension Duration {
         self = .nanoseconds(amount.nanoseconds)
     }
 }
+
+extension Duration {
+    /// Whole seconds are what the configuration holds; NIO's timers take `TimeAmount`.
+    var timeAmount: TimeAmount {
+        .nanoseconds(Int64(self.components.seconds) * 1_000_000_000 + self.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,3 +1,6 @@
+import KafkaCodec
+import NIOCore
+
 /// Why the proxy closed a connection; the code is extensible and doubles as the metrics `reason` label.
 public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -10,6 +13,9 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
             case unknownBroker = "unknown_broker"
             case idleTimeout = "idle_timeout"
             case tooManyConnections = "too_many_connections"
+            case tlsHandshakeFailed = "tls_handshake_failed"
+            case protocolMismatch = "protocol_mismatch"
+            case connectionReset = "connection_reset"
         }
 
         private let base: Base
@@ -23,6 +29,9 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownBroker = Code(.unknownBroker)
         public static let idleTimeout = Code(.idleTimeout)
         public static let tooManyConnections = Code(.tooManyConnections)
+        public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
+        public static let protocolMismatch = Code(.protocolMismatch)
+        public static let connectionReset = Code(.connectionReset)
 
         public var description: String { self.base.rawValue }
     }
@@ -37,4 +46,15 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(self.code): \(self.detail)" }
+
+    /// The code for an error a channel reported.
+    static func code(for error: any Error) -> Code {
+        switch error {
+        case is KafkaDecodingError: .malformedFrame
+        case is TLSHandshakeError: .tlsHandshakeFailed
+        case is ProtocolMismatchError: .protocolMismatch
+        case is IOError: .connectionReset
+        default: .upstreamClosed
+        }
+    }
 }

@@ -41,6 +41,8 @@ public final class ExchangeRecorder {
     private var topics: [TopicKey: TopicHandles] = [:]
     private var topicNames: [KafkaUUID: String] = [:]
     private var client: Gauge?
+    /// Counts this connection's requests under the principal it authenticated as, once it has.
+    private var principalRequests: Counter?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
 
@@ -93,8 +95,15 @@ public final class ExchangeRecorder {
         return self.responseDecoded(decoded, apiKey: apiKey, tallies: skeleton.recordTallies)
     }
 
+    /// The connection authenticated (or re-authenticated) as `principal`; later requests count under it.
+    public func authenticated(as principal: String) {
+        let label = self.metrics.principals.admit(principal)
+        self.principalRequests = self.metrics.counter(.principalRequests, [("principal", label)])
+    }
+
     private func requestCounted(_ header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool) {
         self.requestCounter(header.apiKey, header.apiVersion).increment()
+        self.principalRequests?.increment()
         self.handles(header.apiKey).requestBytes.increment(by: Int64(frameBytes))
         if expectsResponse {
             self.inflight.increment()

@@ -12,6 +12,7 @@ public final class KafkascopeMetrics: Sendable {
     let topics: LabelLimiter
     let clients: LabelLimiter
     let clientSoftware: LabelLimiter
+    let principals: LabelLimiter
     let topicDirectory = TopicDirectory()
 
     public init(
@@ -27,9 +28,11 @@ public final class KafkascopeMetrics: Sendable {
         let topicFolds = folded("topic")
         let clientFolds = folded("client_id")
         let softwareFolds = folded("client_software")
+        let principalFolds = folded("principal")
         self.topics = LabelLimiter(cap: labelCap) { topicFolds.increment() }
         self.clients = LabelLimiter(cap: labelCap) { clientFolds.increment() }
         self.clientSoftware = LabelLimiter(cap: labelCap) { softwareFolds.increment() }
+        self.principals = LabelLimiter(cap: labelCap) { principalFolds.increment() }
         self.gauge(.buildInfo, [("version", KafkascopeVersion.current)]).set(to: 1)
         for side in ["client", "broker"] {
             _ = self.counter(.connections, [("side", side)])
@@ -72,6 +75,15 @@ public final class KafkascopeMetrics: Sendable {
 
     public func frameUndecoded(direction: String, reason: UndecodedReason) {
         self.counter(.framesUndecoded, [("direction", direction), ("reason", reason.rawValue)]).increment()
+    }
+
+    /// `mechanism` is bounded by the caller to the known mechanisms.
+    public func saslAuthentication(mechanism: String, succeeded: Bool) {
+        self.counter(.saslAuthentications, [("mechanism", mechanism), ("outcome", succeeded ? "success" : "failure")]).increment()
+    }
+
+    public func tlsReload(outcome: String) {
+        self.counter(.tlsReloads, [("outcome", outcome)]).increment()
     }
 
     public func listenerError(reason: String) {

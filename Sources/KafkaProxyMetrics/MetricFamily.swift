@@ -25,6 +25,9 @@ enum MetricFamily: String {
     case buildInfo = "kafkascope_build_info"
     case listenerErrors = "kafkascope_listener_errors_total"
     case labelValuesFolded = "kafkascope_label_values_folded_total"
+    case saslAuthentications = "kafkascope_sasl_authentications_total"
+    case principalRequests = "kafkascope_principal_requests_total"
+    case tlsReloads = "kafkascope_tls_reloads_total"
 
     var help: String {
         switch self {
@@ -50,6 +53,9 @@ enum MetricFamily: String {
         case .buildInfo: "Kafkascope's version; always 1."
         case .listenerErrors: "Broker listeners that could not be opened."
         case .labelValuesFolded: "Label values folded into __other__ because their label reached its cap."
+        case .saslAuthentications: "SASL authentications seen passing through, by mechanism and outcome (success or failure)."
+        case .principalRequests: "Requests read from clients, by the principal their connection authenticated as."
+        case .tlsReloads: "Reloads of the client-facing TLS certificate, by outcome."
         }
     }
 

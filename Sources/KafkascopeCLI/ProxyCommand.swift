@@ -72,6 +72,33 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "With --record: start a new file (NAME.1.pcap, NAME.2.pcap, ...) after this many bytes.")
     var recordMaxBytes: Int?
 
+    @Flag(help: "With --record: blank the tokens of SaslAuthenticate and legacy SASL exchanges in the recording.")
+    var recordRedactSasl = false
+
+    @Option(help: "Serve TLS to clients with this PEM certificate (chain); needs --tls-key. Re-read on SIGHUP and when it changes.")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert (unencrypted).")
+    var tlsKey: String?
+
+    @Option(help: "Require client certificates signed by this PEM CA (mutual TLS).")
+    var tlsClientCa: String?
+
+    @Flag(help: "Connect to brokers with TLS; broker certificates and host names are verified.")
+    var upstreamTls = false
+
+    @Option(help: "With --upstream-tls: the PEM CA that broker certificates must chain to (default: the system's roots).")
+    var upstreamCa: String?
+
+    @Option(help: "With --upstream-tls: a PEM client certificate for brokers that require one; needs --upstream-key.")
+    var upstreamCert: String?
+
+    @Option(help: "The PEM private key of --upstream-cert (unencrypted).")
+    var upstreamKey: String?
+
+    @Flag(help: "With --upstream-tls: accept any broker certificate. Insecure; logs a warning.")
+    var upstreamInsecureSkipVerify = false
+
     func run() async throws {
         let settings = try Settings(command: self)
         let configuration = try settings.proxyConfiguration()
@@ -91,6 +118,7 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let reloader = server.tlsReloader { services.append(.init(service: reloader)) }
         if let address = metricsAddress {
             let endpoint = MetricsEndpoint(host: address.host, port: address.port, metrics: metrics, logger: logger) {
                 server.isReady

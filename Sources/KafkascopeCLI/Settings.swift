@@ -43,12 +43,20 @@ struct Settings {
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
-        "metrics-label-cap", "record", "record-max-bytes",
+        "metrics-label-cap", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
+        "upstream-tls", "upstream-ca", "upstream-cert", "upstream-key", "upstream-insecure-skip-verify",
     ]
 
     private func value(_ flag: String?, _ name: String) -> String? {
         let variable = "KAFKASCOPE_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
         return flag ?? self.environment[variable] ?? self.file[name]
+    }
+
+    /// A flag given on the command line, or `true`/`1`/`yes` in the environment or the file.
+    private func flag(_ given: Bool, _ name: String) -> Bool {
+        if given { return true }
+        guard let text = self.value(nil, name) else { return false }
+        return ["true", "1", "yes"].contains(text.lowercased())
     }
 
     private func integer(_ flag: Int?, _ name: String, range: ClosedRange<Int>) throws -> Int? {
@@ -90,13 +98,51 @@ struct Settings {
         }
         configuration.recordPath = self.value(self.command.record, "record")
         configuration.recordRotationBytes = try self.integer(self.command.recordMaxBytes, "record-max-bytes", range: 4096...Int(Int64.max))
+        configuration.recordRedactsSasl = self.flag(self.command.recordRedactSasl, "record-redact-sasl")
+        if configuration.recordRedactsSasl && configuration.recordPath == nil {
+            throw ValidationError("--record-redact-sasl needs --record")
+        }
+        configuration.clientTLS = try self.clientTLS()
+        configuration.upstreamTLS = try self.upstreamTLS()
         return configuration
+    }
+
+    private func clientTLS() throws -> ServerTLSSettings? {
+        let certificate = self.value(self.command.tlsCert, "tls-cert")
+        let key = self.value(self.command.tlsKey, "tls-key")
+        let clientCA = self.value(self.command.tlsClientCa, "tls-client-ca")
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            return ServerTLSSettings(certificatePath: certificate, keyPath: key, clientCAPath: clientCA)
+        case (nil, nil):
+            if clientCA != nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+            return nil
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+    }
+
+    private func upstreamTLS() throws -> UpstreamTLSSettings? {
+        let settings = UpstreamTLSSettings(
+            caPath: self.value(self.command.upstreamCa, "upstream-ca"),
+            certificatePath: self.value(self.command.upstreamCert, "upstream-cert"),
+            keyPath: self.value(self.command.upstreamKey, "upstream-key"),
+            verify: !self.flag(self.command.upstreamInsecureSkipVerify, "upstream-insecure-skip-verify"))
+        guard self.flag(self.command.upstreamTls, "upstream-tls") else {
+            if settings != UpstreamTLSSettings() {
+                throw ValidationError("--upstream-ca, --upstream-cert, --upstream-key and --upstream-insecure-skip-verify need --upstream-tls")
+            }
+            return nil
+        }
+        if (settings.certificatePath == nil) != (settings.keyPath == nil) {
+            throw ValidationError("--upstream-cert and --upstream-key go together")
+        }
+        return settings
     }
 
     /// Where to serve metrics, or nil with `--no-metrics`.
     func metricsAddress() throws -> HostAndPort? {
-        let disabled = self.command.noMetrics ? "true" : self.value(nil, "no-metrics")
-        if let disabled, ["true", "1", "yes"].contains(disabled.lowercased()) { return nil }
+        if self.flag(self.command.noMetrics, "no-metrics") { return nil }
         let text = self.value(self.command.metricsListen, "metrics-listen") ?? "127.0.0.1:\(MetricsEndpoint.defaultPort)"
         guard let address = HostAndPort(parsing: text) else {
             throw ValidationError("--metrics-listen takes HOST:PORT, not '\(text)'")

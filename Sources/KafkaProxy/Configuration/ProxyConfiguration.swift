@@ -25,6 +25,12 @@ public struct ProxyConfiguration: Sendable {
     public var recordPath: String?
     /// Start a new recording file once this many bytes are written; nil never rotates.
     public var recordRotationBytes: Int?
+    /// Blank SASL tokens in the recording (`--record-redact-sasl`).
+    public var recordRedactsSasl: Bool
+    /// TLS toward clients, on the bootstrap and every broker listener; nil serves plaintext.
+    public var clientTLS: ServerTLSSettings?
+    /// TLS toward brokers; nil connects in plaintext.
+    public var upstreamTLS: UpstreamTLSSettings?
 
     public init(bootstrapServers: [HostAndPort], listen: HostAndPort) {
         self.bootstrapServers = bootstrapServers
@@ -40,6 +46,9 @@ public struct ProxyConfiguration: Sendable {
         self.connectTimeout = .seconds(10)
         self.recordPath = nil
         self.recordRotationBytes = nil
+        self.recordRedactsSasl = false
+        self.clientTLS = nil
+        self.upstreamTLS = nil
     }
 
     public var effectiveAdvertisedHost: String { self.advertisedHost ?? self.listen.host }

@@ -31,6 +31,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     private var streamed: StreamedResponse?
     /// The large request now arriving in parts, if it goes upstream.
     private var streamedRequest: StreamedRequest?
+    /// Who the client authenticates as, read from the SASL exchange passing through.
+    private var sasl = SaslObserver()
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
@@ -67,15 +69,17 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if self.sasl.expectsLegacyTokens, self.forwardLegacyToken(part) { return }
+        switch part {
         case .frame(let frame):
-            guard let (header, expectsResponse) = self.requestStarted(frame) else { return }
+            guard let (header, expectsResponse) = self.requestStarted(frame, whole: true) else { return }
             let error = self.recorder?.requestRead(
                 frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!, header: header,
                 frameBytes: frame.readableBytes, expectsResponse: expectsResponse)
             self.requestFinished(header, expectsResponse: expectsResponse, lastPart: frame, undecodable: error)
         case .head(let head, let remaining):
-            guard let (header, expectsResponse) = self.requestStarted(head) else { return }
+            guard let (header, expectsResponse) = self.requestStarted(head, whole: false) else { return }
             let assembly = FrameAssembly.starting(
                 head, remaining: remaining, rewrite: false, skeleton: self.recorder == nil ? nil : .request)
             self.streamedRequest = StreamedRequest(
@@ -105,7 +109,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// Records a request from its first bytes (`FrameStreamDecoder.requests` makes sure they hold the header, and
     /// `acks` for Produce); nil when it is not to be forwarded.
-    private func requestStarted(_ start: ByteBuffer) -> (RequestHeaderPrefix, expectsResponse: Bool)? {
+    private func requestStarted(_ start: ByteBuffer, whole: Bool) -> (RequestHeaderPrefix, expectsResponse: Bool)? {
         let payload = start.getSlice(at: start.readerIndex + 4, length: start.readableBytes - 4)!
         guard let header = KafkaCodec.peekRequestHeader(payload) else {
             self.fail(ProxyError(.malformedFrame, "a request of \(payload.readableBytes) bytes has no header"), side: "client")
@@ -117,6 +121,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch self.stateMachine.requestReceived(request, expectsResponse: expectsResponse) {
         case .forward:
             self.logger.trace("request", metadata: ["kafka.api": "\(header.apiKey.name)", "kafka.correlation_id": "\(header.correlationID)"])
+            if SaslFrames.isSasl(header.apiKey) {
+                if whole { SaslFrames.observeRequest(payload, key: header.apiKey, version: header.apiVersion, into: &self.sasl) }
+            } else {
+                self.authenticationEnded(self.sasl.otherRequestSent())
+            }
             return (header, expectsResponse)
         case .ignore:
             return nil
@@ -175,11 +184,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let reason = error is KafkaDecodingError ? ProxyError.Code.malformedFrame : .upstreamClosed
-        self.fail(ProxyError(reason, "client side: \(error)"), side: "client")
+        self.fail(ProxyError(ProxyError.code(for: error), "client side: \(error)"), side: "client")
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.authenticationEnded(self.sasl.closed())
         let unanswered = self.stateMachine.closed()
         if !unanswered.isEmpty {
             self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
@@ -195,6 +204,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     // MARK: Upstream events
 
     func responsePartReceived(_ part: FramePart) {
+        if self.sasl.unansweredLegacyTokens > 0, case .frame(let token) = part {
+            // A bare token answering a legacy SASL token: no header, nothing to pair.
+            self.send(token, after: nil, completing: nil)
+            self.authenticationEnded(self.sasl.tokenAnswered(errorCode: 0, token: Array(token.readableBytesView.dropFirst(4))))
+            self.resumeClientReadIfPossible()
+            return
+        }
         switch part {
         case .frame(let frame):
             guard let (request, closeWhenDone) = self.responseStarted(frame) else { return }
@@ -272,12 +288,48 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func upstreamFailed(_ error: any Error) {
-        let code = error is KafkaDecodingError ? ProxyError.Code.malformedFrame : .upstreamClosed
-        self.fail(ProxyError(code, "broker side: \(error)"), side: "broker")
+        self.fail(ProxyError(ProxyError.code(for: error), "broker side: \(error)"), side: "broker")
     }
 
     func flush() {
         self.context?.flush()
+    }
+
+    // MARK: SASL
+
+    /// Forwards a client frame that is a bare legacy SASL token; false when the frame is a request after all (an
+    /// exchange of unknown length has ended).
+    private func forwardLegacyToken(_ part: FramePart) -> Bool {
+        guard case .frame(let token) = part else {
+            self.fail(ProxyError(.malformedFrame, "a legacy SASL token of 64 KiB or more"), side: "client")
+            return true
+        }
+        let payload = token.getSlice(at: token.readerIndex + 4, length: token.readableBytes - 4)!
+        if !self.sasl.legacyLengthKnown, case .message? = try? KafkaCodec.decodeRequest(payload) {
+            return false
+        }
+        self.sasl.tokenSent(Array(payload.readableBytesView))
+        self.upstream?.write(token)
+        return true
+    }
+
+    /// Counts and logs the end of an authentication; the principal labels the connection from then on.
+    private func authenticationEnded(_ event: SaslObserver.Event?) {
+        switch event {
+        case .authenticated(let mechanism, let principal)?:
+            self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: true)
+            let name = principal ?? "unknown"
+            self.recorder?.authenticated(as: name)
+            self.logger[metadataKey: "kafka.principal"] = "\(name)"
+            self.logger.info("client authenticated", metadata: ["kafka.sasl.mechanism": "\(mechanism)"])
+        case .failed(let mechanism, let principal)?:
+            self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: false)
+            self.logger.notice(
+                "client authentication failed",
+                metadata: ["kafka.sasl.mechanism": "\(mechanism)", "kafka.sasl.user": "\(principal ?? "unknown")"])
+        case nil:
+            break
+        }
     }
 
     // MARK: Internals
@@ -307,11 +359,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let metrics = self.proxy.metrics
         let recorder = self.proxy.recorder
+        let proxy = self.proxy
         ClientBootstrap(group: eventLoop)
-            .connectTimeout(.nanoseconds(Int64(self.proxy.configuration.connectTimeout.components.seconds) * 1_000_000_000))
+            .connectTimeout(self.proxy.configuration.connectTimeout.timeAmount)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
+                    try UpstreamTLS.addHandlers(to: channel, host: target.host, proxy: proxy)
                     if let recorder { try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .client)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
@@ -362,6 +416,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// Sends a whole response on to the client, rewritten where it names brokers, and counts it.
     private func deliver(_ frame: ByteBuffer, answering request: InFlightRequest) {
+        if SaslFrames.isSasl(request.apiKey) {
+            let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+            self.authenticationEnded(
+                SaslFrames.observeResponse(payload, key: request.apiKey, version: request.apiVersion, into: &self.sasl))
+        }
         var outgoing = frame
         var gate: EventLoopFuture<Void>?
         if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {

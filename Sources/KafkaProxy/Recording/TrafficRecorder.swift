@@ -16,12 +16,15 @@ final class TrafficRecorder: Sendable {
 
     let path: String
     let rotationBytes: Int?
+    /// Blank SASL tokens in what is recorded (`--record-redact-sasl`).
+    let redactsSasl: Bool
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
 
-    init(path: String, rotationBytes: Int?, logger: Logger) throws {
+    init(path: String, rotationBytes: Int?, redactsSasl: Bool = false, logger: Logger) throws {
         self.path = path
         self.rotationBytes = rotationBytes
+        self.redactsSasl = redactsSasl
         self.logger = logger
         self.state = NIOLockedValueBox(State())
         let sink = try Self.openSink(path, logger: logger)
@@ -45,9 +48,12 @@ final class TrafficRecorder: Sendable {
         }
     }
 
-    /// A handler to put first in a pipeline, so it sees the bytes as they cross the socket.
-    func handler(mode: NIOWritePCAPHandler.Mode) -> NIOWritePCAPHandler {
-        NIOWritePCAPHandler(mode: mode, fileSink: { buffer in self.write(buffer) })
+    /// A handler to put first in a pipeline (after TLS), so it sees the bytes as they cross the socket.
+    func handler(mode: NIOWritePCAPHandler.Mode) -> any ChannelHandler {
+        guard self.redactsSasl else { return NIOWritePCAPHandler(mode: mode, fileSink: { buffer in self.write(buffer) }) }
+        return RedactingRecordingTap(mode: mode) { local, remote in
+            NIOWritePCAPHandler(mode: mode, fakeLocalAddress: local, fakeRemoteAddress: remote, fileSink: { buffer in self.write(buffer) })
+        }
     }
 
     private func write(_ buffer: ByteBuffer) {

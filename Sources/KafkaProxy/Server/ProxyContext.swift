@@ -1,6 +1,7 @@
 import KafkaProxyMetrics
 import Logging
 import NIOCore
+import NIOSSL
 
 /// What every connection of one proxy shares.
 final class ProxyContext: Sendable {
@@ -11,13 +12,20 @@ final class ProxyContext: Sendable {
     let metrics: KafkascopeMetrics
     let readiness: Readiness
     let recorder: TrafficRecorder?
+    /// The certificate new client connections get, when clients speak TLS.
+    let clientTLS: ServerTLSContextStore?
+    /// The context for connections to brokers, when brokers speak TLS.
+    let upstreamTLS: NIOSSLContext?
     let logger: Logger
 
     init(
         configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry,
-        metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, logger: Logger
+        metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, clientTLS: ServerTLSContextStore?,
+        upstreamTLS: NIOSSLContext?, logger: Logger
     ) {
         self.recorder = recorder
+        self.clientTLS = clientTLS
+        self.upstreamTLS = upstreamTLS
         self.configuration = configuration
         self.directory = directory
         self.connections = connections

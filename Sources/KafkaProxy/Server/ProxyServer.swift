@@ -20,7 +20,7 @@ public final class ProxyServer: Service, Sendable {
     private let proxy: ProxyContext
     private let readiness = Readiness()
 
-    /// Throws when `configuration.recordPath` cannot be written.
+    /// Throws when `configuration.recordPath` cannot be written, or a TLS file cannot be used.
     public init(
         configuration: ProxyConfiguration,
         metrics: KafkascopeMetrics = KafkascopeMetrics(),
@@ -55,11 +55,23 @@ public final class ProxyServer: Service, Sendable {
             connections: ConnectionRegistry(maximum: configuration.maxConnections), metrics: metrics,
             readiness: self.readiness,
             recorder: try configuration.recordPath.map {
-                try TrafficRecorder(path: $0, rotationBytes: configuration.recordRotationBytes, logger: logger)
+                try TrafficRecorder(
+                    path: $0, rotationBytes: configuration.recordRotationBytes, redactsSasl: configuration.recordRedactsSasl,
+                    logger: logger)
+            },
+            clientTLS: try configuration.clientTLS.map { try ServerTLSContextStore(settings: $0, metrics: metrics, logger: logger) },
+            upstreamTLS: try configuration.upstreamTLS.map { settings throws(TLSSetupError) in
+                if !settings.verify {
+                    logger.warning("broker certificates are NOT verified (--upstream-insecure-skip-verify): anyone between the proxy and the brokers can read and change the traffic")
+                }
+                return try TLSContextFactory.clientContext(settings)
             },
             logger: logger)
         contextBox.withLockedValue { $0 = self.proxy }
     }
+
+    /// Reloads the client-facing certificate on SIGHUP and when its files change; nil without client TLS.
+    public var tlsReloader: TLSReloader? { self.proxy.clientTLS.map { TLSReloader(store: $0) } }
 
     /// Whether the proxy listens and has reached a bootstrap broker: what `/readyz` reports.
     public var isReady: Bool { self.readiness.isReady }
@@ -177,13 +189,14 @@ enum ListenerFactory {
         group: any EventLoopGroup
     ) -> EventLoopFuture<any Channel> {
         let configuration = proxy.configuration
-        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000)
+        let idle = configuration.idleTimeout.timeAmount
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
+                    try ClientTLS.addHandlers(to: channel, proxy: proxy)
                     if let recorder = proxy.recorder {
                         try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .server))
                     }

@@ -1,0 +1,77 @@
+import Foundation
+import KafkaProxyMetrics
+import Logging
+import NIOConcurrencyHelpers
+import NIOSSL
+
+/// The TLS context that new client connections get. Reloading swaps it for connections accepted afterwards;
+/// connections already open keep the context they started with, so none is dropped.
+final class ServerTLSContextStore: Sendable {
+    let settings: ServerTLSSettings
+    private let metrics: KafkascopeMetrics
+    private let logger: Logger
+    private let state: NIOLockedValueBox<(loaded: LoadedServerContext, stamp: [FileStamp?])>
+
+    /// Fails when the files cannot be used, so that the proxy does not start with a TLS listener that refuses
+    /// every client.
+    init(settings: ServerTLSSettings, metrics: KafkascopeMetrics, logger: Logger) throws(TLSSetupError) {
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        let loaded = try TLSContextFactory.serverContext(settings)
+        self.state = NIOLockedValueBox((loaded, Self.stamp(settings)))
+        logger.info("TLS certificate loaded", metadata: Self.metadata(settings, loaded))
+    }
+
+    var current: NIOSSLContext { self.state.withLockedValue { $0.loaded.context } }
+
+    /// Re-reads the files. A failure keeps the previous certificate in use, and is logged and counted.
+    func reload(because cause: String) {
+        let stamp = Self.stamp(self.settings)
+        do {
+            let loaded = try TLSContextFactory.serverContext(self.settings)
+            self.state.withLockedValue { $0 = (loaded, stamp) }
+            self.metrics.tlsReload(outcome: "success")
+            self.logger.notice("TLS certificate reloaded", metadata: Self.metadata(self.settings, loaded).merging(["kafka.tls.reload_cause": "\(cause)"]) { $1 })
+        } catch {
+            // Remember the files as seen, so that a broken file is reported once, not at every poll.
+            self.state.withLockedValue { $0.stamp = stamp }
+            self.metrics.tlsReload(outcome: "failure")
+            self.logger.error("TLS certificate not reloaded; the previous one stays in use", metadata: ["error": "\(error)", "kafka.tls.reload_cause": "\(cause)"])
+        }
+    }
+
+    /// Whether any of the files changed since they were last read.
+    var filesChanged: Bool {
+        let now = Self.stamp(self.settings)
+        return self.state.withLockedValue { $0.stamp != now }
+    }
+
+    private static func stamp(_ settings: ServerTLSSettings) -> [FileStamp?] {
+        [settings.certificatePath, settings.keyPath, settings.clientCAPath].map { $0.flatMap(FileStamp.init(path:)) }
+    }
+
+    private static func metadata(_ settings: ServerTLSSettings, _ loaded: LoadedServerContext) -> Logger.Metadata {
+        ["kafka.tls.certificate": "\(settings.certificatePath)", "kafka.tls.expires": "\(loaded.expiry)",
+         "kafka.tls.mutual": "\(settings.clientCAPath != nil)"]
+    }
+}
+
+/// What tells a changed file from the one read before: its modification time, size and inode (a renamed-over
+/// file, as Kubernetes secret volumes update them, changes inode).
+struct FileStamp: Equatable, Sendable {
+    var modified: Date
+    var size: Int
+    var inode: Int
+
+    init?(path: String) {
+        // Follows symbolic links: Kubernetes mounts secrets as links into a directory it swaps.
+        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
+            $0.hasPrefix("/") ? $0 : (path as NSString).deletingLastPathComponent + "/" + $0
+        } ?? path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved) else { return nil }
+        self.modified = attributes[.modificationDate] as? Date ?? .distantPast
+        self.size = (attributes[.size] as? NSNumber)?.intValue ?? -1
+        self.inode = (attributes[.systemFileNumber] as? NSNumber)?.intValue ?? -1
+    }
+}
