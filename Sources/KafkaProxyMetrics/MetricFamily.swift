@@ -55,7 +55,7 @@ enum MetricFamily: String {
         case .labelValuesFolded: "Label values folded into __other__ because their label reached its cap."
         case .saslAuthentications: "SASL authentications seen passing through, by mechanism and outcome (success or failure)."
         case .principalRequests: "Requests read from clients, by the principal their connection authenticated as."
-        case .tlsReloads: "Reloads of the client-facing TLS certificate, by outcome."
+        case .tlsReloads: "Reloads of served TLS certificates (client listeners, metrics endpoint), by outcome."
         }
     }
 

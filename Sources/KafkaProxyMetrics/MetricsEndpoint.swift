@@ -1,6 +1,6 @@
 public import Logging
 import NIOConcurrencyHelpers
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
@@ -18,15 +18,19 @@ public final class MetricsEndpoint: Service, Sendable {
     private let port: Int
     private let metrics: KafkascopeMetrics
     private let isReady: @Sendable () -> Bool
+    /// Adds handlers that go first in each connection's pipeline: TLS, when the endpoint serves it.
+    private let prepare: (@Sendable (any Channel) throws -> Void)?
     private let logger: Logger
 
     public init(
-        host: String, port: Int, metrics: KafkascopeMetrics, logger: Logger, isReady: @escaping @Sendable () -> Bool
+        host: String, port: Int, metrics: KafkascopeMetrics, logger: Logger,
+        prepare: (@Sendable (any Channel) throws -> Void)? = nil, isReady: @escaping @Sendable () -> Bool
     ) {
         self.host = host
         self.port = port
         self.metrics = metrics
         self.logger = logger
+        self.prepare = prepare
         self.isReady = isReady
     }
 
@@ -34,6 +38,7 @@ public final class MetricsEndpoint: Service, Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let metrics = self.metrics
         let isReady = self.isReady
+        let prepare = self.prepare
         let open = ConnectionBudget()
         let channel: any Channel
         do {
@@ -44,6 +49,7 @@ public final class MetricsEndpoint: Service, Sendable {
                     guard open.enter(limit: Self.maximumConnections) else { return channel.close() }
                     channel.closeFuture.whenComplete { _ in open.leave() }
                     do {
+                        try prepare?(channel)
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: Self.requestTimeout))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics, isReady: isReady))

@@ -3,6 +3,7 @@ import Foundation
 import KafkaProxy
 import KafkaProxyMetrics
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -99,6 +100,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @Flag(help: "With --upstream-tls: accept any broker certificate. Insecure; logs a warning.")
     var upstreamInsecureSkipVerify = false
 
+    @Option(help: "Serve the metrics endpoint over TLS with this PEM certificate; needs --metrics-tls-key.")
+    var metricsTlsCert: String?
+
+    @Option(help: "The PEM private key of --metrics-tls-cert.")
+    var metricsTlsKey: String?
+
     func run() async throws {
         let settings = try Settings(command: self)
         let configuration = try settings.proxyConfiguration()
@@ -118,9 +125,20 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
-        if let reloader = server.tlsReloader { services.append(.init(service: reloader)) }
+        let metricsTLS: ServerTLSContextStore?
+        do {
+            metricsTLS = try settings.metricsTLS().map { try ServerTLSContextStore(settings: $0, purpose: "metrics", metrics: metrics, logger: logger) }
+        } catch {
+            throw ValidationError("metrics endpoint: \(error)")
+        }
+        let certificates = [server.clientTLS, metricsTLS].compactMap { $0 }
+        if !certificates.isEmpty { services.append(.init(service: TLSReloader(stores: certificates))) }
         if let address = metricsAddress {
-            let endpoint = MetricsEndpoint(host: address.host, port: address.port, metrics: metrics, logger: logger) {
+            var prepare: (@Sendable (any Channel) throws -> Void)?
+            if let metricsTLS { prepare = { channel in try metricsTLS.addHandlers(to: channel) } }
+            let endpoint = MetricsEndpoint(
+                host: address.host, port: address.port, metrics: metrics, logger: logger, prepare: prepare
+            ) {
                 server.isReady
             }
             // A metrics port that cannot be bound stops the proxy: a sidecar without metrics looks healthy to nobody.

@@ -45,6 +45,7 @@ struct Settings {
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
         "metrics-label-cap", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
         "upstream-tls", "upstream-ca", "upstream-cert", "upstream-key", "upstream-insecure-skip-verify",
+        "metrics-tls-cert", "metrics-tls-key",
     ]
 
     private func value(_ flag: String?, _ name: String) -> String? {
@@ -108,17 +109,22 @@ struct Settings {
     }
 
     private func clientTLS() throws -> ServerTLSSettings? {
-        let certificate = self.value(self.command.tlsCert, "tls-cert")
-        let key = self.value(self.command.tlsKey, "tls-key")
         let clientCA = self.value(self.command.tlsClientCa, "tls-client-ca")
-        switch (certificate, key) {
-        case (let certificate?, let key?):
-            return ServerTLSSettings(certificatePath: certificate, keyPath: key, clientCAPath: clientCA)
-        case (nil, nil):
-            if clientCA != nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
-            return nil
-        default:
-            throw ValidationError("--tls-cert and --tls-key go together")
+        let settings = try self.serverTLS(certificate: self.command.tlsCert, key: self.command.tlsKey, prefix: "tls")
+        if settings == nil && clientCA != nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        return settings.map { ServerTLSSettings(certificatePath: $0.certificatePath, keyPath: $0.keyPath, clientCAPath: clientCA) }
+    }
+
+    /// TLS for the metrics endpoint; nil serves plain HTTP.
+    func metricsTLS() throws -> ServerTLSSettings? {
+        try self.serverTLS(certificate: self.command.metricsTlsCert, key: self.command.metricsTlsKey, prefix: "metrics-tls")
+    }
+
+    private func serverTLS(certificate: String?, key: String?, prefix: String) throws -> ServerTLSSettings? {
+        switch (self.value(certificate, prefix + "-cert"), self.value(key, prefix + "-key")) {
+        case (let certificate?, let key?): return ServerTLSSettings(certificatePath: certificate, keyPath: key)
+        case (nil, nil): return nil
+        default: throw ValidationError("--\(prefix)-cert and --\(prefix)-key go together")
         }
     }
 

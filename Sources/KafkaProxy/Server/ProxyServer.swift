@@ -70,8 +70,8 @@ public final class ProxyServer: Service, Sendable {
         contextBox.withLockedValue { $0 = self.proxy }
     }
 
-    /// Reloads the client-facing certificate on SIGHUP and when its files change; nil without client TLS.
-    public var tlsReloader: TLSReloader? { self.proxy.clientTLS.map { TLSReloader(store: $0) } }
+    /// The client-facing certificate, for reloading; nil without client TLS.
+    public var clientTLS: ServerTLSContextStore? { self.proxy.clientTLS }
 
     /// Whether the proxy listens and has reached a bootstrap broker: what `/readyz` reports.
     public var isReady: Bool { self.readiness.isReady }

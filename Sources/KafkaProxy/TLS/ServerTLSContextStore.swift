@@ -1,26 +1,31 @@
 import Foundation
-import KafkaProxyMetrics
-import Logging
+public import KafkaProxyMetrics
+public import Logging
 import NIOConcurrencyHelpers
 import NIOSSL
 
-/// The TLS context that new client connections get. Reloading swaps it for connections accepted afterwards;
-/// connections already open keep the context they started with, so none is dropped.
-final class ServerTLSContextStore: Sendable {
+/// The TLS context that new connections to a TLS listener get. Reloading swaps it for connections accepted
+/// afterwards; connections already open keep the context they started with, so none is dropped.
+public final class ServerTLSContextStore: Sendable {
     let settings: ServerTLSSettings
+    /// What the certificate serves, for log lines: "clients" or "metrics".
+    let purpose: String
     private let metrics: KafkascopeMetrics
     private let logger: Logger
     private let state: NIOLockedValueBox<(loaded: LoadedServerContext, stamp: [FileStamp?])>
 
     /// Fails when the files cannot be used, so that the proxy does not start with a TLS listener that refuses
     /// every client.
-    init(settings: ServerTLSSettings, metrics: KafkascopeMetrics, logger: Logger) throws(TLSSetupError) {
+    public init(
+        settings: ServerTLSSettings, purpose: String = "clients", metrics: KafkascopeMetrics, logger: Logger
+    ) throws(TLSSetupError) {
         self.settings = settings
+        self.purpose = purpose
         self.metrics = metrics
         self.logger = logger
         let loaded = try TLSContextFactory.serverContext(settings)
         self.state = NIOLockedValueBox((loaded, Self.stamp(settings)))
-        logger.info("TLS certificate loaded", metadata: Self.metadata(settings, loaded))
+        logger.info("TLS certificate loaded", metadata: self.metadata(loaded))
     }
 
     var current: NIOSSLContext { self.state.withLockedValue { $0.loaded.context } }
@@ -32,12 +37,14 @@ final class ServerTLSContextStore: Sendable {
             let loaded = try TLSContextFactory.serverContext(self.settings)
             self.state.withLockedValue { $0 = (loaded, stamp) }
             self.metrics.tlsReload(outcome: "success")
-            self.logger.notice("TLS certificate reloaded", metadata: Self.metadata(self.settings, loaded).merging(["kafka.tls.reload_cause": "\(cause)"]) { $1 })
+            self.logger.notice("TLS certificate reloaded", metadata: self.metadata(loaded).merging(["kafka.tls.reload_cause": "\(cause)"]) { $1 })
         } catch {
             // Remember the files as seen, so that a broken file is reported once, not at every poll.
             self.state.withLockedValue { $0.stamp = stamp }
             self.metrics.tlsReload(outcome: "failure")
-            self.logger.error("TLS certificate not reloaded; the previous one stays in use", metadata: ["error": "\(error)", "kafka.tls.reload_cause": "\(cause)"])
+            self.logger.error(
+                "TLS certificate not reloaded; the previous one stays in use",
+                metadata: ["error": "\(error)", "kafka.tls.reload_cause": "\(cause)", "kafka.tls.serves": "\(self.purpose)"])
         }
     }
 
@@ -51,9 +58,9 @@ final class ServerTLSContextStore: Sendable {
         [settings.certificatePath, settings.keyPath, settings.clientCAPath].map { $0.flatMap(FileStamp.init(path:)) }
     }
 
-    private static func metadata(_ settings: ServerTLSSettings, _ loaded: LoadedServerContext) -> Logger.Metadata {
-        ["kafka.tls.certificate": "\(settings.certificatePath)", "kafka.tls.expires": "\(loaded.expiry)",
-         "kafka.tls.mutual": "\(settings.clientCAPath != nil)"]
+    private func metadata(_ loaded: LoadedServerContext) -> Logger.Metadata {
+        ["kafka.tls.certificate": "\(self.settings.certificatePath)", "kafka.tls.expires": "\(loaded.expiry)",
+         "kafka.tls.mutual": "\(self.settings.clientCAPath != nil)", "kafka.tls.serves": "\(self.purpose)"]
     }
 }
 

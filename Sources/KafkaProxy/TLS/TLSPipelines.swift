@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 import NIOSSL
 
 /// The handlers that go first in a client connection's pipeline: TLS when clients speak it, and in either case
@@ -7,9 +7,16 @@ enum ClientTLS {
     static func addHandlers(to channel: any Channel, proxy: ProxyContext) throws {
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(ProtocolMismatchDetector(expectsTLS: proxy.clientTLS != nil))
-        guard let store = proxy.clientTLS else { return }
-        try pipeline.addHandler(NIOSSLServerHandler(context: store.current))
-        try pipeline.addHandler(TLSHandshakeReporter(peer: "the client", timeout: proxy.configuration.connectTimeout.timeAmount))
+        try proxy.clientTLS?.addHandlers(to: channel, handshakeTimeout: proxy.configuration.connectTimeout.timeAmount)
+    }
+}
+
+extension ServerTLSContextStore {
+    /// Puts TLS with the current certificate first in a new connection's pipeline.
+    public func addHandlers(to channel: any Channel, handshakeTimeout: TimeAmount = .seconds(10)) throws {
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(NIOSSLServerHandler(context: self.current))
+        try pipeline.addHandler(TLSHandshakeReporter(peer: "the client", timeout: handshakeTimeout))
     }
 }
 

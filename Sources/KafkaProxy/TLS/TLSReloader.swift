@@ -2,29 +2,31 @@ import Logging
 public import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the client-facing certificate on SIGHUP, and when its files change (checked every few seconds), for
-/// as long as the proxy runs.
+/// Reloads served certificates on SIGHUP, and when their files change (checked every few seconds), for as long
+/// as the process runs.
 public struct TLSReloader: Service {
-    private let store: ServerTLSContextStore
+    private let stores: [ServerTLSContextStore]
     private let pollInterval: Duration
 
-    init(store: ServerTLSContextStore, pollInterval: Duration = .seconds(5)) {
-        self.store = store
+    public init(stores: [ServerTLSContextStore], pollInterval: Duration = .seconds(5)) {
+        self.stores = stores
         self.pollInterval = pollInterval
     }
 
     public func run() async throws {
-        let store = self.store
+        let stores = self.stores
         let interval = self.pollInterval
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in hangups.cancelOnGracefulShutdown() { store.reload(because: "SIGHUP") }
+                for await _ in hangups.cancelOnGracefulShutdown() {
+                    for store in stores { store.reload(because: "SIGHUP") }
+                }
             }
             group.addTask {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: interval)
-                    if store.filesChanged { store.reload(because: "files changed") }
+                    for store in stores where store.filesChanged { store.reload(because: "files changed") }
                 }
             }
             try? await gracefulShutdown()
