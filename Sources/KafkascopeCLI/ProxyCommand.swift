@@ -106,6 +106,13 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "The PEM private key of --metrics-tls-cert.")
     var metricsTlsKey: String?
 
+    /// A file or port the proxy cannot use: one line on stderr and EX_CONFIG, without the usage text that
+    /// argument errors get.
+    private static func setupFailure(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("kafkascope: \(message)\n".utf8))
+        return ExitCode(78)
+    }
+
     func run() async throws {
         let settings = try Settings(command: self)
         let configuration = try settings.proxyConfiguration()
@@ -122,14 +129,14 @@ struct ProxyCommand: AsyncParsableCommand {
         do {
             server = try ProxyServer(configuration: configuration, metrics: metrics, logger: logger)
         } catch {
-            throw ValidationError("\(error)")
+            throw Self.setupFailure("\(error)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
         let metricsTLS: ServerTLSContextStore?
         do {
             metricsTLS = try settings.metricsTLS().map { try ServerTLSContextStore(settings: $0, purpose: "metrics", metrics: metrics, logger: logger) }
         } catch {
-            throw ValidationError("metrics endpoint: \(error)")
+            throw Self.setupFailure("metrics endpoint: \(error)")
         }
         let certificates = [server.clientTLS, metricsTLS].compactMap { $0 }
         if !certificates.isEmpty { services.append(.init(service: TLSReloader(stores: certificates))) }

@@ -18,6 +18,10 @@ enum TLSFailure {
         case BoringSSLError.sslError(let stack), BoringSSLError.unknownError(let stack):
             let reasons = stack.map { self.reason(from: "\($0)") }
             return reasons.isEmpty ? "TLS error" : reasons.joined(separator: "; ").replacingOccurrences(of: "the peer", with: peer)
+        case NIOSSLError.failedToLoadPrivateKey:
+            return "the private key does not match the certificate"
+        case NIOSSLError.failedToLoadCertificate:
+            return "the certificate cannot be used"
         case NIOSSLError.uncleanShutdown:
             return "\(peer) closed the connection during the TLS handshake"
         case let error as NIOSSLExtraError:
