@@ -228,3 +228,41 @@ def fake_cluster():
     for c in clusters:
         c.stop()
 
+
+# ---------------------------------------------------------------------------------------------- TLS and SASL stand-ins
+
+@pytest.fixture(scope="session")
+def tls_certificates(tmp_path_factory):
+    """certificates.Certificates made once per session with openssl under a pytest tmp dir: CA, server, client,
+    expired server, unrelated CA and its server (see certificates.py)."""
+    import certificates
+    return certificates.make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture
+def secured_broker(request, tmp_path, tansu_factory, tls_certificates):
+    """Factory: make(protocol, pem=None, mutual_tls=False, **sasl_options) -> secured_brokers.SecuredBroker.
+    protocol "SSL" (HAProxy TLS -> Tansu), "SASL_PLAINTEXT" (SaslUpstream -> Tansu) or "SASL_SSL" (HAProxy ->
+    SaslUpstream -> Tansu); Tansu advertises the client-facing port. pem: HAProxy's certificate + key (default
+    tls_certificates.server.pem); mutual_tls: HAProxy requires a client certificate from the test CA.
+    sasl_options go to SaslUpstream (users, mechanisms, legacy, session_lifetime_ms, ...). All stopped at
+    teardown; the HAProxy and SASL logs are in failure reports."""
+    import secured_brokers
+    stack = contextlib.ExitStack()
+    made = []
+
+    def make(protocol, pem=None, mutual_tls=False, **sasl_options):
+        work = tmp_path / ("secured-%d" % (len(made) + 1))
+        tls = protocol in ("SSL", "SASL_SSL")
+        if tls:
+            attach_log(request, "haproxy log (%s)" % work.name, work / "haproxy.log")
+        if protocol.startswith("SASL"):
+            attach_log(request, "sasl upstream log (%s)" % work.name, work / "sasl-upstream.log")
+        broker = secured_brokers.start_secured_broker(
+            stack, protocol, tansu_factory, work, pem=(pem or tls_certificates.server.pem) if tls else None,
+            client_ca=tls_certificates.ca_cert if mutual_tls else None, **sasl_options)
+        made.append(broker)
+        return broker
+
+    yield make
+    stack.close()

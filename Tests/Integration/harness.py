@@ -125,8 +125,9 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
     raise AssertionError("%s not reached within %.1f s" % (what() if callable(what) else what, timeout))
 
 
-def own_tcp_peer_ports():
-    """Remote ports of this process's TCP connections (all threads: librdkafka's too), from /proc."""
+def own_tcp_connections(established_only=False):
+    """(local port, remote port) of this process's TCP connections (all threads: librdkafka's too), from /proc;
+    established_only: leave out those closing (CLOSE_WAIT, FIN_WAIT, ...)."""
     inodes = set()
     fd_dir = "/proc/self/fd"
     for fd in os.listdir(fd_dir):
@@ -134,15 +135,21 @@ def own_tcp_peer_ports():
             target = os.readlink(os.path.join(fd_dir, fd))
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-    ports = set()
+    connections = set()
     for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as f:
             next(f)
             for line in f:
                 cols = line.split()
-                if cols[9] in inodes and cols[3] != "0A":  # 0A = LISTEN
-                    ports.add(int(cols[2].rsplit(":", 1)[1], 16))
-    return ports
+                state = cols[3]  # 0A = LISTEN, 01 = ESTABLISHED
+                if cols[9] in inodes and state != "0A" and (state == "01" or not established_only):
+                    connections.add((int(cols[1].rsplit(":", 1)[1], 16), int(cols[2].rsplit(":", 1)[1], 16)))
+    return connections
+
+
+def own_tcp_peer_ports():
+    """Remote ports of this process's TCP connections (all threads: librdkafka's too), from /proc."""
+    return {remote for _, remote in own_tcp_connections()}
 
 
 class PeerSampler:

@@ -127,3 +127,78 @@ class DelayingRelay:
         self._close(*socks)
         for t in threads:
             t.join(5)
+
+
+class SwitchingRelay:
+    """A byte-for-byte TCP relay on a loopback port whose target can change: each connection goes to the port
+    that was current when it was accepted, and stays there after switch(). Lets a test send new connections to
+    a broken upstream while connections made before keep their healthy one (TLS passes through untouched).
+
+    self.accepted = [target port of each connection, in order]."""
+
+    def __init__(self, target_port, port=0):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, port))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        self._sockets, self._threads = [], []
+        self._lock = threading.Lock()
+
+    def start(self):
+        self._spawn(self._accept_loop, "switching-relay-accept")
+        return self
+
+    def switch(self, target_port):
+        """Connections accepted from now on go to target_port."""
+        with self._lock:
+            self.target_port = target_port
+
+    def _spawn(self, target, name, *args):
+        t = threading.Thread(target=target, args=args, daemon=True, name=name)
+        with self._lock:
+            self._threads.append(t)
+        t.start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                target = self.target_port
+            try:
+                upstream = socket.create_connection((HOST, target), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                DelayingRelay._close(client)
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+                self.accepted.append(target)
+            self._spawn(self._pump, "switching-relay-c2u", client, upstream)
+            self._spawn(self._pump, "switching-relay-u2c", upstream, client)
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            DelayingRelay._close(source, sink)
+
+    def stop(self):
+        DelayingRelay._close(self.listener)
+        with self._lock:
+            socks, threads = list(self._sockets), list(self._threads)
+        DelayingRelay._close(*socks)
+        for t in threads:
+            t.join(5)

@@ -62,8 +62,8 @@ def kp_admin(bootstrap, **cfg):
                             request_timeout_ms=cfg.pop("request_timeout_ms", 15000), **cfg)
 
 
-def kp_create_topic(bootstrap, topic, partitions=3):
-    admin = kp_admin(bootstrap)
+def kp_create_topic(bootstrap, topic, partitions=3, **cfg):
+    admin = kp_admin(bootstrap, **cfg)
     try:
         result = admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}})
         errors = [t for t in result["topics"] if t["error_code"] != 0]
@@ -128,10 +128,10 @@ def kp_poll_until(consumer, expected_count, timeout, settle=1.0):
     return got, parts
 
 
-def kp_read_all(bootstrap, topic, partitions, expected_count, timeout=30):
+def kp_read_all(bootstrap, topic, partitions, expected_count, timeout=30, **cfg):
     """Read a topic from the beginning without a group (assign + seek); returns Counter of digests."""
     from kafka import TopicPartition
-    consumer = kp_consumer(bootstrap, group=None)
+    consumer = kp_consumer(bootstrap, group=None, **cfg)
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(tps)
@@ -144,14 +144,14 @@ def kp_read_all(bootstrap, topic, partitions, expected_count, timeout=30):
 
 # ---------------------------------------------------------------------------------------------- confluent-kafka
 
-def ck_admin(bootstrap):
+def ck_admin(bootstrap, **cfg):
     from confluent_kafka.admin import AdminClient
-    return AdminClient({"bootstrap.servers": bootstrap, "client.id": "it-ck-admin"})
+    return AdminClient({"bootstrap.servers": bootstrap, "client.id": "it-ck-admin", **cfg})
 
 
-def ck_create_topic(bootstrap, topic, partitions=3):
+def ck_create_topic(bootstrap, topic, partitions=3, **cfg):
     from confluent_kafka.admin import NewTopic
-    admin = ck_admin(bootstrap)  # keep a reference: a collected AdminClient fails its futures with _DESTROY
+    admin = ck_admin(bootstrap, **cfg)  # keep a reference: a collected AdminClient fails its futures with _DESTROY
     for f in admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=15).values():
         f.result(30)
 

@@ -196,6 +196,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.recorder?.closed()
         self.proxy.metrics.connectionClosed(side: "client")
         self.proxy.connections.remove(context.channel)
+        self.upstream?.detach()
         self.upstream?.close()
         self.upstream = nil
         context.fireChannelInactive()

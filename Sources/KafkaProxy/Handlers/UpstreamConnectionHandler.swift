@@ -87,6 +87,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     func close() {
         self.context?.close(promise: nil)
     }
+
+    /// The client has gone: what the broker still sends (a TLS close can take a while) is dropped, not reported
+    /// as a response nobody asked for.
+    func detach() {
+        self.client = nil
+    }
 }
 
 @available(*, unavailable)

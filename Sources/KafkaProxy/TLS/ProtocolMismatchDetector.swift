@@ -10,11 +10,15 @@ final class ProtocolMismatchDetector: ChannelInboundHandler, RemovableChannelHan
     typealias InboundOut = ByteBuffer
 
     private let expectsTLS: Bool
+    /// Told when the first bytes arrive, so that a connection closed before any (a health check, a port probe)
+    /// is not reported as a failed handshake.
+    private let start: ConnectionStart?
     /// A first read of a single byte, kept until the second byte tells.
     private var head: ByteBuffer?
 
-    init(expectsTLS: Bool) {
+    init(expectsTLS: Bool, start: ConnectionStart? = nil) {
         self.expectsTLS = expectsTLS
+        self.start = start
     }
 
     static func looksLikeTLS(_ bytes: ByteBuffer) -> Bool? {
@@ -26,6 +30,7 @@ final class ProtocolMismatchDetector: ChannelInboundHandler, RemovableChannelHan
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = self.unwrapInboundIn(data)
+        self.start?.peerSentBytes = true
         if var head = self.head {
             head.writeBuffer(&bytes)
             bytes = head
@@ -50,4 +55,10 @@ final class ProtocolMismatchDetector: ChannelInboundHandler, RemovableChannelHan
 /// A peer speaking TLS where plaintext is expected, or the other way round.
 public struct ProtocolMismatchError: Error, CustomStringConvertible, Sendable {
     public var description: String
+}
+
+/// Whether a connection's peer has sent anything yet; shared by the handlers at the start of one pipeline, all on
+/// its event loop.
+final class ConnectionStart {
+    var peerSentBytes = false
 }

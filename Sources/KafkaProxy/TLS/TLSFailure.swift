@@ -33,7 +33,8 @@ enum TLSFailure {
 
     /// `error:1000007d:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …` → a phrase for the reason.
     private static func reason(from text: String) -> String {
-        let code = text.split(separator: " at ").first.map { $0.split(separator: ":").last.map(String.init) ?? "" } ?? text
+        let code = (text.split(separator: " at ").first.map { $0.split(separator: ":").last.map(String.init) ?? "" } ?? text)
+            .trimmingCharacters(in: .whitespaces)
         if let known = self.known[code] { return known }
         return code.lowercased().replacingOccurrences(of: "_", with: " ")
     }
@@ -52,5 +53,6 @@ enum TLSFailure {
         "UNSUPPORTED_PROTOCOL": "no TLS version in common (1.2 or later required)",
         "NO_SHARED_CIPHER": "no cipher in common",
         "KEY_VALUES_MISMATCH": "the private key does not match the certificate",
+        "EOF during handshake": "the peer closed the connection during the TLS handshake",
     ]
 }

@@ -13,12 +13,15 @@ final class TLSHandshakeReporter: ChannelInboundHandler {
     /// How the other end is named in messages: "the client" or "the broker".
     private let peer: String
     private let timeout: TimeAmount
+    /// Knows whether the peer sent anything; nil where that is not tracked (broker connections).
+    private let start: ConnectionStart?
     private var deadline: Scheduled<Void>?
     private var established = false
 
-    init(peer: String, timeout: TimeAmount) {
+    init(peer: String, timeout: TimeAmount, start: ConnectionStart? = nil) {
         self.peer = peer
         self.timeout = timeout
+        self.start = start
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -51,6 +54,8 @@ final class TLSHandshakeReporter: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if self.established, case NIOSSLError.uncleanShutdown = error { return }
+        // Connected and closed without a byte: a health check or a port probe, not a failed handshake.
+        if let start = self.start, !start.peerSentBytes, Self.isTLSError(error) { return }
         guard !self.established, Self.isTLSError(error) else {
             context.fireErrorCaught(error)
             return

@@ -5,18 +5,22 @@ import NIOSSL
 /// the check that the client speaks what the listener serves.
 enum ClientTLS {
     static func addHandlers(to channel: any Channel, proxy: ProxyContext) throws {
-        let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(ProtocolMismatchDetector(expectsTLS: proxy.clientTLS != nil))
-        try proxy.clientTLS?.addHandlers(to: channel, handshakeTimeout: proxy.configuration.connectTimeout.timeAmount)
+        let start = ConnectionStart()
+        try channel.pipeline.syncOperations.addHandler(ProtocolMismatchDetector(expectsTLS: proxy.clientTLS != nil, start: start))
+        try proxy.clientTLS?.addHandlers(to: channel, handshakeTimeout: proxy.configuration.connectTimeout.timeAmount, start: start)
     }
 }
 
 extension ServerTLSContextStore {
     /// Puts TLS with the current certificate first in a new connection's pipeline.
     public func addHandlers(to channel: any Channel, handshakeTimeout: TimeAmount = .seconds(10)) throws {
+        try self.addHandlers(to: channel, handshakeTimeout: handshakeTimeout, start: nil)
+    }
+
+    func addHandlers(to channel: any Channel, handshakeTimeout: TimeAmount, start: ConnectionStart?) throws {
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(NIOSSLServerHandler(context: self.current))
-        try pipeline.addHandler(TLSHandshakeReporter(peer: "the client", timeout: handshakeTimeout))
+        try pipeline.addHandler(TLSHandshakeReporter(peer: "the client", timeout: handshakeTimeout, start: start))
     }
 }
 
