@@ -758,50 +758,28 @@ def wait_closed(sock, timeout):
 
 # ------------------------------------------------------------------------------------ fake cluster
 
-Request = collections.namedtuple("Request", "node_id api_key version correlation_id client_id")
-CLOSE = object()        # override/respond result: close the connection without answering
-NO_RESPONSE = object()  # respond result: send nothing, keep reading (Produce with acks=0)
+class LoopThread:
+    """asyncio servers on a loop of their own, run by a daemon thread so blocking tests can drive them
+    (FakeCluster, secured_brokers.SaslUpstream; here because kafka_wire must not import pytest-dependent modules).
+    Subclasses start their servers in _open(), on the loop, appending them to self.servers, and keep each
+    connection's StreamWriter in self._writers while it is open, so stop() can close them all."""
 
+    what = "asyncio servers"  # for the start() error
 
-class FakeCluster:
-    """Scripted Kafka 'brokers', one asyncio server per node id, on their own thread.
-
-    Each fake answers ApiVersions (v0-v3), Metadata (v0-v12), FindCoordinator (v0-v4) and DescribeCluster
-    (v0-v1) describing ALL fake brokers at their real 127.0.0.1 ports. Every answer puts the answering
-    broker's node id in throttle_time_ms (where the version has it), so a client can tell who answered.
-    Produce v3-v8 is acknowledged without storing anything, and - like Kafka - NOT answered when acks=0.
-    Every request is appended to self.requests (thread-safe list append) with the node that received it.
-    Hook: `override(node_id, api_key, version, corr, client_id, body)` may return a whole raw response frame
-    to send instead, or CLOSE to close the connection without answering; None means the default answer.
-    `delays[client_id] = seconds` holds back the answers to that client's requests.
-    """
-
-    API_RANGES = [(API_PRODUCE, 3, 8), (API_METADATA, 0, 12), (API_FIND_COORDINATOR, 0, 4),
-                  (API_API_VERSIONS, 0, 3), (API_DESCRIBE_CLUSTER, 0, 1)]
-    CLUSTER_ID = "fake-cluster"
-    TOPIC_ID = bytes(range(1, 17))
-
-    def __init__(self, node_ids, coordinators=None, controller_id=None, override=None):
-        self.node_ids = list(node_ids)
-        self.coordinators = coordinators or {}  # group key -> node id; others -> COORDINATOR_NOT_AVAILABLE
-        self.controller_id = self.node_ids[0] if controller_id is None else controller_id
-        self.override = override
-        self.delays = {}
-        self.requests = []
-        self.sent = []  # (node_id, client_id, correlation_id, decoded response dict sent)
-        self.ports = {}
+    def __init__(self, thread_name):
         self.loop = asyncio.new_event_loop()
-        self.servers = []
-        self._writers = set()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="fake-kafka")
-        self._ready = threading.Event()
-        self._error = None
+        self.servers, self._writers = [], set()
+        self.thread = threading.Thread(target=self._run, daemon=True, name=thread_name)
+        self._ready, self._error = threading.Event(), None
 
-    # -- lifecycle
-    def start(self):
+    def _open(self):
+        raise NotImplementedError
+
+    def start(self, timeout=10.0):
+        """Returns once the servers accept; raises what _open() raised."""
         self.thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake cluster did not start")
+        if not self._ready.wait(timeout):
+            raise RuntimeError("%s did not start within %.0f s" % (self.what, timeout))
         if self._error:
             raise self._error
         return self
@@ -809,17 +787,14 @@ class FakeCluster:
     def _run(self):
         asyncio.set_event_loop(self.loop)
         try:
-            for nid in self.node_ids:
-                server = self.loop.run_until_complete(asyncio.start_server(
-                    lambda r, w, nid=nid: self._handle(nid, r, w), HOST, 0))
-                self.servers.append(server)
-                self.ports[nid] = server.sockets[0].getsockname()[1]
+            self._open()
         except BaseException as e:  # noqa: BLE001 - reported to start()
             self._error = e
         self._ready.set()
         if not self._error:
             self.loop.run_forever()
-        # Stopped: cancel handlers still running (e.g. a delayed answer), then release the loop.
+        # Stopped: cancel handlers still running (e.g. a delayed answer), then release the loop, so no task is
+        # left pending at exit.
         tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
         for t in tasks:
             t.cancel()
@@ -841,6 +816,50 @@ class FakeCluster:
             self.loop.stop()
         self.loop.call_soon_threadsafe(shutdown)
         self.thread.join(10)
+
+
+Request = collections.namedtuple("Request", "node_id api_key version correlation_id client_id")
+CLOSE = object()        # override/respond result: close the connection without answering
+NO_RESPONSE = object()  # respond result: send nothing, keep reading (Produce with acks=0)
+
+
+class FakeCluster(LoopThread):
+    """Scripted Kafka 'brokers', one asyncio server per node id, on their own thread.
+
+    Each fake answers ApiVersions (v0-v3), Metadata (v0-v12), FindCoordinator (v0-v4) and DescribeCluster
+    (v0-v1) describing ALL fake brokers at their real 127.0.0.1 ports. Every answer puts the answering
+    broker's node id in throttle_time_ms (where the version has it), so a client can tell who answered.
+    Produce v3-v8 is acknowledged without storing anything, and - like Kafka - NOT answered when acks=0.
+    Every request is appended to self.requests (thread-safe list append) with the node that received it.
+    Hook: `override(node_id, api_key, version, corr, client_id, body)` may return a whole raw response frame
+    to send instead, or CLOSE to close the connection without answering; None means the default answer.
+    `delays[client_id] = seconds` holds back the answers to that client's requests.
+    """
+
+    API_RANGES = [(API_PRODUCE, 3, 8), (API_METADATA, 0, 12), (API_FIND_COORDINATOR, 0, 4),
+                  (API_API_VERSIONS, 0, 3), (API_DESCRIBE_CLUSTER, 0, 1)]
+    CLUSTER_ID = "fake-cluster"
+    TOPIC_ID = bytes(range(1, 17))
+    what = "fake cluster"
+
+    def __init__(self, node_ids, coordinators=None, controller_id=None, override=None):
+        self.node_ids = list(node_ids)
+        self.coordinators = coordinators or {}  # group key -> node id; others -> COORDINATOR_NOT_AVAILABLE
+        self.controller_id = self.node_ids[0] if controller_id is None else controller_id
+        self.override = override
+        self.delays = {}
+        self.requests = []
+        self.sent = []  # (node_id, client_id, correlation_id, decoded response dict sent)
+        self.ports = {}
+        super().__init__("fake-kafka")
+
+    # -- lifecycle
+    def _open(self):
+        for nid in self.node_ids:
+            server = self.loop.run_until_complete(asyncio.start_server(
+                lambda r, w, nid=nid: self._handle(nid, r, w), HOST, 0))
+            self.servers.append(server)
+            self.ports[nid] = server.sockets[0].getsockname()[1]
 
     def bootstrap(self):
         return ",".join("%s:%d" % (HOST, self.ports[n]) for n in self.node_ids)

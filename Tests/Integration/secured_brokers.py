@@ -30,7 +30,6 @@ import logging
 import re
 import signal
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,7 +232,7 @@ class _Closed(Exception):
 
 # ---------------------------------------------------------------------------------------------- SASL upstream
 
-class SaslUpstream:
+class SaslUpstream(kw.LoopThread):
     """A SASL listener in front of Tansu (see the module docstring). Runs its own asyncio loop on a thread:
     start() binds 127.0.0.1:`port` (0 = any free port, then in self.port) and returns once it accepts; stop()
     closes the listener and every connection.
@@ -249,6 +248,8 @@ class SaslUpstream:
     For assertions: events (AuthEvent list), successes(), failures(), principals(), reauthentications(),
     handshake_versions / authenticate_versions (Counters), connections, expired_closes, internal_errors, and
     log_path (a line per connection and exchange)."""
+
+    what = "SASL upstream"
 
     def __init__(self, upstream_port, users=None, mechanisms=ALL_MECHANISMS, legacy=False, session_lifetime_ms=0,
                  enforce_session_lifetime=True, failure_close_delay=0.1, port=0, log_path=None,
@@ -269,10 +270,7 @@ class SaslUpstream:
         self.handshake_versions, self.authenticate_versions = collections.Counter(), collections.Counter()
         self.connections = self.expired_closes = 0
         self.internal_errors = []  # exceptions other than connection ends; should stay empty
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="sasl-upstream")
-        self._server, self._writers = None, set()
-        self._ready, self._error = threading.Event(), None
+        super().__init__("sasl-upstream")
 
     # -- assertions
     def successes(self, reauthentication=None):
@@ -292,48 +290,13 @@ class SaslUpstream:
         return "%s:%d" % (HOST, self.port)
 
     # -- lifecycle
-    def start(self, timeout=10.0):
-        self.thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError("SASL upstream did not start within %.0f s" % timeout)
-        if self._error:
-            raise self._error
-        return self
-
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        try:
-            self._server = self.loop.run_until_complete(asyncio.start_server(self._serve, HOST, self.requested_port))
-            self.port = self._server.sockets[0].getsockname()[1]
-            self._log("listening on %s:%d, upstream %s:%d, mechanisms %s%s, session lifetime %d ms"
-                      % (HOST, self.port, *self.upstream, ",".join(self.mechanisms),
-                         " (legacy: SaslHandshake v0 only)" if self.legacy else "", self.session_lifetime_ms))
-        except BaseException as e:  # noqa: BLE001 - reported to start()
-            self._error = e
-        self._ready.set()
-        if not self._error:
-            self.loop.run_forever()
-        tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-        for t in tasks:
-            t.cancel()
-        if tasks:
-            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        if self._server is not None:
-            self.loop.run_until_complete(self._server.wait_closed())
-        self.loop.close()
-
-    def stop(self):
-        if not self.thread.is_alive():
-            return
-
-        def shutdown():
-            if self._server is not None:
-                self._server.close()
-            for w in list(self._writers):
-                w.close()
-            self.loop.stop()
-        self.loop.call_soon_threadsafe(shutdown)
-        self.thread.join(10)
+    def _open(self):
+        server = self.loop.run_until_complete(asyncio.start_server(self._serve, HOST, self.requested_port))
+        self.servers.append(server)
+        self.port = server.sockets[0].getsockname()[1]
+        self._log("listening on %s:%d, upstream %s:%d, mechanisms %s%s, session lifetime %d ms"
+                  % (HOST, self.port, *self.upstream, ",".join(self.mechanisms),
+                     " (legacy: SaslHandshake v0 only)" if self.legacy else "", self.session_lifetime_ms))
 
     def __enter__(self):
         return self.start()

@@ -46,7 +46,7 @@ import secured_brokers as sb
 import workloads as wl
 from harness import (HOST, TANSU_NODE_ID, PeerSampler, fetch_metrics, find_port_block, kafkascope_binary,
                      metric_sum, own_tcp_connections, parse_metrics, wait_until)
-from relays import SwitchingRelay
+from relays import LoopbackServer, SwitchingRelay, read_exactly
 from secured_clients import (CK_USER, KP_USER, failure_message, in_parallel, observe, produce_and_read_back,
                              produce_for, roundtrip, security)
 
@@ -528,65 +528,42 @@ def test_closed_before_the_first_byte(proxy, tansu, tls_certificates):
     assert not problems, problems
 
 
-class SlowBroker:
+class SlowBroker(LoopbackServer):
     """A listener (TLS with `pair`, else plaintext) that answers every request with an ApiVersions v0 response
     `delay` seconds after reading it, and reads nothing meanwhile: a close_notify sent by the proxy in the meantime
     does not stop the answer (as a busy broker, or a long-polling Fetch, would do)."""
 
+    name = "slow-broker"
+
     def __init__(self, delay, pair=None):
+        super().__init__()
         self.context = None
         if pair is not None:
             self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.context.load_cert_chain(str(pair.cert), str(pair.key))
         self.delay, self.received, self.answered = delay, [], []
-        self.listener = socket.socket()
-        self.listener.bind((HOST, 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
         self.bootstrap = "%s:%d" % (HOST, self.port)
-        self._sockets = []
 
-    def start(self):
-        threading.Thread(target=self._accept, daemon=True, name="slow-broker").start()
-        return self
-
-    def _accept(self):
-        while True:
-            try:
-                raw, _ = self.listener.accept()
-            except OSError:
-                return
-            self._sockets.append(raw)
-            threading.Thread(target=self._serve, args=(raw,), daemon=True, name="slow-broker-conn").start()
+    def _accepted(self, raw):
+        self._track(raw)
+        self._spawn(self._serve, "slow-broker-conn", raw)
 
     def _serve(self, raw):
         body = kw.encode_api_versions_response(0, {"error_code": 0, "api_keys": [(kw.API_API_VERSIONS, 0, 3)]})
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, EOFError):
             raw.settimeout(10)
-            conn = self.context.wrap_socket(raw, server_side=True) if self.context else raw
+            conn = raw
+            if self.context:
+                conn = self.context.wrap_socket(raw, server_side=True)
+                self._track(conn)  # wrapping detaches `raw`: stop() must close this one
             while True:
-                head = self._read(conn, 4)
-                payload = self._read(conn, int.from_bytes(head, "big"))
+                head = read_exactly(conn, 4)
+                payload = read_exactly(conn, int.from_bytes(head, "big"))
                 corr = int.from_bytes(payload[4:8], "big")
                 self.received.append(corr)
                 time.sleep(self.delay)
                 conn.sendall(kw.response_frame(kw.API_API_VERSIONS, 0, corr, body))
                 self.answered.append(corr)
-
-    @staticmethod
-    def _read(sock, n):
-        data = b""
-        while len(data) < n:
-            chunk = sock.recv(n - len(data))
-            if not chunk:
-                raise ValueError("closed")
-            data += chunk
-        return data
-
-    def stop(self):
-        for s in [self.listener] + self._sockets:
-            with contextlib.suppress(OSError):
-                s.close()
 
 
 @pytest.mark.parametrize("upstream", ["tls", "plaintext"])
