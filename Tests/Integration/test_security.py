@@ -717,6 +717,31 @@ def test_expired_certificate_refuses_to_start(proxy, tansu, tls_certificates):
         text[-2000:]
 
 
+def test_metrics_endpoint_over_tls(proxy, tansu, tls_certificates):
+    """--metrics-tls-cert/--metrics-tls-key: /metrics answers over HTTPS to a client trusting the test CA (host name
+    checked), and a plain HTTP request on that port gets no metrics."""
+    import http.client
+    c = tls_certificates
+    p = proxy("--metrics-tls-cert", c.server.cert, "--metrics-tls-key", c.server.key)
+    context = ssl.create_default_context(cafile=str(c.ca_cert))
+    conn = http.client.HTTPSConnection(HOST, p.metrics_port, timeout=5, context=context)
+    try:
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 200 and "kafkascope_build_info" in body, (response.status, body[:200])
+    with pytest.raises((http.client.HTTPException, OSError)):
+        plain = http.client.HTTPConnection(HOST, p.metrics_port, timeout=5)
+        try:
+            plain.request("GET", "/metrics")
+            plain.getresponse().read()
+        finally:
+            plain.close()
+    p.assert_alive()
+
+
 # ---------------------------------------------------------------------------------------------- 6. secrets
 
 def sasl_tokens(monkeypatch):
