@@ -20,6 +20,30 @@ import Testing
         #expect(level.stderr.contains("--log-level"))
     }
 
+    @Test func tlsOptionsThatDoNotGoTogetherAreNamed() throws {
+        let base = ["proxy", "--bootstrap-server", "localhost:9092", "--no-metrics"]
+        let cases: [([String], String)] = [
+            (["--tls-cert", "a.crt"], "--tls-cert and --tls-key go together"),
+            (["--tls-client-ca", "ca.crt"], "--tls-client-ca needs --tls-cert and --tls-key"),
+            (["--upstream-ca", "ca.crt"], "need --upstream-tls"),
+            (["--upstream-tls", "--upstream-key", "k.pem"], "--upstream-cert and --upstream-key go together"),
+            (["--record-redact-sasl"], "--record-redact-sasl needs --record"),
+        ]
+        for (extra, message) in cases {
+            let result = try KafkascopeProcess.run(base + extra)
+            #expect(result.status != 0, "\(extra)")
+            #expect(result.stderr.contains(message), "\(extra): \(result.stderr)")
+        }
+    }
+
+    /// A TLS file that cannot be used stops the proxy at once, with one line and EX_CONFIG.
+    @Test func anUnreadableCertificateStopsTheProxy() throws {
+        let result = try KafkascopeProcess.run(
+            ["proxy", "--bootstrap-server", "localhost:9092", "--no-metrics", "--tls-cert", "/nonexistent/tls.crt", "--tls-key", "/nonexistent/tls.key"])
+        #expect(result.status == 78)
+        #expect(result.stderr == "kafkascope: cannot read the certificate file /nonexistent/tls.crt\n")
+    }
+
     @Test func theConfigFileMustBeKnownOptions() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-\(UUID()).yaml")
         try Data("bootstrap-server: localhost:9092\nlisten-port: 3\n".utf8).write(to: file)

@@ -31,4 +31,23 @@ import Testing
         #expect(UpstreamTLS.isIPAddress("::1"))
         #expect(!UpstreamTLS.isIPAddress("broker-0.kafka.svc"))
     }
+
+    /// Kubernetes updates a secret volume by pointing a directory link at a new directory; the file path the proxy
+    /// was given stays the same, and its stamp must change.
+    @Test func aSwappedDirectoryLinkChangesTheStamp() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-stamp-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for version in ["v1", "v2"] {
+            try FileManager.default.createDirectory(atPath: "\(base)/\(version)", withIntermediateDirectories: true)
+            try Data("certificate \(version)".utf8).write(to: URL(fileURLWithPath: "\(base)/\(version)/tls.crt"))
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(base)/..data", withDestinationPath: "v1")
+        try FileManager.default.createSymbolicLink(atPath: "\(base)/tls.crt", withDestinationPath: "..data/tls.crt")
+        let before = try #require(FileStamp(path: "\(base)/tls.crt"))
+        #expect(FileStamp(path: "\(base)/tls.crt") == before)
+        try FileManager.default.removeItem(atPath: "\(base)/..data")
+        try FileManager.default.createSymbolicLink(atPath: "\(base)/..data", withDestinationPath: "v2")
+        #expect(FileStamp(path: "\(base)/tls.crt") != before)
+        #expect(FileStamp(path: "\(base)/missing.crt") == nil)
+    }
 }

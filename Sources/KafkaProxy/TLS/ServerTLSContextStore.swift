@@ -64,21 +64,20 @@ public final class ServerTLSContextStore: Sendable {
     }
 }
 
-/// What tells a changed file from the one read before: its modification time, size and inode (a renamed-over
-/// file, as Kubernetes secret volumes update them, changes inode).
+/// What tells a changed file from the one read before: its modification time, size and inode. `stat` follows
+/// symbolic links all the way, so a Kubernetes secret volume, which swaps a directory link, reads as changed.
 struct FileStamp: Equatable, Sendable {
-    var modified: Date
+    var modified: Int
+    var modifiedNanoseconds: Int
     var size: Int
-    var inode: Int
+    var inode: UInt
 
     init?(path: String) {
-        // Follows symbolic links: Kubernetes mounts secrets as links into a directory it swaps.
-        let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
-            $0.hasPrefix("/") ? $0 : (path as NSString).deletingLastPathComponent + "/" + $0
-        } ?? path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: resolved) else { return nil }
-        self.modified = attributes[.modificationDate] as? Date ?? .distantPast
-        self.size = (attributes[.size] as? NSNumber)?.intValue ?? -1
-        self.inode = (attributes[.systemFileNumber] as? NSNumber)?.intValue ?? -1
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        self.modified = Int(info.st_mtim.tv_sec)
+        self.modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+        self.size = Int(info.st_size)
+        self.inode = UInt(info.st_ino)
     }
 }
