@@ -17,6 +17,10 @@ SaslUpstream does on its own what a Kafka broker's SASL listener does (KIP-43, K
     wrong password is answered like Kafka does: SaslAuthenticate error 58 (SASL_AUTHENTICATION_FAILED) with
     Kafka's message, then the connection is closed. In the legacy exchange a failure just closes it. Any other
     request before authentication closes the connection too, except ApiVersions.
+  - OAUTHBEARER (RFC 7628, KIP-255) with unsecured JWTs, as Kafka's OAuthBearerSaslServer with a lenient
+    validator: the token needs a `sub`, an `exp` (if any) in the future and, with valid_subjects, a sub among
+    them; its signature is not checked. A rejected token is reported with RFC 7628's error JSON as a challenge;
+    the client's lone 0x01 acknowledgement then gets error 58 with that JSON as the message, and the close.
   - After authentication every frame still goes through a parser (size prefix and request header only): keys 17
     and 36 are answered here (KIP-368 re-authentication on the same connection), everything else goes to Tansu
     untouched. Responses leave in request order: each request queues a slot (Tansu's next answer, or a local
@@ -25,7 +29,9 @@ SaslUpstream does on its own what a Kafka broker's SASL listener does (KIP-43, K
     the session expired closes the connection, as Kafka does with connections.max.reauth.ms.
 """
 import asyncio
+import base64
 import collections
+import json
 import logging
 import re
 import signal
@@ -43,7 +49,8 @@ from harness import HOST, _spawn, _stop_process, find_port_block, tool_binary, w
 API_SASL_HANDSHAKE, API_SASL_AUTHENTICATE = 17, 36
 ERROR_UNSUPPORTED_SASL_MECHANISM, ERROR_ILLEGAL_SASL_STATE, ERROR_SASL_AUTHENTICATION_FAILED = 33, 34, 58
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
-ALL_MECHANISMS = SCRAM_MECHANISMS + ("PLAIN",)
+PASSWORD_MECHANISMS = SCRAM_MECHANISMS + ("PLAIN",)
+ALL_MECHANISMS = PASSWORD_MECHANISMS + ("OAUTHBEARER",)
 DEFAULT_USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 SCRAM_ITERATIONS = 4096  # Kafka's minimum for SCRAM-SHA-256/512
 MAX_FRAME = 100 << 20
@@ -176,8 +183,85 @@ class _Scram:
             raise AuthenticationFailed(self.failure) from e
 
 
-def _mechanism(name, users, reauth):
-    return _Plain(users) if name == "PLAIN" else _Scram(name, users, reauth)
+class _OAuthBearer:
+    """SASL/OAUTHBEARER server (RFC 7628) after Kafka's OAuthBearerSaslServer, for unsecured JWTs. The client's
+    one message is `n,[a=authzid],^Aauth=Bearer <JWT>^A[key=value^A]...^A` (Kafka's grammar; other keys are
+    extensions, ignored). The JWT is `base64url(header).base64url(claims).signature`, both JSON objects; the
+    signature is not checked (may be empty). Accepted: a non-empty string `sub`, a numeric `exp` in the future
+    if present, and with valid_subjects (None = any) a sub among them; answer empty, principal User:<sub>. A
+    rejected token is answered with RFC 7628's error JSON as a challenge (the exchange is not over); the client
+    acknowledges with a lone 0x01, which fails it with that JSON as the message, as Kafka does. A message that
+    does not parse, or an authzid other than the sub, fails at once."""
+
+    name = "OAUTHBEARER"
+    CLIENT_MESSAGE = re.compile(rb"n,(?:a=((?:[\x01-\x2b\x2d-\x3c\x3e-\x7f]|=2C|=3D)+))?,\x01"
+                                rb"((?:[A-Za-z]+=[\x21-\x7e \t\r\n]+\x01)*)\x01\Z")
+    AUTH = re.compile(r"(\w+) +([-_.a-zA-Z0-9]+)\Z")
+    ERROR = '{"status":"invalid_token"}'  # Kafka's jsonErrorResponse for a token its validator rejects
+
+    def __init__(self, valid_subjects, reauth):
+        self.valid_subjects = None if valid_subjects is None else set(valid_subjects)
+        self.username = self.error = self.reason = None
+        self.failure = "Authentication failed during %s due to invalid credentials with SASL mechanism %s" % (
+            "re-authentication" if reauth else "authentication", self.name)
+
+    def step(self, token):
+        if token == b"\x01" and self.error is not None:
+            raise AuthenticationFailed(self.error)  # the client acknowledged the error report
+        self.error = self.reason = None
+        authzid, jwt = self.parse(token)
+        self.reason = self.rejection(jwt)
+        if self.reason is not None:
+            self.error = self.ERROR
+            return self.error.encode(), False
+        if authzid and authzid != self.username:
+            raise AuthenticationFailed("Authentication failed: Client requested an authorization id (%s) that is "
+                                       "different from the token's principal name (%s)" % (authzid, self.username))
+        return b"", True
+
+    def parse(self, token):
+        """(authzid or None, JWT) of the client message, or AuthenticationFailed (Kafka: a SaslException)."""
+        m = self.CLIENT_MESSAGE.match(token)
+        pairs = dict(kv.split(b"=", 1) for kv in m.group(2).split(b"\x01")[:-1]) if m else {}
+        auth = self.AUTH.match(pairs.get(b"auth", b"").decode("ascii", errors="replace"))
+        if auth is None or auth.group(1).lower() != "bearer":
+            self.reason = "not an OAUTHBEARER client message with auth=Bearer <token>"
+            raise AuthenticationFailed(self.failure)
+        authzid = m.group(1).decode().replace("=2C", ",").replace("=3D", "=") if m.group(1) else None
+        return authzid, auth.group(2)
+
+    def rejection(self, jwt):
+        """Why the validator rejects the JWT, or None if it accepts it (then self.username is its sub)."""
+        parts = jwt.split(".")
+        if len(parts) != 3:
+            return "not a compact JWS (%d parts)" % len(parts)
+        try:
+            header, claims = (json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2])
+        except ValueError as e:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+            return "header or claims not base64url JSON: %s" % e
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            return "header or claims not a JSON object"
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            return "no sub claim"
+        self.username = sub  # the name tried (failure events record it too)
+        exp = claims.get("exp")
+        if exp is not None:
+            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+                return "exp claim %r is not a number" % (exp,)
+            if exp <= time.time():
+                return "expired %.0f s ago" % (time.time() - exp)
+        if self.valid_subjects is not None and sub not in self.valid_subjects:
+            return "subject %r not among the valid subjects" % sub
+        return None
+
+
+def _mechanism(name, owner, reauth):
+    if name == "PLAIN":
+        return _Plain(owner.users)
+    if name == "OAUTHBEARER":
+        return _OAuthBearer(owner.valid_subjects, reauth)
+    return _Scram(name, owner.users, reauth)
 
 
 # ---------------------------------------------------------------------------------------------- wire helpers
@@ -237,7 +321,9 @@ class SaslUpstream(kw.LoopThread):
     start() binds 127.0.0.1:`port` (0 = any free port, then in self.port) and returns once it accepts; stop()
     closes the listener and every connection.
 
-    users: name -> password (read at each authentication, so a test may change it). mechanisms: those enabled.
+    users: name -> password (read at each authentication, so a test may change it). mechanisms: those enabled
+    (default all: SCRAM-SHA-256/512, PLAIN, OAUTHBEARER). valid_subjects: the JWT subjects OAUTHBEARER accepts
+    (None = any).
     legacy: advertise SaslHandshake v0 only and no SaslAuthenticate. session_lifetime_ms: KIP-368 lifetime (0 =
     none); enforce_session_lifetime: close a connection that sends a non-SASL request after it expired.
     failure_close_delay: seconds between a failure answer (error 58, 33) and the close. Kafka sends the answer and
@@ -253,7 +339,7 @@ class SaslUpstream(kw.LoopThread):
 
     def __init__(self, upstream_port, users=None, mechanisms=ALL_MECHANISMS, legacy=False, session_lifetime_ms=0,
                  enforce_session_lifetime=True, failure_close_delay=0.1, port=0, log_path=None,
-                 upstream_host=HOST):
+                 upstream_host=HOST, valid_subjects=None):
         try:
             import scramp  # noqa: F401
         except ImportError:
@@ -262,6 +348,7 @@ class SaslUpstream(kw.LoopThread):
         self.upstream = (upstream_host, upstream_port)
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.mechanisms = list(mechanisms)
+        self.valid_subjects = None if valid_subjects is None else set(valid_subjects)
         self.legacy, self.session_lifetime_ms = legacy, session_lifetime_ms
         self.enforce_session_lifetime, self.failure_close_delay = enforce_session_lifetime, failure_close_delay
         self.requested_port, self.port = port, None
@@ -294,9 +381,10 @@ class SaslUpstream(kw.LoopThread):
         server = self.loop.run_until_complete(asyncio.start_server(self._serve, HOST, self.requested_port))
         self.servers.append(server)
         self.port = server.sockets[0].getsockname()[1]
-        self._log("listening on %s:%d, upstream %s:%d, mechanisms %s%s, session lifetime %d ms"
+        self._log("listening on %s:%d, upstream %s:%d, mechanisms %s%s, session lifetime %d ms%s"
                   % (HOST, self.port, *self.upstream, ",".join(self.mechanisms),
-                     " (legacy: SaslHandshake v0 only)" if self.legacy else "", self.session_lifetime_ms))
+                     " (legacy: SaslHandshake v0 only)" if self.legacy else "", self.session_lifetime_ms,
+                     "" if self.valid_subjects is None else ", OAUTHBEARER subjects %s" % sorted(self.valid_subjects)))
 
     def __enter__(self):
         return self.start()
@@ -343,7 +431,7 @@ class _Session:
         self.owner, self.peer = owner, peer
         self.principal = None      # set once authenticated
         self.mechanism_name = None
-        self.exchange = None       # current _Plain/_Scram between SaslHandshake and the last SaslAuthenticate
+        self.exchange = None       # current _Plain/_Scram/_OAuthBearer from SaslHandshake to the last SaslAuthenticate
         self.expires_at = None     # monotonic time the session expires (KIP-368), or None
         self.client_id = None      # of the last SaslHandshake
 
@@ -471,7 +559,7 @@ class _Session:
         elif self.authenticated and mechanism != self.mechanism_name:
             error = ERROR_ILLEGAL_SASL_STATE  # KIP-368: re-authentication must keep the mechanism
         else:
-            self.exchange = _mechanism(mechanism, self.owner.users, reauth=self.authenticated)
+            self.exchange = _mechanism(mechanism, self.owner, reauth=self.authenticated)
         self.owner._log("%s: SaslHandshake v%d %s -> error %d" % (self.peer, version, mechanism, error))
         body = kw.Writer().i16(error).array(self.owner.mechanisms, lambda w, m: w.string(m)).bytes()
         return kw.response_frame(API_SASL_HANDSHAKE, version, corr, body), error != 0
@@ -522,10 +610,11 @@ class _Session:
         if principal is None and exchange is not None and exchange.username is not None:
             principal = "User:%s" % exchange.username
         mechanism = mechanism or (exchange.name if exchange is not None else None)
+        reason = getattr(exchange, "reason", None) if not ok else None  # OAUTHBEARER: why the token was rejected
         self.owner.events.append(AuthEvent(ok, mechanism, principal, framing, reauth, message, self.client_id))
-        self.owner._log("%s (client id %s): %s%s %s %s via %s%s" % (
+        self.owner._log("%s (client id %s): %s%s %s %s via %s%s%s" % (
             self.peer, self.client_id, "re-authentication " if reauth else "", "succeeded" if ok else "FAILED",
-            principal, mechanism, framing, ": " + message if message else ""))
+            principal, mechanism, framing, ": " + message if message else "", " (%s)" % reason if reason else ""))
         if not ok:
             self.exchange = None
 
@@ -568,7 +657,7 @@ def start_secured_broker(stack, protocol, make_tansu, work_dir, pem=None, client
     also when a start fails). make_tansu: the tansu_factory fixture's make(port=,
     advertised_port=). pem: HAProxy's certificate + key (SSL, SASL_SSL); client_ca: require client
     certificates from that CA. sasl_options go to SaslUpstream (users, mechanisms, legacy,
-    session_lifetime_ms, ...)."""
+    session_lifetime_ms, valid_subjects, ...)."""
     assert protocol in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"), protocol
     tls, sasl_enabled = protocol in ("SSL", "SASL_SSL"), protocol.startswith("SASL")
     assert not tls or pem, "%s needs a server certificate (pem=)" % protocol
@@ -593,27 +682,60 @@ def start_secured_broker(stack, protocol, make_tansu, work_dir, pem=None, client
 
 # ---------------------------------------------------------------------------------------------- client configs
 
-def kafka_python_security(protocol, ca_cert=None, client=None, mechanism=None, username=None, password=None):
+def _base64url_json(value):
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
+def unsecured_jwt(subject, lifetime=3600, **claims):
+    """An unsecured JWT (RFC 7519 section 6) like those librdkafka makes with enable.sasl.oauthbearer.unsecure.jwt:
+    header {"alg":"none"}, claims sub, iat = now and exp = iat + lifetime (seconds; negative: already expired)
+    plus `claims`, and an empty signature."""
+    iat = int(time.time())
+    return "%s.%s." % (_base64url_json({"alg": "none"}),
+                       _base64url_json({"sub": subject, "iat": iat, "exp": iat + lifetime, **claims}))
+
+
+def kafka_python_token_provider(token):
+    """A kafka-python 3 sasl_oauth_token_provider (it must subclass kafka.net.sasl.oauth.AbstractTokenProvider)
+    whose token() is always `token`."""
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+
+    class FixedToken(AbstractTokenProvider):
+        def token(self):
+            return token
+    return FixedToken()
+
+
+def kafka_python_security(protocol, ca_cert=None, client=None, mechanism=None, username=None, password=None,
+                          oauth_token=None):
     """kafka-python settings for `protocol`. ca_cert: trusted CA file; client: certificates.KeyPair for mutual
-    TLS. Hostname checking stays on (the server certificate names IP 127.0.0.1)."""
+    TLS. Hostname checking stays on (the server certificate names IP 127.0.0.1). OAUTHBEARER: `oauth_token`, or
+    by default an unsecured JWT whose sub is `username` (password unused)."""
     cfg = {"security_protocol": protocol}
     if "SSL" in protocol:
         cfg.update(ssl_cafile=str(ca_cert), ssl_check_hostname=True)
         if client is not None:
             cfg.update(ssl_certfile=str(client.cert), ssl_keyfile=str(client.key))
-    if protocol.startswith("SASL"):
+    if protocol.startswith("SASL") and mechanism == "OAUTHBEARER":
+        cfg.update(sasl_mechanism=mechanism,
+                   sasl_oauth_token_provider=kafka_python_token_provider(oauth_token or unsecured_jwt(username)))
+    elif protocol.startswith("SASL"):
         cfg.update(sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password)
     return cfg
 
 
 def confluent_security(protocol, ca_cert=None, client=None, mechanism=None, username=None, password=None):
-    """confluent-kafka (librdkafka) settings for `protocol`, as kafka_python_security."""
+    """confluent-kafka (librdkafka) settings for `protocol`, as kafka_python_security. OAUTHBEARER: librdkafka's
+    own unsecured JWT (enable.sasl.oauthbearer.unsecure.jwt) with sub `username`, valid for an hour."""
     cfg = {"security.protocol": protocol}
     if "SSL" in protocol:
         cfg.update({"ssl.ca.location": str(ca_cert), "ssl.endpoint.identification.algorithm": "https"})
         if client is not None:
             cfg.update({"ssl.certificate.location": str(client.cert), "ssl.key.location": str(client.key)})
-    if protocol.startswith("SASL"):
+    if protocol.startswith("SASL") and mechanism == "OAUTHBEARER":
+        cfg.update({"sasl.mechanism": mechanism, "enable.sasl.oauthbearer.unsecure.jwt": True,
+                    "sasl.oauthbearer.config": "principal=%s" % username})
+    elif protocol.startswith("SASL"):
         cfg.update({"sasl.mechanism": mechanism, "sasl.username": username, "sasl.password": password})
     return cfg
 

@@ -2,7 +2,9 @@
 stand-ins of secured_brokers.py) and test_security.py (the same clients through the proxy).
 
 - security(): kafka-python and confluent-kafka settings for one security protocol, kafka-python as alice and
-  confluent-kafka as bob, so that authentication events and principal labels tell them apart.
+  confluent-kafka as bob (with OAUTHBEARER: JWT subjects dave and carol), so that authentication events and
+  principal labels tell them apart. rejected_credentials(): what makes a mechanism fail (a wrong password, or
+  JWT subjects that SaslUpstream's valid_subjects leave out).
 - in_parallel(): run client work on threads at once.
 - roundtrip(): both clients produce, then both consume everything in consumer groups of their own and commit;
   contents by digest, committed offsets, and the cluster view each client ended with (expected_brokers).
@@ -20,21 +22,41 @@ import workloads as wl
 PARTITIONS = 3
 KP_USER, KP_PASSWORD = "alice", sb.DEFAULT_USERS["alice"]  # kafka-python authenticates as alice,
 CK_USER, CK_PASSWORD = "bob", sb.DEFAULT_USERS["bob"]      # confluent-kafka as bob: events tell them apart
+# OAUTHBEARER: kafka-python sends an unsecured JWT made here with sub dave, librdkafka its own with sub carol.
+KP_SUBJECT, CK_SUBJECT = "dave", "carol"
+OAUTH_SUBJECTS = (KP_SUBJECT, CK_SUBJECT)  # SaslUpstream(valid_subjects=) for tests that reject others
 
 # Kafka's SaslAuthenticate error messages (SaslServerAuthenticator, PlainSaslServer) that SaslUpstream sends.
 SCRAM_FAILED = "Authentication failed during authentication due to invalid credentials with SASL mechanism %s"
 PLAIN_FAILED = "Authentication failed: Invalid username or password"
+# OAUTHBEARER: RFC 7628's error report for a rejected token (Kafka's OAuthBearerSaslServer), which becomes the
+# error message once the client acknowledges it.
+OAUTH_FAILED = '{"status":"invalid_token"}'
 
 
 def failure_message(mechanism):
-    """The SaslAuthenticate error message SaslUpstream sends for a wrong password with `mechanism`."""
+    """The SaslAuthenticate error message SaslUpstream sends when rejected_credentials(mechanism) are used."""
+    if mechanism == "OAUTHBEARER":
+        return OAUTH_FAILED
     return PLAIN_FAILED if mechanism == "PLAIN" else SCRAM_FAILED % mechanism
 
 
+def rejected_credentials(mechanism):
+    """security() keyword arguments that SaslUpstream rejects: a wrong password, or for OAUTHBEARER subjects
+    (mallory, eve) outside OAUTH_SUBJECTS (the stand-in must be given valid_subjects=OAUTH_SUBJECTS)."""
+    if mechanism == "OAUTHBEARER":
+        return {"kp_user": "mallory", "ck_user": "eve"}
+    return {"kp_password": "wrong", "ck_password": "wrong"}
+
+
 def security(protocol, certs, mechanism=None, client_cert=False, kp_password=KP_PASSWORD, ck_password=CK_PASSWORD,
-             kp_user=KP_USER, ck_user=CK_USER):
+             kp_user=None, ck_user=None):
     """(kafka-python settings, confluent-kafka settings) for one protocol; certs: certificates.Certificates (the
-    test CA is trusted; client_cert: present the client certificate, for mutual TLS)."""
+    test CA is trusted; client_cert: present the client certificate, for mutual TLS). kp_user/ck_user default to
+    alice/bob, with OAUTHBEARER to the JWT subjects dave/carol (passwords unused)."""
+    oauth = mechanism == "OAUTHBEARER"
+    kp_user = kp_user or (KP_SUBJECT if oauth else KP_USER)
+    ck_user = ck_user or (CK_SUBJECT if oauth else CK_USER)
     client = certs.client if client_cert else None
     return (sb.kafka_python_security(protocol, certs.ca_cert, client, mechanism, kp_user, kp_password),
             sb.confluent_security(protocol, certs.ca_cert, client, mechanism, ck_user, ck_password))

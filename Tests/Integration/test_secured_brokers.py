@@ -3,12 +3,16 @@ before the proxy's TLS/SASL support is tested against them, they must behave lik
 
 - SSL (HAProxy), SASL_PLAINTEXT with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN, and SASL_SSL: kafka-python and
   confluent-kafka each produce 200 records and both consume all 400 in a consumer group, at the same time.
-- Wrong password, no client certificate for mutual TLS, an expired server certificate and one from an unknown CA
-  fail, with what each client reports recorded by kafka_python_failure/confluent_failure (run with -s to see
-  it); a later proxy test compares its own observations with these.
+  OAUTHBEARER with unsecured JWTs (kafka-python's made here, sub dave; librdkafka's own, sub carol): 20 each.
+- Wrong password (for OAUTHBEARER: a subject the stand-in does not accept), no client certificate for mutual
+  TLS, an expired server certificate and one from an unknown CA fail, with what each client reports recorded by
+  kafka_python_failure/confluent_failure (run with -s to see it); a later proxy test compares its own
+  observations with these.
 - On the wire: the SASL keys in ApiVersions (also Tansu's own list), error 58 + close on a wrong password, error
-  33 for an unknown mechanism, no request before authentication; the legacy exchange (SaslHandshake v0, raw
-  tokens) when SaslAuthenticate is not advertised; KIP-368 re-authentication with a 3 s session lifetime.
+  33 for an unknown mechanism, no request before authentication; OAUTHBEARER's error report (RFC 7628 JSON, the
+  client's 0x01, then error 58 + close) for expired, unaccepted and sub-less tokens; the legacy exchange
+  (SaslHandshake v0, raw tokens) when SaslAuthenticate is not advertised; KIP-368 re-authentication with a 3 s
+  session lifetime.
 """
 import collections
 import socket
@@ -21,10 +25,12 @@ import kafka_wire as kw
 import secured_brokers as sb
 import workloads as wl
 from harness import HOST, TANSU_NODE_ID
-from secured_clients import (CK_USER, KP_PASSWORD, KP_USER, PLAIN_FAILED, failure_message, in_parallel, observe,
-                             produce_and_read_back, produce_for, roundtrip, security)
+from secured_clients import (CK_SUBJECT, CK_USER, KP_PASSWORD, KP_SUBJECT, KP_USER, OAUTH_FAILED, OAUTH_SUBJECTS,
+                             PLAIN_FAILED, SCRAM_FAILED, failure_message, in_parallel, observe,
+                             produce_and_read_back, produce_for, rejected_credentials, roundtrip, security)
 
 RECORDS = 200
+OAUTH_RECORDS = 20
 
 
 def secured_roundtrip(broker, kp, ck):
@@ -56,6 +62,20 @@ def test_sasl_plaintext_roundtrip(secured_broker, tls_certificates, mechanism):
     assert_authenticated(broker.sasl, mechanism)
 
 
+def test_oauthbearer_roundtrip(secured_broker, tls_certificates):
+    """OAUTHBEARER, SaslUpstream accepting subjects dave and carol: kafka-python (a token provider handing out an
+    unsecured JWT made here, sub dave) and librdkafka (enable.sasl.oauthbearer.unsecure.jwt, principal=carol)
+    produce 20 records each and both consume all 40 in groups."""
+    broker = secured_broker("SASL_PLAINTEXT", valid_subjects=OAUTH_SUBJECTS)
+    roundtrip(broker.bootstrap, *security("SASL_PLAINTEXT", tls_certificates, "OAUTHBEARER"),
+              [(TANSU_NODE_ID, HOST, broker.port)], records=OAUTH_RECORDS)
+    ok = broker.sasl.successes()
+    assert {(e.principal, e.mechanism, e.framing) for e in ok} == {
+        ("User:" + s, "OAUTHBEARER", v) for s, v in ((KP_SUBJECT, "SaslAuthenticate v2"),
+                                                     (CK_SUBJECT, "SaslAuthenticate v1"))}, ok
+    assert not broker.sasl.failures() and not broker.sasl.internal_errors
+
+
 def test_sasl_ssl_roundtrip(secured_broker, tls_certificates):
     """HAProxy (TLS) -> SaslUpstream -> Tansu, with SCRAM-SHA-512."""
     broker = secured_broker("SASL_SSL")
@@ -66,14 +86,17 @@ def test_sasl_ssl_roundtrip(secured_broker, tls_certificates):
 
 # ---------------------------------------------------------------------------------------------- failures
 
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"])
 def test_wrong_password(secured_broker, tls_certificates, mechanism):
     """Like Kafka: SaslAuthenticate error 58 with the broker's message, then the connection closes. kafka-python
     logs SaslAuthenticationFailedError with that message and raises KafkaTimeoutError when its bootstrap time is
-    up; librdkafka hands _AUTHENTICATION with the message to error_cb."""
-    broker = secured_broker("SASL_PLAINTEXT")
+    up; librdkafka hands _AUTHENTICATION with the message to error_cb. OAUTHBEARER, with JWT subjects mallory and
+    eve where only dave and carol are accepted: the JWT is answered with the error report {"status":
+    "invalid_token"}, both clients acknowledge it with 0x01 and get error 58 with that JSON as the message."""
+    broker = secured_broker("SASL_PLAINTEXT", valid_subjects=OAUTH_SUBJECTS)
+    rejected = rejected_credentials(mechanism)
     kp_failure, ck_failure = observe(broker.bootstrap, *security("SASL_PLAINTEXT", tls_certificates, mechanism,
-                                                       kp_password="wrong", ck_password="wrong"))
+                                                                 **rejected))
     message = failure_message(mechanism)
     assert kp_failure.raised == "KafkaTimeoutError: Unable to bootstrap from HOST:PORT", kp_failure
     assert kp_failure.mentions("[Error 58] SaslAuthenticationFailedError", message), kp_failure
@@ -81,7 +104,8 @@ def test_wrong_password(secured_broker, tls_certificates, mechanism):
                                + message + " (after Nms in state AUTH_REQ)"), ck_failure
     assert not broker.sasl.successes()
     failed = broker.sasl.failures()
-    assert {e.principal for e in failed} == {"User:" + KP_USER, "User:" + CK_USER}, failed
+    assert {e.principal for e in failed} == {"User:" + rejected.get("kp_user", KP_USER),
+                                             "User:" + rejected.get("ck_user", CK_USER)}, failed
     assert {e.message for e in failed} == {message}, failed
     assert not broker.sasl.internal_errors, broker.sasl.internal_errors
 
@@ -147,16 +171,33 @@ def sasl_call(client, api_key, version, body):
     return r
 
 
-def plain_login(client, username, password, version=2):
-    """SaslHandshake v1 PLAIN + SaslAuthenticate `version`: (error_code, error_message, session_lifetime_ms)."""
-    r = sasl_call(client, sb.API_SASL_HANDSHAKE, 1, kw.Writer().string("PLAIN").bytes())
+def sasl_handshake(client, mechanism):
+    """SaslHandshake v1 for `mechanism`, which must be accepted."""
+    r = sasl_call(client, sb.API_SASL_HANDSHAKE, 1, kw.Writer().string(mechanism).bytes())
     assert r.i16() == 0
-    token = b"\0" + username.encode() + b"\0" + password.encode()
+
+
+def sasl_authenticate(client, token, version=2):
+    """SaslAuthenticate `version` with `token`: (error_code, error_message, auth_bytes, session_lifetime_ms, None
+    before v1)."""
     w = kw.Writer(flexible=version >= 2)
     w.uvarint(len(token) + 1) if version >= 2 else w.i32(len(token))
     r = sasl_call(client, sb.API_SASL_AUTHENTICATE, version, w.raw(token).tags().bytes())
-    error, message, _ = r.i16(), r.string(), r.raw_bytes()
-    return error, message, r.i64() if version >= 1 else None
+    error, message, answer = r.i16(), r.string(), r.raw_bytes()
+    return error, message, answer, r.i64() if version >= 1 else None
+
+
+def plain_login(client, username, password, version=2):
+    """SaslHandshake v1 PLAIN + SaslAuthenticate `version`: (error_code, error_message, session_lifetime_ms)."""
+    sasl_handshake(client, "PLAIN")
+    error, message, _, lifetime = sasl_authenticate(client, b"\0" + username.encode() + b"\0" + password.encode(),
+                                                    version)
+    return error, message, lifetime
+
+
+def oauth_message(jwt, authzid=None):
+    """An OAUTHBEARER client message (RFC 7628) carrying `jwt`, as kafka-python and librdkafka send it."""
+    return b"n,%s,\x01auth=Bearer %s\x01\x01" % (b"a=" + authzid.encode() if authzid else b"", jwt.encode())
 
 
 def test_sasl_on_the_wire(secured_broker, tls_certificates):
@@ -187,6 +228,41 @@ def test_sasl_on_the_wire(secured_broker, tls_certificates):
         closed, rest = kw.wait_closed(c.sock, 5)
         assert closed and rest == b"", "Metadata before authentication was not refused by a close"
     assert [e.ok for e in broker.sasl.events] == [True, False]
+    assert not broker.sasl.internal_errors, broker.sasl.internal_errors
+
+
+def test_oauthbearer_on_the_wire(secured_broker):
+    """OAUTHBEARER as Kafka's OAuthBearerSaslServer runs it: an accepted JWT gets an empty answer and the session
+    lifetime; an expired one, one for a subject not accepted and one without `sub` get the error report
+    {"status":"invalid_token"} as a challenge (error 0, nothing ends yet), and the client's 0x01 then gets error
+    58 with that JSON and the close. A message without auth=Bearer, or whose authzid is not the token's sub, fails
+    at once."""
+    broker = secured_broker("SASL_PLAINTEXT", session_lifetime_ms=60000, valid_subjects=OAUTH_SUBJECTS)
+    with kw.WireClient(HOST, broker.port, timeout=10) as c:
+        sasl_handshake(c, "OAUTHBEARER")
+        assert sasl_authenticate(c, oauth_message(sb.unsecured_jwt(CK_SUBJECT))) == (0, None, b"", 60000)
+        assert c.metadata(1)["brokers"][0]["port"] == broker.port  # authenticated: Tansu answers
+    no_sub = "%s.%s." % (sb._base64url_json({"alg": "none"}), sb._base64url_json({"iat": 1, "exp": 2 ** 40}))
+    for jwt in (sb.unsecured_jwt(KP_SUBJECT, lifetime=-60), sb.unsecured_jwt("mallory"), no_sub):
+        with kw.WireClient(HOST, broker.port, timeout=10) as c:
+            sasl_handshake(c, "OAUTHBEARER")
+            assert sasl_authenticate(c, oauth_message(jwt), version=1) == (0, None, OAUTH_FAILED.encode(), 0)
+            assert sasl_authenticate(c, b"\x01", version=1) == (58, OAUTH_FAILED, b"", 0)
+            closed, rest = kw.wait_closed(c.sock, 5)
+            assert closed and rest == b"", "connection not closed after error 58 (got %r)" % rest[:50]
+    authzid_failed = ("Authentication failed: Client requested an authorization id (eve) that is different from "
+                      "the token's principal name (carol)")
+    generic = SCRAM_FAILED % "OAUTHBEARER"  # Kafka's message for a SaslException, whatever the mechanism
+    for message, expected in ((b"n,,\x01\x01", generic),
+                              (oauth_message(sb.unsecured_jwt(CK_SUBJECT), authzid="eve"), authzid_failed)):
+        with kw.WireClient(HOST, broker.port, timeout=10) as c:
+            sasl_handshake(c, "OAUTHBEARER")
+            assert sasl_authenticate(c, message) == (58, expected, b"", 0)
+            assert kw.wait_closed(c.sock, 5)[0], "connection not closed after error 58"
+    assert [(e.ok, e.principal, e.message) for e in broker.sasl.events] == [
+        (True, "User:carol", None), (False, "User:dave", OAUTH_FAILED), (False, "User:mallory", OAUTH_FAILED),
+        (False, None, OAUTH_FAILED), (False, None, generic),
+        (False, "User:carol", authzid_failed)], broker.sasl.events
     assert not broker.sasl.internal_errors, broker.sasl.internal_errors
 
 

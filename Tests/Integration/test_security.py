@@ -7,9 +7,10 @@ secured_brokers.py (HAProxy for TLS, SaslUpstream for SASL; test_secured_brokers
    TCP connection from the clients to anything but the proxy.
 2. Mutual TLS on the proxy (--tls-client-ca): refused without a client certificate, works with one.
 3. SASL passes through: SASL_PLAINTEXT with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN, SASL_SSL (TLS on both
-   sides of the proxy); principals in kafkascope_principal_requests_total, authentications in
-   kafkascope_sasl_authentications_total; a wrong password fails as it does directly (ClientFailure compared)
-   and counts as a failure; the legacy v0 exchange; KIP-368 re-authentication with no connection dropped.
+   sides of the proxy), OAUTHBEARER with unsecured JWTs (principal = the JWT's sub); principals in
+   kafkascope_principal_requests_total, authentications in kafkascope_sasl_authentications_total; a wrong
+   password (OAUTHBEARER: a rejected token) fails as it does directly (ClientFailure compared) and counts as a
+   failure; the legacy v0 exchange; KIP-368 re-authentication with no connection dropped.
 4. Fast, explained failures that leave other connections alone: the broker presents an expired certificate or
    one from another CA (tls_handshake_failed), a plaintext client on the TLS listener and a TLS client on a
    plaintext listener (protocol_mismatch), a client that never starts its handshake; a healthy producer on the
@@ -18,8 +19,9 @@ secured_brokers.py (HAProxy for TLS, SaslUpstream for SASL; test_secured_brokers
    both fail against the binary of 2026-11-25, see closing_lines).
 5. Certificate reload on SIGHUP with producers running (no connection lost, new connections get the new
    certificate), a broken key keeps the old certificate; an expired certificate stops the proxy from starting.
-6. No secret in the trace log, /metrics, `kafkascope pcap --decode full`, or `kafkascope decode` of the recorded
-   SaslAuthenticate frames; the raw recording holds the PLAIN password unless --record-redact-sasl is given.
+6. No secret (password, SCRAM proof, OAUTHBEARER JWT) in the trace log, /metrics, `kafkascope pcap --decode
+   full`, or `kafkascope decode` of the recorded SaslAuthenticate frames; the raw recording holds the PLAIN
+   password unless --record-redact-sasl is given.
 
 Run with -s to see what the clients report in the failure tests.
 """
@@ -47,14 +49,15 @@ import workloads as wl
 from harness import (HOST, TANSU_NODE_ID, PeerSampler, fetch_metrics, find_port_block, kafkascope_binary,
                      metric_sum, own_tcp_connections, parse_metrics, wait_until)
 from relays import LoopbackServer, SwitchingRelay, read_exactly
-from secured_clients import (CK_USER, KP_USER, failure_message, in_parallel, observe, produce_and_read_back,
-                             produce_for, roundtrip, security)
+from secured_clients import (CK_SUBJECT, CK_USER, KP_SUBJECT, KP_USER, OAUTH_SUBJECTS, failure_message, in_parallel,
+                             observe, produce_and_read_back, produce_for, rejected_credentials, roundtrip, security)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "pcap"))
 import pcapio  # noqa: E402
 
 ROUNDTRIP_RECORDS = 1000  # per client, in the protocol-combination tests
 SASL_RECORDS = 200        # per client, in the SASL round trips
+OAUTH_RECORDS = 50        # per client, in the OAUTHBEARER round trip
 API_SASL_AUTHENTICATE = sb.API_SASL_AUTHENTICATE
 
 PLAINTEXT_ON_TLS = ("client side: the client speaks plaintext to a TLS listener (is its security.protocol SSL or "
@@ -270,10 +273,10 @@ def principal_requests(m):
     return out
 
 
-def assert_sasl_observed(p, upstream, mechanisms):
+def assert_sasl_observed(p, upstream, mechanisms, users=(KP_USER, CK_USER)):
     """The proxy counted exactly the authentications the SASL upstream saw succeed, per mechanism, none failed;
-    the requests of both principals are counted under their plain names (alice, bob), and the log says who
-    authenticated."""
+    the requests of both principals are counted under their plain names (`users`: alice, bob; the JWT subjects
+    with OAUTHBEARER), and the log says who authenticated."""
     m = metrics_of(p)
     for mechanism in mechanisms:
         seen = sum(1 for e in upstream.sasl.successes() if e.mechanism == mechanism)
@@ -281,9 +284,9 @@ def assert_sasl_observed(p, upstream, mechanisms):
         assert sasl_counts(m, mechanism, "success") == seen, (mechanism, sasl_counts(m, mechanism, "success"), seen)
         assert sasl_counts(m, mechanism, "failure") == 0
     by_principal = principal_requests(m)
-    assert set(by_principal) == {KP_USER, CK_USER}, by_principal
+    assert set(by_principal) == set(users), by_principal
     assert all(v > 0 for v in by_principal.values()), by_principal
-    for user in (KP_USER, CK_USER):
+    for user in users:
         assert [line for line in log_lines(p, "client authenticated") if "kafka.principal=%s " % user in line], \
             "no 'client authenticated' line with kafka.principal=%s" % user
     assert not upstream.sasl.failures() and not upstream.sasl.internal_errors
@@ -297,9 +300,24 @@ def test_sasl_plaintext_mechanisms_through_the_proxy(proxy, secured_broker, tls_
     p = proxy(bootstrap=upstream.bootstrap)
     in_parallel(*[lambda mechanism=mechanism: roundtrip(p.bootstrap, *security("SASL_PLAINTEXT", c, mechanism),
                                                         proxy_view(p), records=SASL_RECORDS)
-                  for mechanism in sb.ALL_MECHANISMS], timeout=150)
-    assert_sasl_observed(p, upstream, sb.ALL_MECHANISMS)
+                  for mechanism in sb.PASSWORD_MECHANISMS], timeout=150)
+    assert_sasl_observed(p, upstream, sb.PASSWORD_MECHANISMS)
     assert {e.principal for e in upstream.sasl.successes()} == {"User:" + KP_USER, "User:" + CK_USER}
+    assert_no_connection_errors(p)
+
+
+def test_oauthbearer_through_the_proxy(proxy, secured_broker, tls_certificates):
+    """OAUTHBEARER over SASL_PLAINTEXT, SaslUpstream accepting subjects dave and carol: kafka-python (an unsecured
+    JWT made by the test, sub dave) and librdkafka (its own unsecured JWT, principal=carol) produce 50 records
+    each and both consume all 100 in groups through the proxy, which reads the principals from the JWTs' `sub`:
+    kafkascope_principal_requests_total has exactly dave and carol, and the OAUTHBEARER successes equal the
+    stand-in's."""
+    c = tls_certificates
+    upstream = secured_broker("SASL_PLAINTEXT", valid_subjects=OAUTH_SUBJECTS)
+    p = proxy(bootstrap=upstream.bootstrap)
+    roundtrip(p.bootstrap, *security("SASL_PLAINTEXT", c, "OAUTHBEARER"), proxy_view(p), records=OAUTH_RECORDS)
+    assert {e.principal for e in upstream.sasl.successes()} == {"User:" + KP_SUBJECT, "User:" + CK_SUBJECT}
+    assert_sasl_observed(p, upstream, ["OAUTHBEARER"], users=(KP_SUBJECT, CK_SUBJECT))
     assert_no_connection_errors(p)
 
 
@@ -315,15 +333,17 @@ def test_sasl_ssl_through_the_proxy(proxy, secured_broker, tls_certificates):
     assert upstream.haproxy.alive()
 
 
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"])
 def test_wrong_password_fails_as_directly(proxy, secured_broker, tls_certificates, mechanism):
-    """A wrong password: both clients report through the proxy exactly what they report connecting directly
-    (ClientFailure, ports normalized), and the proxy counts outcome="failure"."""
+    """A wrong password (OAUTHBEARER: JWT subjects the stand-in rejects, answered with RFC 7628's error report,
+    acknowledged by the client, then error 58): both clients report through the proxy exactly what they report
+    connecting directly (ClientFailure, ports normalized), and the proxy counts outcome="failure" (the error
+    report is not a success)."""
     c = tls_certificates
-    direct = secured_broker("SASL_PLAINTEXT")
-    behind = secured_broker("SASL_PLAINTEXT")
+    direct = secured_broker("SASL_PLAINTEXT", valid_subjects=OAUTH_SUBJECTS)
+    behind = secured_broker("SASL_PLAINTEXT", valid_subjects=OAUTH_SUBJECTS)
     p = proxy(bootstrap=behind.bootstrap)
-    settings = security("SASL_PLAINTEXT", c, mechanism, kp_password="wrong", ck_password="wrong")
+    settings = security("SASL_PLAINTEXT", c, mechanism, **rejected_credentials(mechanism))
     direct_kp, direct_ck = observe(direct.bootstrap, *settings, label="direct")
     proxied_kp, proxied_ck = observe(p.bootstrap, *settings, label="through the proxy")
     message = failure_message(mechanism)
@@ -745,19 +765,19 @@ def test_metrics_endpoint_over_tls(proxy, tansu, tls_certificates):
 # ---------------------------------------------------------------------------------------------- 6. secrets
 
 def sasl_tokens(monkeypatch):
-    """Records every token the SASL upstream's PLAIN and SCRAM servers receive: [(mechanism, bytes)]."""
+    """Records every token the SASL upstream's PLAIN, SCRAM and OAUTHBEARER servers receive: [(mechanism,
+    bytes)]."""
     seen = []
-    plain_step, scram_step = sb._Plain.step, sb._Scram.step
 
-    def plain(self, token):
-        seen.append(("PLAIN", bytes(token)))
-        return plain_step(self, token)
+    def recording(cls):
+        step = cls.step
 
-    def scram(self, token):
-        seen.append((self.name, bytes(token)))
-        return scram_step(self, token)
-    monkeypatch.setattr(sb._Plain, "step", plain)
-    monkeypatch.setattr(sb._Scram, "step", scram)
+        def recorded(self, token):
+            seen.append((self.name, bytes(token)))
+            return step(self, token)
+        monkeypatch.setattr(cls, "step", recorded)
+    for cls in (sb._Plain, sb._Scram, sb._OAuthBearer):
+        recording(cls)
     return seen
 
 
@@ -790,11 +810,12 @@ def sasl_authenticate_frames(recording, ports):
 
 @pytest.mark.parametrize("redact", [False, True], ids=["plain-recording", "redacted-recording"])
 def test_no_secret_leaks(proxy, secured_broker, tls_certificates, tmp_path, monkeypatch, redact):
-    """SCRAM-SHA-256 and PLAIN sessions of both clients over TLS (SASL_SSL to the proxy, SASL_PLAINTEXT behind
-    it) with --log-level trace and --record: no password, SCRAM client proof, SASL token or private-key line
-    in the log, /metrics, `kafkascope pcap --format jsonl --decode full` or `kafkascope decode` of each recorded
-    SaslAuthenticate request. The raw recording holds the PLAIN passwords without --record-redact-sasl (so the
-    search can find them) and no secret with it."""
+    """SCRAM-SHA-256, PLAIN and OAUTHBEARER sessions of both clients over TLS (SASL_SSL to the proxy,
+    SASL_PLAINTEXT behind it) with --log-level trace and --record: no password, SCRAM client proof, JWT, SASL
+    token or private-key line in the log, /metrics, `kafkascope pcap --format jsonl --decode full` or `kafkascope
+    decode` of each recorded SaslAuthenticate request. (The JWT's sub, dave or carol, is the principal and is
+    logged by design; the token is what must not appear.) The raw recording holds the PLAIN passwords and the
+    JWTs without --record-redact-sasl (so the search can find them) and no secret with it."""
     c = tls_certificates
     users = {KP_USER: secrets.token_hex(16), CK_USER: secrets.token_hex(16)}
     tokens = sasl_tokens(monkeypatch)
@@ -802,13 +823,13 @@ def test_no_secret_leaks(proxy, secured_broker, tls_certificates, tmp_path, monk
     recording = tmp_path / "traffic.pcap"
     p = proxy(*tls_listener_args(c), "--record", recording, *(["--record-redact-sasl"] if redact else []),
               bootstrap=upstream.bootstrap, log_level="trace")
-    for mechanism in ("SCRAM-SHA-256", "PLAIN"):
+    for mechanism in ("SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"):
         kp, ck = security("SASL_SSL", c, mechanism, kp_password=users[KP_USER], ck_password=users[CK_USER])
         topic = wl.unique("secret")
         records = wl.make_records(5, prefix=topic)
         in_parallel(lambda: wl.kp_produce(p.bootstrap, topic, records, **kp),
                     lambda: wl.ck_produce(p.bootstrap, topic, records, **ck))
-    assert {e.mechanism for e in upstream.sasl.successes()} == {"SCRAM-SHA-256", "PLAIN"}
+    assert {e.mechanism for e in upstream.sasl.successes()} == {"SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"}
     metrics_text = fetch_metrics(p)
     p.send_signal(signal.SIGTERM)  # closes the recording
     assert p.wait(20) == 0
@@ -817,10 +838,16 @@ def test_no_secret_leaks(proxy, secured_broker, tls_certificates, tmp_path, monk
     for i, (mechanism, token) in enumerate(tokens):
         if mechanism == "PLAIN":
             secret_values["PLAIN token %d" % i] = token
+        elif mechanism == "OAUTHBEARER":
+            secret_values["OAUTHBEARER token %d" % i] = token
+            jwt = re.search(rb"\x01auth=Bearer ([^\x01]+)\x01", token)
+            if jwt:
+                secret_values["JWT %d" % i] = jwt.group(1)
         elif b",p=" in token:
             secret_values["%s client-final %d" % (mechanism, i)] = token
             secret_values["%s client proof %d" % (mechanism, i)] = token.rsplit(b",p=", 1)[1]
     assert sum(1 for name in secret_values if "client proof" in name) >= 2, tokens
+    assert sum(1 for name in secret_values if name.startswith("JWT")) >= 2, tokens
     key_lines = [line for line in c.server.key.read_text().splitlines() if line and not line.startswith("-----")]
     assert key_lines
     for i, line in enumerate(key_lines):
@@ -837,7 +864,7 @@ def test_no_secret_leaks(proxy, secured_broker, tls_certificates, tmp_path, monk
     assert b'"SaslAuthenticate"' in jsonl.stdout, jsonl.stdout[:500]
     frames = sasl_authenticate_frames(recording, ports)
     legs = collections.Counter("client" if port != upstream.port else "broker" for port, _ in frames)
-    assert legs["client"] >= 6 and legs["broker"] >= 6, legs  # per client: 1 PLAIN + 2 SCRAM requests at least
+    assert legs["client"] >= 8 and legs["broker"] >= 8, legs  # per client: 1 PLAIN, 2 SCRAM, 1 OAUTHBEARER
     places = {"proxy log": log, "/metrics": metrics_text, "pcap --decode full": jsonl.stdout + jsonl.stderr}
     for i, (port, frame) in enumerate(frames):
         path = tmp_path / ("sasl-authenticate-%d.bin" % i)
@@ -855,5 +882,7 @@ def test_no_secret_leaks(proxy, secured_broker, tls_certificates, tmp_path, monk
     if not redact:
         assert {"password of %s" % u for u in users} <= set(in_raw), \
             "the PLAIN passwords are not in the raw recording: the search cannot work (%s)" % in_raw
+        assert any(name.startswith("JWT") for name in in_raw), \
+            "no JWT in the raw recording: the search cannot work (%s)" % in_raw
     else:
         assert not in_raw, "--record-redact-sasl: the raw recording still holds %s" % in_raw
