@@ -37,13 +37,15 @@ MAY_BE_EMPTY = "(may be empty)"
 BUILTINS = {"__rate_interval": "1m", "__interval": "5s", "__interval_ms": "5000", "__range": "5m",
             "__range_s": "300", "__range_ms": "300000", "__auto_interval": "5s"}
 
-# Every family the proxy documents (some appear only once something happened, e.g. a listener error).
+# Every family the proxy documents (some appear only once something happened, e.g. a listener error or a SASL
+# login; test_security.py checks the SASL and TLS families against real logins and reloads).
 FAMILIES = {"requests_total", "request_duration_seconds", "broker_duration_seconds", "request_bytes_total",
             "response_bytes_total", "errors_total", "inflight_requests", "connections_active", "connections_total",
             "connection_errors_total", "frames_undecoded_total", "api_versions_clamped_total",
             "address_rewrites_total", "produced_records_total", "produced_bytes_total", "fetched_records_total",
             "fetched_bytes_total", "throttle_seconds", "clients", "build_info", "listener_errors_total",
-            "label_values_folded_total"}
+            "label_values_folded_total", "sasl_authentications_total", "principal_requests_total",
+            "tls_reloads_total"}
 KNOWN_NAMES = {"kafkascope_" + f + suffix for f in FAMILIES for suffix in ("", "_bucket", "_sum", "_count")}
 
 
