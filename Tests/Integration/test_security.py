@@ -15,10 +15,10 @@ secured_brokers.py (HAProxy for TLS, SaslUpstream for SASL; test_secured_brokers
    one from another CA (tls_handshake_failed), a plaintext client on the TLS listener and a TLS client on a
    plaintext listener (protocol_mismatch), a client that never starts its handshake; a healthy producer on the
    same proxy keeps producing meanwhile. Not failures: a connection closed before its first byte, and a broker's
-   answer arriving after its client left (test_closed_before_the_first_byte, test_response_after_the_client_left;
-   both fail against the binary of 2026-11-25, see closing_lines).
+   answer arriving after its client left (test_closed_before_the_first_byte, test_response_after_the_client_left).
 5. Certificate reload on SIGHUP with producers running (no connection lost, new connections get the new
-   certificate), a broken key keeps the old certificate; an expired certificate stops the proxy from starting.
+   certificate), a broken key keeps the old certificate; an expired certificate stops the proxy from starting;
+   the metrics endpoint over HTTPS.
 6. No secret (password, SCRAM proof, OAUTHBEARER JWT) in the trace log, /metrics, `kafkascope pcap --decode
    full`, or `kafkascope decode` of the recorded SaslAuthenticate frames; the raw recording holds the PLAIN
    password unless --record-redact-sasl is given.
