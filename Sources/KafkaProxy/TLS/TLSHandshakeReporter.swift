@@ -33,7 +33,16 @@ final class TLSHandshakeReporter: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        self.stopClock()
+        context.fireChannelInactive()
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopClock()
+    }
+
+    private func stopClock() {
         self.deadline?.cancel()
         self.deadline = nil
     }
@@ -66,8 +75,7 @@ final class TLSHandshakeReporter: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted = event as? TLSUserEvent {
             self.established = true
-            self.deadline?.cancel()
-            self.deadline = nil
+            self.stopClock()
         }
         context.fireUserInboundEventTriggered(event)
     }
