@@ -243,7 +243,7 @@ def test_security_protocol_combinations(proxy, tansu_factory, secured_broker, tl
 def test_mutual_tls_on_the_proxy(proxy, tansu, tls_certificates):
     """--tls-client-ca: both clients without a certificate are refused in the handshake (reported as by a TLS
     1.3 server that requires one: a certificate_required alert), the proxy logs why; with the client
-    certificate both produce and read back."""
+    certificate both produce and read back, and their requests count under the certificate's subject."""
     c = tls_certificates
     p = proxy(*tls_listener_args(c, client_ca=True))
     kp_failure, ck_failure = observe(p.bootstrap, *security("SSL", c), label="mutual TLS, no client certificate")
@@ -255,6 +255,9 @@ def test_mutual_tls_on_the_proxy(proxy, tansu, tls_certificates):
     assert_closed_with(p, "tls_handshake_failed", NO_CLIENT_CERT, side="client")
     kp, ck = security("SSL", c, client_cert=True)
     produce_and_read_back(p.bootstrap, kp, ck, records=20, prefix="mtls")
+    # The verified certificate's subject names the principal, as Kafka names an SSL principal.
+    assert set(principal_requests(metrics_of(p))) == {"CN=" + c.client.common_name}, principal_requests(metrics_of(p))
+    assert log_lines(p, "kafka.principal=CN=" + c.client.common_name)
     p.assert_alive()
 
 

@@ -176,6 +176,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         switch event {
         case is ProxyDrainEvent:
             if self.stateMachine.drain() == .closeNow && self.gateOpen { self.closeAfterPendingWrites() }
+        case let identity as ClientCertificateIdentified:
+            self.named(principal: identity.subject)
+            self.logger.debug("client certificate verified")
         case let idle as IdleStateHandler.IdleStateEvent where idle == .all:
             self.fail(ProxyError(.idleTimeout, "no traffic for \(self.proxy.configuration.idleTimeout)"), side: "client")
         default:
@@ -314,14 +317,19 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         return true
     }
 
+    /// Labels the connection's requests and log lines with who the client is, from here on.
+    private func named(principal: String) {
+        let bounded = String(principal.prefix(SaslPrincipal.maximumLength))
+        self.recorder?.authenticated(as: bounded)
+        self.logger[metadataKey: "kafka.principal"] = "\(bounded)"
+    }
+
     /// Counts and logs the end of an authentication; the principal labels the connection from then on.
     private func authenticationEnded(_ event: SaslObserver.Event?) {
         switch event {
         case .authenticated(let mechanism, let principal)?:
             self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: true)
-            let name = principal ?? "unknown"
-            self.recorder?.authenticated(as: name)
-            self.logger[metadataKey: "kafka.principal"] = "\(name)"
+            self.named(principal: principal ?? "unknown")
             self.logger.info("client authenticated", metadata: ["kafka.sasl.mechanism": "\(mechanism)"])
         case .failed(let mechanism, let principal)?:
             self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: false)

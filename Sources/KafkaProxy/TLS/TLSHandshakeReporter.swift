@@ -73,11 +73,19 @@ final class TLSHandshakeReporter: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            self.established = true
-            self.stopClock()
+        guard case .handshakeCompleted = event as? TLSUserEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        self.established = true
+        self.stopClock()
         context.fireUserInboundEventTriggered(event)
+        // A client certificate is there only when mutual TLS asked for, and verified, one.
+        if self.start != nil, let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+            let certificate = handler.peerCertificate, let identity = ClientCertificateIdentified(certificate)
+        {
+            context.fireUserInboundEventTriggered(identity)
+        }
     }
 
     static func isTLSError(_ error: any Error) -> Bool {
