@@ -24,8 +24,6 @@ enum TLSFailure {
             return "the certificate cannot be used"
         case NIOSSLError.uncleanShutdown:
             return "\(peer) closed the connection during the TLS handshake"
-        case let error as NIOSSLExtraError:
-            return "\(error)"
         default:
             return "\(error)"
         }
