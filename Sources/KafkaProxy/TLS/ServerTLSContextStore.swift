@@ -1,4 +1,8 @@
 import Foundation
+// Release builds need the module that declares `timespec` named, for `st_mtim` under MemberImportVisibility.
+#if canImport(SwiftOverlayShims)
+import SwiftOverlayShims
+#endif
 public import KafkaProxyMetrics
 public import Logging
 import NIOConcurrencyHelpers
