@@ -48,6 +48,12 @@ struct PcapCommand: ParsableCommand {
     @Option(help: "Only requests at or before this time (ISO-8601).")
     var to: String?
 
+    @Option(help: """
+        1 to do all the work on one thread; 2 to read frames and build the report on a second thread while the \
+        first reassembles the streams (summary and jsonl). Default: 2 where the machine has more than one core.
+        """)
+    var threads: Int?
+
     @Flag(help: "Never show the progress bar (it shows only when stderr is a terminal).")
     var noProgress = false
 
@@ -55,6 +61,9 @@ struct PcapCommand: ParsableCommand {
         guard !self.files.isEmpty else { throw ValidationError("give at least one capture file") }
         for port in self.ports where !(1...65535).contains(port) {
             throw ValidationError("--port takes 1...65535, not \(port)")
+        }
+        if let threads = self.threads, !(1...2).contains(threads) {
+            throw ValidationError("--threads takes 1 or 2, not \(threads)")
         }
         if self.decode == .full && self.format != .jsonl {
             throw ValidationError("--decode full applies to --format jsonl")
@@ -70,7 +79,9 @@ struct PcapCommand: ParsableCommand {
             options.brokerPorts = Set(self.ports.map { UInt16($0) })
             options.decode = self.format != .prometheus
             options.keepDecoded = self.decode == .full
+            options.listTopics = self.format == .jsonl
             options.metrics = metrics
+            options.secondThread = options.decode && (self.threads ?? (ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1)) == 2
             var summary = SummaryReport()
             let decodeFull = self.decode == .full
             let format = self.format

@@ -71,16 +71,17 @@ public enum KafkaCodec {
     }
 
     /// What a request frame says that metrics and reports count, read without decoding its body into values;
-    /// fails where `decodeRequest` would. Nil facts for keys or versions beyond the schemas.
+    /// fails where `decodeRequest` would. Nil facts for keys or versions beyond the schemas. `listingTopics`: see
+    /// `MessageFacts.listsTopics`.
     public static func inspectRequest(
-        _ frame: ByteBuffer
+        _ frame: ByteBuffer, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: ByteBuffer?, facts: MessageFacts?) {
         let prefix = try self.requestPrefix(frame)
         let read = try self.read(
             frame, origin: frame.readerIndex, prefix: prefix, request: true,
             header: { version, reader throws(KafkaDecodingError) in try reader.skimRequestHeader(version: version) }
         ) { schema, version, reader throws(KafkaDecodingError) in
-            try FactReader(plan: schema.plan(for: version)).read(from: &reader)
+            try FactReader(plan: schema.plan(for: version), listsTopics: listingTopics).read(from: &reader)
         }
         guard case .read(_, let clientID, let facts) = read else { return (prefix, nil, nil) }
         return (prefix, clientID, facts)
@@ -89,14 +90,14 @@ public enum KafkaCodec {
     /// What a response frame says, read as `inspectRequest` reads requests; nil for keys or versions beyond the
     /// schemas.
     public static func inspectResponse(
-        _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16
+        _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> MessageFacts? {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
         let read = try self.read(
             frame, origin: frame.readerIndex, prefix: prefix, request: false,
             header: { version, reader throws(KafkaDecodingError) in try reader.skimResponseHeader(version: -1 - version) }
         ) { schema, version, reader throws(KafkaDecodingError) in
-            try FactReader(plan: schema.plan(for: version)).read(from: &reader)
+            try FactReader(plan: schema.plan(for: version), listsTopics: listingTopics).read(from: &reader)
         }
         guard case .read(_, _, let facts) = read else { return nil }
         return facts

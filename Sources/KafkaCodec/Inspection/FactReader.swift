@@ -7,9 +7,11 @@ import NIOCore
 /// and skips the rest, and it checks the message the way decoding would, so an undecodable frame still fails.
 struct FactReader {
     let plan: MessagePlan
+    var listsTopics = true
 
     func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {
         var facts = MessageFacts()
+        facts.listsTopics = self.listsTopics
         try self.readStruct(0, topic: nil, partition: nil, from: &reader, into: &facts)
         return facts
     }

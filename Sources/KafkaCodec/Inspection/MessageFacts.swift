@@ -32,8 +32,11 @@ public struct MessageFacts: Sendable {
     public var records: [RecordTraffic] = []
     /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
     public var topicNames: [KafkaUUID: String] = [:]
-    /// Every topic the message names, once each, in the order they appear.
+    /// Every topic the message names, once each, in the order they appear; empty unless `listsTopics`.
     public var topics: [TopicReference] = []
+    /// Whether `topics` is filled in: summaries count topics from `records` and do not need the list, whose
+    /// storage would be an allocation per message.
+    public var listsTopics = true
     /// `topics` as a set once there are many, so that a 1,000-topic Metadata response is not searched 1,000
     /// times; below that a search is cheaper than hashing names.
     private var topicSet: Set<TopicReference> = []
@@ -44,7 +47,7 @@ public struct MessageFacts: Sendable {
     mutating func noteTopic(name: String?, id: KafkaUUID?) -> TopicReference {
         let topic = TopicReference(name: name, id: id)
         if let name, let id { self.topicNames[id] = name }
-        self.note(topic)
+        if self.listsTopics { self.note(topic) }
         return topic
     }
 

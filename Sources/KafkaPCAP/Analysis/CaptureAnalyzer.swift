@@ -22,31 +22,47 @@ public final class CaptureAnalyzer {
         public var idleTimeoutMicroseconds: Int64 = 300 * 1_000_000
         /// Requests waiting for a response on one connection, at most.
         public var maximumPendingPerConnection = 10_000
+        /// Read frames and build exchanges on a second thread while this one reassembles and cuts frames; the
+        /// exchange handler is then called on that thread, in the same order.
+        public var secondThread = false
+        /// Fill in the topic list of every message's facts (`MessageFacts.topics`), which JSON lines report.
+        public var listTopics = true
+        /// Frame events handed to the second thread at a time.
+        var batchEvents = ExchangeFeed.batchEvents
+        /// Frames larger than this are read on the first thread even with a second one (see `ExchangeFeed`).
+        var largestCopiedFrame = ExchangeFeed.largestCopiedFrame
 
         public init() {}
     }
 
-    public private(set) var counters = CaptureCounters()
+    /// What the analysis counted; complete once `finishAll` has returned.
+    public var counters: CaptureCounters {
+        var counters = self.packetCounters
+        counters.exchanges = self.feed.assembler.exchanges
+        counters.undecodable += self.feed.assembler.undecodable
+        return counters
+    }
+
+    private var packetCounters = CaptureCounters()
     /// Broker ports found by detection (or given).
     public private(set) var brokerPorts: Set<UInt16>
     private let options: Options
-    private let onExchange: (Exchange) -> Void
+    private let feed: ExchangeFeed
     private var connections: [FlowKey: TrackedConnection] = [:]
     /// The connection of the previous packet: consecutive packets mostly share one (a request, its answer, the
     /// ACKs), and comparing keys is cheaper than hashing them.
     private var lastConnection: TrackedConnection?
-    private var topicNames: [KafkaUUID: String] = [:]
     private var lastSweep: Int64 = 0
 
     public init(options: Options, onExchange: @escaping (Exchange) -> Void) {
         self.options = options
         self.brokerPorts = options.brokerPorts
-        self.onExchange = onExchange
+        self.feed = ExchangeFeed(options: options, onExchange: onExchange)
     }
 
     /// Processes packet number `number` (1-based, counting every packet of the source).
     public func process(_ packet: CapturedPacket, linkType: Int32, number: Int) {
-        self.counters.packets += 1
+        self.packetCounters.packets += 1
         guard let segment = TCPSegment.parse(packet, linkType: linkType) else { return }
         if packet.timestamp - self.lastSweep > 10_000_000 { self.sweepIdle(now: packet.timestamp) }
         let key = FlowKey(segment.source, segment.destination)
@@ -75,7 +91,7 @@ public final class CaptureAnalyzer {
         }
         if !segment.payload.isEmpty || segment.missingBytes > 0 {
             connection.carriedData = true
-            if segment.missingBytes > 0 { self.counters.truncatedPackets += 1 }
+            if segment.missingBytes > 0 { self.packetCounters.truncatedPackets += 1 }
             self.receive(segment, direction: direction, packet: number, timestamp: packet.timestamp, on: connection)
         }
         if segment.flags.contains(.rst) {
@@ -86,9 +102,11 @@ public final class CaptureAnalyzer {
         }
     }
 
-    /// The capture is over: every flow is finished, and what it still waited for is counted.
+    /// The capture is over: every flow is finished, what it still waited for is counted, and every exchange has
+    /// been handed to the handler.
     public func finishAll() {
         for connection in Array(self.connections.values) { self.finish(connection) }
+        self.feed.finish()
     }
 
     // MARK: Flows
@@ -96,7 +114,7 @@ public final class CaptureAnalyzer {
     private func open(_ key: FlowKey, timestamp: Int64) -> TrackedConnection {
         let connection = TrackedConnection(key: key, timestamp: timestamp)
         self.connections[key] = connection
-        self.counters.flows += 1
+        self.packetCounters.flows += 1
         return connection
     }
 
@@ -109,10 +127,11 @@ public final class CaptureAnalyzer {
                     deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: connection.lastSeen, on: connection) },
                     gap: { self.gap($0, direction: direction, on: connection) })
             }
-            self.counters.unanswered += connection.pending.count
-            self.counters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
-            self.counters.outOfWindow += connection.streams[0].windowOverflows + connection.streams[1].windowOverflows
+            self.packetCounters.unanswered += connection.pending.count
+            self.packetCounters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
+            self.packetCounters.outOfWindow += connection.streams[0].windowOverflows + connection.streams[1].windowOverflows
             connection.recorder?.closed()
+            self.feed.closed(connection.exchanges!)
             self.options.metrics?.connectionClosed(side: "client")
         }
     }
@@ -121,7 +140,7 @@ public final class CaptureAnalyzer {
         self.lastSweep = now
         let idle = self.connections.values.filter { now - $0.lastSeen > self.options.idleTimeoutMicroseconds }
         for connection in idle {
-            self.counters.evictedFlows += 1
+            self.packetCounters.evictedFlows += 1
             self.finish(connection)
         }
     }
@@ -173,7 +192,7 @@ public final class CaptureAnalyzer {
         let server = client == connection.key.first ? connection.key.second : connection.key.first
         connection.role = .kafka(client: client, server: server)
         self.brokerPorts.insert(server.port)
-        self.counters.kafkaFlows += 1
+        self.packetCounters.kafkaFlows += 1
         let clientDirection = connection.direction(from: client)
         // A stream whose SYN was seen starts at a frame boundary; any other may start inside a frame.
         connection.requests = KafkaFramer(
@@ -181,6 +200,7 @@ public final class CaptureAnalyzer {
             startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload))
         connection.responses = KafkaFramer(
             maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection])
+        connection.exchanges = ConnectionExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
             metrics.connectionOpened(side: "client")
             connection.recorder = metrics.recorder(broker: server.description)
@@ -202,7 +222,7 @@ public final class CaptureAnalyzer {
     }
 
     private func deliver(_ bytes: UnsafeRawBufferPointer, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
-        guard case .kafka(let client, let server) = connection.role else { return }
+        guard case .kafka(let client, _) = connection.role else { return }
         let fromClient = connection.direction(from: client) == direction
         if fromClient {
             connection.requests?.append(bytes, packet: packet)
@@ -214,15 +234,15 @@ public final class CaptureAnalyzer {
             while let frame = connection.responses?.next(plausible: { payload, length in
                 Self.plausibleResponse(payload, length: length, pending: connection.pending)
             }) {
-                self.responseFrame(frame, timestamp: timestamp, client: client, server: server, on: connection)
+                self.responseFrame(frame, timestamp: timestamp, on: connection)
             }
         }
     }
 
     private func gap(_ bytes: Int, direction: Int, on connection: TrackedConnection) {
         guard case .kafka(let client, _) = connection.role else { return }
-        self.counters.gaps += 1
-        self.counters.gapBytes += bytes
+        self.packetCounters.gaps += 1
+        self.packetCounters.gapBytes += bytes
         if connection.direction(from: client) == direction {
             connection.requests?.gap()
         } else {
@@ -231,7 +251,11 @@ public final class CaptureAnalyzer {
             // left over from it pass for a frame start.
             let started = connection.responses?.startedFrameCorrelationID
             let lost = started ?? connection.pending.min { $0.value.packet < $1.value.packet }?.key
-            if let lost, connection.pending.removeValue(forKey: lost) != nil { self.counters.unanswered += 1 }
+            if let lost, let request = connection.pending.removeValue(forKey: lost) {
+                self.packetCounters.unanswered += 1
+                connection.release(request.slot)
+                self.feed.abandoned(request.header, slot: request.slot, on: connection.exchanges!)
+            }
             connection.responses?.gap()
         }
     }
@@ -269,7 +293,7 @@ public final class CaptureAnalyzer {
 
     /// A response frame start while resynchronizing: a correlation id that a request waits for and, once the
     /// whole candidate is there, a frame that decodes at that request's key and version.
-    private static func plausibleResponse(_ payload: ByteBuffer, length: Int, pending: [Int32: ObservedRequest]) -> Bool? {
+    private static func plausibleResponse(_ payload: ByteBuffer, length: Int, pending: [Int32: PendingRequest]) -> Bool? {
         guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return nil }
         guard let request = pending[correlationID] else { return false }
         return Self.verdict({ () throws(KafkaDecodingError) in
@@ -280,88 +304,50 @@ public final class CaptureAnalyzer {
     // MARK: Frames
 
     private func requestFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {
-        self.counters.frames += 1
+        self.packetCounters.frames += 1
         guard let header = KafkaCodec.peekRequestHeader(frame.payload) else {
-            self.counters.undecodable += 1
+            self.packetCounters.undecodable += 1
             return
         }
         let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
         connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
-        var request = ObservedRequest(header: header, timestamp: timestamp, packet: frame.packet, size: frame.size)
-        if self.options.decode && !self.options.keepDecoded && header.apiKey != .apiVersions {
-            // Only the facts are wanted: read them from the bytes rather than decode into values.
-            let read = try? KafkaCodec.inspectRequest(frame.payload)
-            request.clientID = read?.clientID.map(connection.clientID(from:))
-            request.facts = read?.facts
-            if request.facts == nil { self.counters.undecodable += 1 }
-        } else if self.options.decode {
-            switch try? KafkaCodec.decodeRequest(frame.payload) {
-            case .message(let decoded)?:
-                if self.options.keepDecoded || header.apiKey == .apiVersions { request.decoded = decoded }
-                request.clientID = decoded.clientID
-                if let schema = APIDescriptor.lookup(header.apiKey)?.request.body {
-                    request.facts = MessageInspector.facts(of: decoded.body, schema: schema)
-                }
-            case .opaque?, nil:
-                self.counters.undecodable += 1
-            }
+        var slot: Int32?
+        if expectsResponse && connection.pending.count < self.options.maximumPendingPerConnection {
+            // A request with the correlation id of one still pending takes its place, as the response will.
+            let replaced = connection.pending[header.correlationID]?.slot
+            slot = replaced ?? connection.claimSlot()
+            connection.pending[header.correlationID] = PendingRequest(header: header, timestamp: timestamp, packet: frame.packet, slot: slot!)
+        } else {
+            self.packetCounters.unanswered += 1
         }
-        guard expectsResponse else {
-            self.counters.unanswered += 1
-            return
-        }
-        guard connection.pending.count < self.options.maximumPendingPerConnection else {
-            self.counters.unanswered += 1
-            return
-        }
-        connection.pending[header.correlationID] = request
+        self.feed.request(
+            header, slot: slot, timestamp: timestamp, packet: frame.packet, frame: frame.payload, size: frame.size,
+            on: connection.exchanges!)
     }
 
-    private func responseFrame(
-        _ frame: KafkaFramer.Frame, timestamp: Int64, client: Endpoint, server: Endpoint, on connection: TrackedConnection
-    ) {
-        self.counters.frames += 1
+    private func responseFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {
+        self.packetCounters.frames += 1
         guard let correlationID = frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self),
             let request = connection.pending.removeValue(forKey: correlationID)
         else {
-            self.counters.requestMissing += 1
+            self.packetCounters.requestMissing += 1
             return
         }
-        let key = request.header.apiKey
-        let version = request.header.apiVersion
         let latency = Duration.microseconds(timestamp - request.timestamp)
-        connection.recorder?.responseRead(frame.payload, apiKey: key, apiVersion: version, frameBytes: frame.size, brokerDuration: latency)
-        connection.recorder?.responseDelivered(apiKey: key, after: latency)
-        var exchange = Exchange(
-            client: client, broker: server, request: request, responseTimestamp: timestamp, responsePacket: frame.packet,
-            responseSize: frame.size)
-        if self.options.decode && !self.options.keepDecoded {
-            if let facts = (try? KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version)) ?? nil {
-                self.topicNames.merge(facts.topicNames) { _, new in new }
-                exchange.responseFacts = facts
-            } else {
-                self.counters.undecodable += 1
-            }
-        } else if self.options.decode {
-            switch try? KafkaCodec.decodeResponse(frame.payload, apiKey: key, apiVersion: version) {
-            case .message(let decoded)?:
-                if self.options.keepDecoded { exchange.response = decoded }
-                if let schema = APIDescriptor.lookup(key)?.response.body {
-                    let facts = MessageInspector.facts(of: decoded.body, schema: schema)
-                    self.topicNames.merge(facts.topicNames) { _, new in new }
-                    exchange.responseFacts = facts
-                }
-            case .opaque?, nil:
-                self.counters.undecodable += 1
-            }
-        }
-        self.counters.exchanges += 1
-        self.onExchange(exchange)
+        connection.recorder?.responseRead(
+            frame.payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion, frameBytes: frame.size,
+            brokerDuration: latency)
+        connection.recorder?.responseDelivered(apiKey: request.header.apiKey, after: latency)
+        connection.release(request.slot)
+        self.feed.response(
+            to: request.header, slot: request.slot, timestamp: timestamp, packet: frame.packet, frame: frame.payload, size: frame.size,
+            on: connection.exchanges!)
     }
 
     /// A topic's name, from the message or from a Metadata response seen earlier in the capture.
+    /// Call it from the exchange handler, or once `finishAll` has returned.
     public func name(of topic: TopicReference) -> String? {
-        topic.name ?? topic.id.flatMap { self.topicNames[$0] }
+        self.feed.assembler.name(of: topic)
     }
 }
 

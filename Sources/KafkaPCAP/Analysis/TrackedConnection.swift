@@ -21,7 +21,24 @@ final class TrackedConnection {
     var finished = [false, false]
     var requests: KafkaFramer?
     var responses: KafkaFramer?
-    var pending: [Int32: ObservedRequest] = [:]
+    /// Requests waiting for their response, as far as reassembly needs to know them.
+    var pending: [Int32: PendingRequest] = [:]
+    /// The exchange side's state, once the connection is known to be Kafka.
+    var exchanges: ConnectionExchanges?
+    /// Slots of the exchange side's awaiting list that no pending request holds; slot numbers are reused, so the
+    /// list stays as long as the most requests ever pending at once.
+    private var freeSlots: [Int32] = []
+    private var slotCount: Int32 = 0
+
+    func claimSlot() -> Int32 {
+        if let slot = self.freeSlots.popLast() { return slot }
+        self.slotCount += 1
+        return self.slotCount - 1
+    }
+
+    func release(_ slot: Int32) {
+        self.freeSlots.append(slot)
+    }
     var recorder: ExchangeRecorder?
     var lastSeen: Int64
 
@@ -32,17 +49,16 @@ final class TrackedConnection {
 
     func direction(from source: Endpoint) -> Int { source == self.key.first ? 0 : 1 }
 
-    /// The client id of the last request, so that a connection's requests share one string instead of each
-    /// allocating its own. Kept as a copy: a slice would hold on to the whole frame's storage.
-    private var lastClientID: (bytes: [UInt8], text: String)?
-
-    func clientID(from bytes: ByteBuffer) -> String {
-        if let last = self.lastClientID, bytes.readableBytesView.elementsEqual(last.bytes) { return last.text }
-        let text = String(buffer: bytes)
-        self.lastClientID = (Array(bytes.readableBytesView), text)
-        return text
-    }
-
     /// Whether data has flowed, so that a new SYN means the 4-tuple is being reused.
     var carriedData = false
+}
+
+/// A request the packet side waits to see answered: what pairing, resynchronization and latency need of it.
+struct PendingRequest {
+    var header: RequestHeaderPrefix
+    /// Microseconds since the epoch, of the packet that completed the frame.
+    var timestamp: Int64
+    var packet: Int
+    /// Where the exchange side keeps this request's reading (`ConnectionExchanges`).
+    var slot: Int32
 }

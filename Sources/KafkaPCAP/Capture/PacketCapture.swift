@@ -63,6 +63,9 @@ public final class PacketCapture {
         guard let file = fopen(path, "rb") else {
             throw CaptureError(kind: .unreadable, description: "\(path): \(String(cString: strerror(errno)))")
         }
+        // libpcap reads each packet with two small freads; stdio's default 4 KiB buffer would make that one system
+        // call per few packets.
+        setvbuf(file, nil, _IOFBF, 1 << 20)
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_fopen_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_MICRO), &errorBuffer) else {
             fclose(file)

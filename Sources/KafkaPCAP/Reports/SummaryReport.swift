@@ -24,13 +24,18 @@ public struct SummaryReport {
     }
 
     private var apis: [Int16: APIRow] = [:]
-    private var clients: [ClientKey: Int] = [:]
-    /// Counts of the clients seen last, searched before `clients` is hashed: a capture's exchanges come from a
-    /// few clients at a time, and their keys share strings, which compare by reference.
-    private var recentClients: [(key: ClientKey, requests: Int)] = []
+    /// Requests per client: rows of `clientRequests`, by client id and software.
+    private var clientRows: [ClientKey: Int] = [:]
+    private var clientRequests: [Int] = []
+    /// The last exchange's client and its row, found again without hashing: a capture's exchanges come in runs
+    /// from one connection, whose client id strings are one string and compare by reference.
+    private var lastClient: (address: Endpoint, clientID: String, row: Int)?
     /// Software reported in ApiVersions v3+, by client address.
     private var software: [Endpoint: (String, String)] = [:]
-    private var topics: [String: TopicRow] = [:]
+    private var topicRows: [TopicRow] = []
+    private var topicIndex: [String: Int] = [:]
+    /// The last topic counted, compared before `topicIndex` is hashed: exchanges run in streams about one topic.
+    private var lastTopic: (name: String, index: Int)?
 
     public init() {}
 
@@ -39,30 +44,42 @@ public struct SummaryReport {
         // Mutated in place: a copy of the row would copy its histogram's buckets for every exchange.
         Self.update(&self.apis[request.header.apiKey.rawValue, default: APIRow()], with: exchange)
 
-        if let software = request.decoded?.clientSoftware { self.software[exchange.client] = software }
-        let software = self.software[exchange.client] ?? ("unknown", "unknown")
-        self.countRequest(from: ClientKey(clientID: request.clientID ?? "", softwareName: software.0, softwareVersion: software.1))
+        self.clientRequests[self.clientRow(exchange.client, clientID: request.clientID ?? "", software: request.decoded?.clientSoftware)] += 1
 
         for traffic in request.facts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topics[Self.name(traffic, topicName), default: TopicRow()], produced: true)
+            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, topicName))], produced: true)
         }
         for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topics[Self.name(traffic, topicName), default: TopicRow()], produced: false)
+            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, topicName))], produced: false)
         }
     }
 
-    private mutating func countRequest(from client: ClientKey) {
-        if let index = self.recentClients.firstIndex(where: { $0.key == client }) {
-            self.recentClients[index].requests += 1
-            return
+    private mutating func clientRow(_ address: Endpoint, clientID: String, software reported: (String, String)?) -> Int {
+        if let reported {
+            self.software[address] = reported
+        } else if let last = self.lastClient, last.address == address, last.clientID == clientID {
+            return last.row
         }
-        if self.recentClients.count == 8 { self.flushRecentClient(0) }
-        self.recentClients.append((client, 1))
+        let software = self.software[address] ?? ("unknown", "unknown")
+        let key = ClientKey(clientID: clientID, softwareName: software.0, softwareVersion: software.1)
+        let row = self.clientRows[key] ?? {
+            self.clientRequests.append(0)
+            self.clientRows[key] = self.clientRequests.count - 1
+            return self.clientRequests.count - 1
+        }()
+        self.lastClient = (address, clientID, row)
+        return row
     }
 
-    private mutating func flushRecentClient(_ index: Int) {
-        let (key, requests) = self.recentClients.remove(at: index)
-        self.clients[key, default: 0] += requests
+    private mutating func topicRow(_ name: String) -> Int {
+        if let last = self.lastTopic, last.name == name { return last.index }
+        let index = self.topicIndex[name] ?? {
+            self.topicRows.append(TopicRow())
+            self.topicIndex[name] = self.topicRows.count - 1
+            return self.topicRows.count - 1
+        }()
+        self.lastTopic = (name, index)
+        return index
     }
 
     private static func name(_ traffic: RecordTraffic, _ topicName: (TopicReference) -> String?) -> String {
@@ -87,12 +104,6 @@ public struct SummaryReport {
     }
 
     public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
-        var report = self
-        while !report.recentClients.isEmpty { report.flushRecentClient(0) }
-        return report.table(counters: counters, brokerPorts: brokerPorts)
-    }
-
-    private func table(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
         var out = ""
         let apiRows = self.apis.sorted { ($1.value.latency.count, $0.key) < ($0.value.latency.count, $1.key) }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
@@ -106,15 +117,17 @@ public struct SummaryReport {
             title: "Requests by API",
             header: ["api", "count", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
             rows: apiRows)
-        let clientRows = self.clients.sorted {
+        let clients = self.clientRows.mapValues { self.clientRequests[$0] }
+        let clientRows = clients.sorted {
             ($1.value, $0.key.clientID, $0.key.softwareName, $0.key.softwareVersion)
                 < ($0.value, $1.key.clientID, $1.key.softwareName, $1.key.softwareVersion)
         }.map { key, count in
             [key.clientID.isEmpty ? "-" : key.clientID, key.softwareName, key.softwareVersion, String(count)]
         }
         out += Self.table(title: "Clients", header: ["client id", "software", "version", "requests"], rows: clientRows)
-        let topicRows = self.topics.sorted { $0.key < $1.key }.map { name, row in
-            [name, String(row.producedRecords), String(row.producedBytes), String(row.fetchedRecords), String(row.fetchedBytes)]
+        let topicRows = self.topicIndex.sorted { $0.key < $1.key }.map { name, index in
+            let row = self.topicRows[index]
+            return [name, String(row.producedRecords), String(row.producedBytes), String(row.fetchedRecords), String(row.fetchedBytes)]
         }
         out += Self.table(
             title: "Topics", header: ["topic", "produced records", "produced bytes", "fetched records", "fetched bytes"],

@@ -1,0 +1,109 @@
+import KafkaCodec
+import NIOCore
+
+/// Carries frame events from the analyzer to the assembler: handled at once, or in batches by an
+/// `ExchangeWorker`, so that reading frames into facts and the reports run on a second core while packets are
+/// reassembled and cut into frames.
+final class ExchangeFeed {
+    let assembler: ExchangeAssembler
+    private let worker: ExchangeWorker?
+    private let reader: FrameReader
+    private let decode: Bool
+    private var batch = FrameBatch()
+    private let batchEvents: Int
+    private let largestCopiedFrame: Int
+
+    /// Events per batch, and arena bytes after which a batch is handed over early.
+    static let batchEvents = 1024
+    static let batchArenaBytes = 512 << 10
+    /// Frames larger than this are read on the analyzer's thread: copying them would cost more than reading them,
+    /// and holding them in a batch would make the framer reallocate its buffer.
+    static let largestCopiedFrame = 64 << 10
+
+    init(options: CaptureAnalyzer.Options, onExchange: @escaping (Exchange) -> Void) {
+        self.reader = FrameReader(keepDecoded: options.keepDecoded, listTopics: options.listTopics)
+        self.assembler = ExchangeAssembler(reader: self.reader, onExchange: onExchange)
+        self.decode = options.decode
+        self.batchEvents = max(1, options.batchEvents)
+        self.largestCopiedFrame = options.largestCopiedFrame
+        self.worker = options.secondThread ? ExchangeWorker(assembler: self.assembler) : nil
+        if self.worker != nil { self.startBatch() }
+    }
+
+    deinit {
+        self.worker?.finish()
+    }
+
+    func request(_ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int, on connection: ConnectionExchanges) {
+        var content = FrameContent.skipped
+        if self.decode {
+            content = self.content(frame) { .readRequest(Box(self.reader.request(frame))) }
+        }
+        self.send(FrameEvent(
+            kind: .request(awaited: slot != nil), connection: connection, header: header, slot: slot ?? 0, timestamp: timestamp,
+            packet: packet, size: size, content: content))
+    }
+
+    func response(
+        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int,
+        on connection: ConnectionExchanges
+    ) {
+        var content = FrameContent.skipped
+        if self.decode {
+            content = self.content(frame) { .readResponse(Box(self.reader.response(frame, to: request))) }
+        }
+        self.send(FrameEvent(
+            kind: .response, connection: connection, header: request, slot: slot, timestamp: timestamp, packet: packet, size: size,
+            content: content))
+    }
+
+    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, on connection: ConnectionExchanges) {
+        self.send(FrameEvent(kind: .abandoned, connection: connection, header: request, slot: slot))
+    }
+
+    /// The connection has no more events: a batch in flight keeps it alive until its events are handled.
+    func closed(_ connection: ConnectionExchanges) {
+        if self.worker != nil { self.batch.closed.append(connection) }
+    }
+
+    /// Hands over what is batched and waits for the worker to handle it; the assembler's results are final after.
+    func finish() {
+        guard let worker = self.worker else { return }
+        if !self.batch.events.isEmpty { _ = worker.hand(self.batch) }
+        self.batch = FrameBatch()
+        worker.finish()
+    }
+
+    /// How a frame travels: as it is when events are handled at once; else copied into the batch, unless it is large.
+    private func content(_ frame: ByteBuffer, readHere: () -> FrameContent) -> FrameContent {
+        guard self.worker != nil else { return .frame(frame) }
+        guard frame.readableBytes <= self.largestCopiedFrame else { return readHere() }
+        let offset = self.batch.arena.writerIndex
+        self.batch.arena.writeImmutableBuffer(frame)
+        return .copied(offset: offset, length: frame.readableBytes)
+    }
+
+    private func send(_ event: FrameEvent) {
+        guard let worker = self.worker else {
+            self.assembler.handle(event, arena: self.batch.arena)
+            return
+        }
+        self.batch.events.append(event)
+        if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes {
+            self.startBatch(reusing: worker.hand(self.batch))
+        }
+    }
+
+    private func startBatch(reusing spare: FrameBatch? = nil) {
+        if let spare {
+            self.batch = spare
+            return
+        }
+        self.batch = FrameBatch()
+        self.batch.events.reserveCapacity(self.batchEvents)
+        self.batch.arena.reserveCapacity(Self.batchArenaBytes + self.largestCopiedFrame)
+    }
+}
+
+@available(*, unavailable)
+extension ExchangeFeed: Sendable {}

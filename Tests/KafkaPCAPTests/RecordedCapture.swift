@@ -1,0 +1,55 @@
+import Foundation
+import KafkaCodec
+import KafkaPCAP
+import KafkaTestSupport
+import NIOCore
+import NIOEmbedded
+import NIOExtras
+
+/// Captures written by `NIOWritePCAPHandler` (what `proxy --record` uses) from the recorded fixture connections.
+enum RecordedCapture {
+    /// Writes `fixture`'s connections to a temporary capture; also returns key, version and correlation id of
+    /// every response, in capture order.
+    static func write(_ fixture: String) throws -> (file: URL, responses: [(APIKey, Int16, Int32)]) {
+        let frames = try Fixtures.frames(fixture)
+        let connections = Set(frames.map(\.connection)).sorted()
+        var records = ByteBuffer()
+        records.writeImmutableBuffer(NIOWritePCAPHandler.pcapFileHeader)
+        var responses: [(APIKey, Int16, Int32)] = []
+        for (index, connection) in connections.enumerated() {
+            let channel = EmbeddedChannel()
+            try channel.pipeline.syncOperations.addHandler(NIOWritePCAPHandler(
+                mode: .server,
+                fakeLocalAddress: try SocketAddress(ipAddress: "10.0.0.1", port: 9092),
+                fakeRemoteAddress: try SocketAddress(ipAddress: "10.0.0.2", port: 40000 + index),
+                fileSink: { records.writeImmutableBuffer($0) }))
+            try channel.connect(to: SocketAddress(ipAddress: "10.0.0.1", port: 9092)).wait()
+            for frame in frames where frame.connection == connection {
+                switch frame.kind {
+                case .request:
+                    try channel.writeInbound(frame.bytes)
+                    _ = try channel.readInbound(as: ByteBuffer.self)
+                case .response(let key, let version):
+                    try channel.writeOutbound(frame.bytes)
+                    _ = try channel.readOutbound(as: ByteBuffer.self)
+                    responses.append((key, version, frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self)!))
+                }
+            }
+            _ = try channel.finish()
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-\(UUID()).pcap")
+        try Data(records.readableBytesView).write(to: file)
+        return (file, responses)
+    }
+
+    /// Feeds every packet of `file` to `analyzer`, then finishes it.
+    static func analyze(_ file: URL, with analyzer: CaptureAnalyzer) throws {
+        let capture = try PacketCapture.open(file: file.path)
+        var number = 0
+        while case .packet(let packet) = capture.next() {
+            number += 1
+            analyzer.process(packet, linkType: capture.linkType, number: number)
+        }
+        analyzer.finishAll()
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import KafkaCodec
+import KafkaTestSupport
+import Testing
+
+@testable import KafkaPCAP
+
+/// Reading frames and building exchanges on a second thread gives what one thread gives, in the same order, whether
+/// frames travel as copies in a batch or are read on the first thread because they are large.
+@Suite struct SecondThreadTests {
+    /// What an exchange handler sees, in a comparable form.
+    struct Seen: Equatable {
+        var key: APIKey
+        var version: Int16
+        var correlationID: Int32
+        var clientID: String?
+        var requestFacts: String
+        var responseFacts: String
+        var decoded: Bool
+        var latency: Int64
+    }
+
+    static func analyze(_ file: URL, configure: (inout CaptureAnalyzer.Options) -> Void) throws -> ([Seen], CaptureCounters) {
+        var options = CaptureAnalyzer.Options()
+        options.brokerPorts = [9092]
+        configure(&options)
+        var seen: [Seen] = []
+        let analyzer = CaptureAnalyzer(options: options) { exchange in
+            seen.append(Seen(
+                key: exchange.request.header.apiKey, version: exchange.request.header.apiVersion,
+                correlationID: exchange.request.header.correlationID, clientID: exchange.request.clientID,
+                requestFacts: Self.describe(exchange.request.facts), responseFacts: Self.describe(exchange.responseFacts),
+                decoded: exchange.response != nil, latency: exchange.latencyMicroseconds))
+        }
+        try RecordedCapture.analyze(file, with: analyzer)
+        return (seen, analyzer.counters)
+    }
+
+    static func describe(_ facts: MessageFacts?) -> String {
+        guard let facts else { return "none" }
+        return "\(facts.errors) \(facts.records) \(facts.topics) \(facts.throttleMilliseconds.map(String.init) ?? "-")"
+    }
+
+    @Test(arguments: Fixtures.names, [
+        (batchEvents: 1024, largestCopiedFrame: 64 << 10),  // the defaults
+        (batchEvents: 3, largestCopiedFrame: 64 << 10),  // many batches, so the worker and the reader overlap
+        (batchEvents: 5, largestCopiedFrame: 0),  // every frame read on the first thread
+        (batchEvents: 7, largestCopiedFrame: 100),  // some of each
+    ])
+    func aSecondThreadGivesTheSameExchanges(fixture: String, tuning: (batchEvents: Int, largestCopiedFrame: Int)) throws {
+        let (file, responses) = try RecordedCapture.write(fixture)
+        defer { try? FileManager.default.removeItem(at: file) }
+        for keepDecoded in [false, true] {
+            let (one, oneCounters) = try Self.analyze(file) { $0.keepDecoded = keepDecoded }
+            let (two, twoCounters) = try Self.analyze(file) {
+                $0.keepDecoded = keepDecoded
+                $0.secondThread = true
+                $0.batchEvents = tuning.batchEvents
+                $0.largestCopiedFrame = tuning.largestCopiedFrame
+            }
+            #expect(one.count == responses.count)
+            #expect(one.allSatisfy { $0.requestFacts != "none" && $0.responseFacts != "none" }, "every frame was read")
+            #expect(one.allSatisfy { $0.decoded == keepDecoded })
+            #expect(two == one)
+            #expect(twoCounters.all.map(\.1) == oneCounters.all.map(\.1))
+        }
+    }
+
+    @Test func finishingWithNoTrafficEndsTheWorker() throws {
+        var options = CaptureAnalyzer.Options()
+        options.secondThread = true
+        var calls = 0
+        let analyzer = CaptureAnalyzer(options: options) { _ in calls += 1 }
+        analyzer.finishAll()
+        analyzer.finishAll()  // a second finish is harmless
+        #expect(calls == 0)
+        #expect(analyzer.counters.exchanges == 0)
+    }
+}
