@@ -37,7 +37,12 @@ final class ExchangeFeed {
     func request(_ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int, on connection: ConnectionExchanges) {
         var content = FrameContent.skipped
         if self.decode {
-            content = self.content(frame) { .readRequest(Box(self.reader.request(frame))) }
+            content = self.content(frame) {
+                var reading = self.reader.request(frame)
+                // An owned copy: a slice would keep the whole large frame, and the framer's buffer, alive in the batch.
+                reading.clientID = reading.clientID.map { ByteBuffer(bytes: $0.readableBytesView) }
+                return .readRequest(Box(reading))
+            }
         }
         self.send(FrameEvent(
             kind: .request(awaited: slot != nil), connection: connection, header: header, slot: slot ?? 0, timestamp: timestamp,
