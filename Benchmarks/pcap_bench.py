@@ -706,7 +706,7 @@ def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
                 out = workdir / ("%s.%s.%d.out" % (cap, tool, rep))
                 if tool.startswith("kafkascope"):
                     argv = [tools["kafkascope"], "pcap", str(path), "--port", str(port), "--format", "summary",
-                            "--no-progress"]
+                            "--no-progress"] + (["--threads", str(args.threads)] if args.threads else [])
                 else:
                     argv = [tools["tshark"], "-r", str(path), "-d", "tcp.port==%d,kafka" % port, "-Y", "kafka",
                             "-T", "fields", "-e", "kafka.api_key", "-e", "kafka.correlation_id"]
@@ -755,7 +755,8 @@ def report(args, meta, runs, versions, wall, changed, captures_from):
     lines.append("kafkascope pcap vs %s; %d run(s) per capture and tool, medians shown; whole benchmark %.0f s "
                  "(%s)." % (versions.get("tshark", "tshark").rstrip("."), args.repeats, wall, captures_from))
     # Paths relative to the repository, so that reports pasted into docs carry no machine paths.
-    lines.append("kafkascope %s (%s)." % (versions.get("kafkascope", "?"), os.path.relpath(args.kafkascope, REPO)))
+    lines.append("kafkascope %s (%s%s)." % (versions.get("kafkascope", "?"), os.path.relpath(args.kafkascope, REPO),
+                                            ", --threads %d" % args.threads if args.threads else ""))
     if changed:
         lines.append("**Warning: the kafkascope binary changed on disk during the run: figures mix two builds.**")
     lines.append("")
@@ -878,6 +879,8 @@ def main():
                        "captures already in DIR are reused")
     where.add_argument("--captures", metavar="DIR", help="use the captures in DIR (frame-heavy.pcap, bulk.pcap; "
                        "ports from captures.json or --port); record nothing")
+    ap.add_argument("--threads", type=int, choices=(1, 2), help="pass --threads N to kafkascope pcap (default: "
+                    "its own default, 2 on a machine with more than one core)")
     ap.add_argument("--port", type=int, help="broker port of captures without captures.json (with --captures)")
     ap.add_argument("--small-records", type=int, default=110000, help="single-record produces in the frame-heavy "
                     "capture (default 110000: with their responses and the fetches, > 200,000 Kafka frames)")

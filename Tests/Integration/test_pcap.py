@@ -451,6 +451,33 @@ def test_damaged_capture(kind):
                     a["client"], a["correlation_id"], a["ts"], a["latency_ms"], b["ts"], b["latency_ms"], shift)
 
 
+# ---------------------------------------------------------------------------------------------- second thread
+
+@pytest.mark.parametrize("name", TSHARK_FIXTURES + ["damaged/" + kind for kind in damaged_kinds()])
+def test_second_thread_prints_what_one_thread_prints(name):
+    """`--threads 2` (frames read and reports built on a second thread, the default where the machine has more
+    than one core) prints exactly what `--threads 1` prints, byte for byte: the summary, jsonl, and jsonl with
+    --decode full; on damaged captures too, where gaps give up pending requests and framing resynchronizes."""
+    if name.startswith("damaged/"):
+        entry = _damaged_entry(name.split("/", 1)[1])
+        path, port = DAMAGED / entry["file"], damage_manifest()["broker_port"]
+    else:
+        path, entry = fixture(name)
+        port = entry["broker_port"]
+    for extra in (["--format", "summary"], ["--format", "jsonl"], ["--format", "jsonl", "--decode", "full"]):
+        one = run_pcap(path, "--port", port, "--threads", "1", *extra)
+        two = run_pcap(path, "--port", port, "--threads", "2", *extra)
+        assert one.stdout, "`%s` printed nothing" % " ".join(one.argv)
+        assert two.stdout == one.stdout, "`%s` and `%s` differ" % (" ".join(one.argv), " ".join(two.argv))
+        assert two.stderr == one.stderr
+
+
+def test_threads_outside_one_and_two_is_refused():
+    path, entry = fixture("kafka-python.pcap")
+    run = run_pcap(path, "--threads", "3", expect=64)
+    assert "--threads takes 1 or 2" in run.stderr
+
+
 # ---------------------------------------------------------------------------------------------- output formats
 
 @functools.lru_cache(maxsize=1)
