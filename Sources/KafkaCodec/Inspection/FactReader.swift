@@ -58,12 +58,14 @@ struct FactReader {
                 guard let length = try reader.readNullableLength(
                     compact: step.compact, classicWidth: step.kind == .string ? 2 : 4, nullable: step.nullable)
                 else { continue }
-                let slice = try reader.readSlice(length: length)
                 if step.kind == .string, slot == roles.topicName {
-                    name = String(buffer: slice)
+                    name = try reader.readText(length: length)
                 } else if step.kind == .records, slot == roles.records {
+                    let slice = try reader.readSlice(length: length)
                     settleTopic()
                     facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(slice)))
+                } else {
+                    try reader.skip(length: length)
                 }
             case .array:
                 guard let count = try reader.readNullableLength(compact: step.compact, classicWidth: 4, nullable: step.nullable)
@@ -97,12 +99,12 @@ struct FactReader {
             try self.readStruct(step.structure, topic: topic, partition: partition, from: &reader, into: &facts)
         case .string, .bytes, .records:
             let length = try reader.readNullableLength(compact: step.compact, classicWidth: step.element == .string ? 2 : 4, nullable: false) ?? 0
-            _ = try reader.readSlice(length: length)
+            try reader.skip(length: length)
         case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
         case .int16, .uint16: _ = try reader.readInteger(as: UInt16.self)
         case .int32, .uint32: _ = try reader.readInteger(as: UInt32.self)
         case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
-        case .uuid: _ = try reader.readSlice(length: 16)
+        case .uuid: try reader.skip(length: 16)
         case .array: throw reader.error(.invalidLength, "nested arrays do not occur in Kafka schemas")
         }
     }

@@ -5,7 +5,7 @@ import NIOCore
 extension WireReader {
     /// Reads a request header of `version` (0–2) and gives its client id bytes, nil when absent or null.
     mutating func skimRequestHeader(version: Int16) throws(KafkaDecodingError) -> ByteBuffer? {
-        _ = try self.readSlice(length: 8)  // key, version, correlation id
+        try self.skip(length: 8)  // key, version, correlation id
         guard version >= 1 else { return nil }
         // The client id stays a classic string even in flexible headers (RequestHeader.json).
         let clientID = try self.readNullableLength(compact: false, classicWidth: 2, nullable: true).map { length throws(KafkaDecodingError) in
@@ -21,8 +21,16 @@ extension WireReader {
         if version >= 1 { try self.skipTaggedFields() }
     }
 
+    /// Checks tag order and sizes as `readTaggedField` does, without slicing out each field.
     mutating func skipTaggedFields() throws(KafkaDecodingError) {
         var previous: UInt32?
-        for _ in 0..<(try self.readTaggedFieldCount()) { _ = try self.readTaggedField(after: &previous) }
+        for _ in 0..<(try self.readTaggedFieldCount()) {
+            let tag = try self.readUnsignedVarint()
+            if let previous, tag <= previous {
+                throw self.error(.invalidTaggedField, "tag \(tag) follows tag \(previous)")
+            }
+            previous = tag
+            try self.skip(length: Int(try self.readUnsignedVarint()))
+        }
     }
 }

@@ -32,8 +32,10 @@ final class ConnectionExchanges: @unchecked Sendable {
     func take(_ slot: Int32) -> ObservedRequest? {
         let slot = Int(slot)
         guard slot < self.awaiting.count else { return nil }
-        defer { self.awaiting[slot] = nil }
-        return self.awaiting[slot]
+        // Swapped out rather than copied and then cleared, which would retain and release all it holds.
+        var request: ObservedRequest?
+        swap(&request, &self.awaiting[slot])
+        return request
     }
 
     func clientID(from bytes: ByteBuffer) -> String {

@@ -27,9 +27,9 @@ public struct SummaryReport {
     /// Requests per client: rows of `clientRequests`, by client id and software.
     private var clientRows: [ClientKey: Int] = [:]
     private var clientRequests: [Int] = []
-    /// The last exchange's client and its row, found again without hashing: a capture's exchanges come in runs
-    /// from one connection, whose client id strings are one string and compare by reference.
-    private var lastClient: (address: Endpoint, clientID: String, row: Int)?
+    /// The clients of the last exchanges and their rows, searched before hashing: a capture's exchanges come from
+    /// a few connections at a time, whose client id strings are one string each and compare by reference.
+    private var recentClients: [(address: Endpoint, clientID: String, row: Int)] = []
     /// Software reported in ApiVersions v3+, by client address.
     private var software: [Endpoint: (String, String)] = [:]
     private var topicRows: [TopicRow] = []
@@ -57,8 +57,9 @@ public struct SummaryReport {
     private mutating func clientRow(_ address: Endpoint, clientID: String, software reported: (String, String)?) -> Int {
         if let reported {
             self.software[address] = reported
-        } else if let last = self.lastClient, last.address == address, last.clientID == clientID {
-            return last.row
+            self.recentClients.removeAll { $0.address == address }
+        } else if let recent = self.recentClients.first(where: { $0.address == address && $0.clientID == clientID }) {
+            return recent.row
         }
         let software = self.software[address] ?? ("unknown", "unknown")
         let key = ClientKey(clientID: clientID, softwareName: software.0, softwareVersion: software.1)
@@ -67,7 +68,8 @@ public struct SummaryReport {
             self.clientRows[key] = self.clientRequests.count - 1
             return self.clientRequests.count - 1
         }()
-        self.lastClient = (address, clientID, row)
+        if self.recentClients.count == 8 { self.recentClients.removeFirst() }
+        self.recentClients.append((address, clientID, row))
         return row
     }
 
