@@ -5,7 +5,7 @@ import NIOCore
 /// its request and hands the exchange to the consumer.
 ///
 /// Events come in capture order, either straight from the analyzer or from a worker thread that takes them in
-/// batches (`ExchangeWorker`); the consumer is called on that same thread.
+/// batches (`BatchWorker`); the consumer is called on that same thread.
 final class ExchangeAssembler {
     private let reader: FrameReader
     private let onExchange: (Exchange) -> Void
@@ -17,6 +17,14 @@ final class ExchangeAssembler {
     init(reader: FrameReader, onExchange: @escaping (Exchange) -> Void) {
         self.reader = reader
         self.onExchange = onExchange
+    }
+
+    /// Handles a batch's events in order.
+    func handle(_ batch: FrameBatch) {
+        // Borrowed from the buffer rather than copied out by an iterator: an event copy costs retains.
+        batch.events.withUnsafeBufferPointer { events in
+            for index in events.indices { self.handle(events[index], arena: batch.arena) }
+        }
     }
 
     func handle(_ event: FrameEvent, arena: ByteBuffer) {

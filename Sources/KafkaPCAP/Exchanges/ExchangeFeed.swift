@@ -2,11 +2,11 @@ import KafkaCodec
 import NIOCore
 
 /// Carries frame events from the analyzer to the assembler: handled at once, or in batches by an
-/// `ExchangeWorker`, so that reading frames into facts and the reports run on a second core while packets are
+/// `BatchWorker`, so that reading frames into facts and the reports run on a second core while packets are
 /// reassembled and cut into frames.
 final class ExchangeFeed {
     let assembler: ExchangeAssembler
-    private let worker: ExchangeWorker?
+    private let worker: BatchWorker<FrameBatch>?
     private let reader: FrameReader
     private let decode: Bool
     private var batch = FrameBatch()
@@ -26,7 +26,7 @@ final class ExchangeFeed {
         self.decode = options.decode
         self.batchEvents = max(1, options.batchEvents)
         self.largestCopiedFrame = options.largestCopiedFrame
-        self.worker = options.secondThread ? ExchangeWorker(assembler: self.assembler) : nil
+        self.worker = options.secondThread ? BatchWorker { [assembler] batch in assembler.handle(batch) } : nil
         if self.worker != nil { self.startBatch() }
     }
 

@@ -2,40 +2,53 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
+/// A batch a `BatchWorker` hands back empty, for reuse.
+protocol ReusableBatch {
+    var isEmpty: Bool { get }
+    mutating func removeAll()
+}
+
 /// Frame events cut from the capture, with the arena holding copies of their small frames.
-struct FrameBatch {
+struct FrameBatch: ReusableBatch {
     var events: [FrameEvent] = []
     var arena = ByteBuffer()
     /// Connections that closed while this batch was filled, kept alive until their events are handled.
     var closed: [ConnectionExchanges] = []
+
+    var isEmpty: Bool { self.events.isEmpty }
+
+    mutating func removeAll() {
+        self.events.removeAll(keepingCapacity: true)
+        self.arena.clear()
+        self.closed.removeAll(keepingCapacity: true)
+    }
 }
 
-/// A thread that assembles exchanges from batches of frame events while the analyzer cuts the next batch.
+/// A thread that handles batches while the thread that fills them goes on with the next one.
 ///
-/// One batch waits in a single slot while the worker handles the one before it, so the analyzer is held up only
-/// when the worker falls two batches behind; memory stays bounded by the batch size.
-final class ExchangeWorker: @unchecked Sendable {
-    // @unchecked: `slot`, `spare` and `ended` are guarded by `slotState`; the assembler is used on the worker thread only,
-    // from `init` until `finish` returns, and on the caller's thread only after that.
-    private let assembler: ExchangeAssembler
+/// One batch waits in a single slot while the worker handles the one before it, so the filling thread is held up
+/// only when the worker falls two batches behind; memory stays bounded by the batch size.
+final class BatchWorker<Batch: ReusableBatch>: @unchecked Sendable {
+    // @unchecked: `slot`, `spare` and `ended` are guarded by `slotState`; `handle` runs on the worker thread only.
+    private let handle: (inout Batch) -> Void
     /// True while the slot holds a batch (or the end) for the worker.
     private let slotState = ConditionLock(value: false)
-    private var slot: FrameBatch?
+    private var slot: Batch?
     /// A handled batch, emptied, waiting to be reused.
-    private var spare: FrameBatch?
+    private var spare: Batch?
     private var ended = false
     /// True once the worker thread has handled the last batch.
     private let stopped = ConditionLock(value: false)
     private var finished = false
 
-    init(assembler: ExchangeAssembler) {
-        self.assembler = assembler
+    init(handle: @escaping (inout Batch) -> Void) {
+        self.handle = handle
         Thread.detachNewThread { self.run() }
     }
 
     /// Hands a batch over, waiting while the worker still has the previous one waiting; returns a handled batch,
     /// emptied, for reuse, so that batches do not allocate (and fault in) fresh memory each time.
-    func hand(_ batch: FrameBatch) -> FrameBatch? {
+    func hand(_ batch: Batch) -> Batch? {
         self.slotState.lock(whenValue: false)
         self.slot = batch
         let spare = self.spare
@@ -63,14 +76,9 @@ final class ExchangeWorker: @unchecked Sendable {
             self.slot = nil
             self.slotState.unlock(withValue: false)
             if var handled = batch {
-                batch = nil
-                // Borrowed from the buffer rather than copied out by an iterator: an event copy costs retains.
-                handled.events.withUnsafeBufferPointer { events in
-                    for index in events.indices { self.assembler.handle(events[index], arena: handled.arena) }
-                }
-                handled.events.removeAll(keepingCapacity: true)
-                handled.arena.clear()
-                handled.closed.removeAll(keepingCapacity: true)
+                batch = nil  // `handled` is then the only reference, and emptying it keeps its storage
+                self.handle(&handled)
+                handled.removeAll()
                 self.slotState.lock()
                 self.spare = handled
                 self.slotState.unlock()
