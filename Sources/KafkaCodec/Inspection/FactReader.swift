@@ -21,7 +21,6 @@ struct FactReader {
         from reader: inout WireReader, into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
         let structure = self.plan.structures[Int(index)]
-        let roles = structure.schema.roles
         var topic = inherited
         var partition = inheritedPartition
         var name: String?
@@ -38,29 +37,28 @@ struct FactReader {
         let errorsBefore = facts.errors.count
         for position in structure.inlineSteps {
             let step = self.plan.steps[position]
-            let slot = Int(step.slot)
             switch step.kind {
             case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
             case .int16:
                 let value = try reader.readInteger(as: Int16.self)
-                if slot == roles.errorCode { errorCode = value }
+                if step.role == .errorCode { errorCode = value }
             case .uint16: _ = try reader.readInteger(as: UInt16.self)
             case .int32:
                 let value = try reader.readInteger(as: Int32.self)
-                if slot == roles.partition { partition = value }
-                if slot == roles.throttleTimeMs, index == 0 { facts.throttleMilliseconds = value }
+                if step.role == .partition { partition = value }
+                if step.role == .throttleTimeMs, index == 0 { facts.throttleMilliseconds = value }
             case .uint32: _ = try reader.readInteger(as: UInt32.self)
             case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
             case .uuid:
                 let value = KafkaUUID(high: try reader.readInteger(), low: try reader.readInteger())
-                if slot == roles.topicID, value != .zero { id = value }
+                if step.role == .topicID, value != .zero { id = value }
             case .string, .bytes, .records:
                 guard let length = try reader.readNullableLength(
                     compact: step.compact, classicWidth: step.kind == .string ? 2 : 4, nullable: step.nullable)
                 else { continue }
-                if step.kind == .string, slot == roles.topicName {
+                if step.kind == .string, step.role == .topicName {
                     name = try reader.readText(length: length)
-                } else if step.kind == .records, slot == roles.records {
+                } else if step.kind == .records, step.role == .records {
                     let slice = try reader.readSlice(length: length)
                     settleTopic()
                     facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(slice)))

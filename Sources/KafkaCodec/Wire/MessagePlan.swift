@@ -8,6 +8,12 @@ final class MessagePlan: @unchecked Sendable {
         case bool, int8, int16, uint16, int32, uint32, int64, float64, uuid, string, bytes, records, array, structure
     }
 
+    /// What a field says for `MessageFacts` (see `FieldRoles`), resolved when the plan is built so that reading
+    /// facts compares one byte per field.
+    enum Role: UInt8 {
+        case none, errorCode, throttleTimeMs, topicName, topicID, partition, records
+    }
+
     struct Step {
         /// Slot in `KafkaStruct.values`.
         var slot: Int32
@@ -19,6 +25,7 @@ final class MessagePlan: @unchecked Sendable {
         /// For structures and arrays of structures: the index of the nested `Structure`.
         var structure: Int32
         var tag: UInt32
+        var role: Role = .none
     }
 
     struct Structure {
@@ -68,10 +75,10 @@ final class MessagePlan: @unchecked Sendable {
             var tagged: [Step] = []
             for (slot, field) in schema.fields.enumerated() {
                 if field.isTagged(at: self.version) {
-                    tagged.append(self.step(field, slot: slot, compact: true))
+                    tagged.append(self.step(field, slot: slot, compact: true, roles: schema.roles))
                 } else if field.isInline(at: self.version) {
                     let compact = field.flexibleVersions.map { $0.contains(self.version) } ?? self.flexible
-                    inline.append(self.step(field, slot: slot, compact: compact))
+                    inline.append(self.step(field, slot: slot, compact: compact, roles: schema.roles))
                 }
             }
             // Nested structures are added after this one's steps are known, so fix up their indices now.
@@ -93,13 +100,21 @@ final class MessagePlan: @unchecked Sendable {
             }
         }
 
-        private func step(_ field: FieldSchema, slot: Int, compact: Bool) -> Step {
+        private func step(_ field: FieldSchema, slot: Int, compact: Bool, roles: FieldRoles) -> Step {
             let element: Kind
             if case .array(let inner) = field.type { element = Self.kind(inner) } else { element = .bool }
             return Step(
                 slot: Int32(slot), kind: Self.kind(field.type), element: element,
                 nullable: field.nullableVersions.contains(self.version), compact: compact, structure: -1,
-                tag: field.tag ?? 0)
+                tag: field.tag ?? 0, role: Self.role(of: slot, in: roles))
+        }
+
+        private static func role(of slot: Int, in roles: FieldRoles) -> Role {
+            let roles: [(Int?, Role)] = [
+                (roles.errorCode, .errorCode), (roles.throttleTimeMs, .throttleTimeMs), (roles.topicName, .topicName),
+                (roles.topicID, .topicID), (roles.partition, .partition), (roles.records, .records),
+            ]
+            return roles.first { $0.0 == slot }?.1 ?? .none
         }
 
         private static func kind(_ type: FieldType) -> Kind {
