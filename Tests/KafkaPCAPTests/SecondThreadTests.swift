@@ -41,13 +41,17 @@ import Testing
         return "\(facts.errors) \(facts.records) \(facts.topics) \(facts.throttleMilliseconds.map(String.init) ?? "-")"
     }
 
+    typealias Tuning = (batchEvents: Int, largestCopiedFrame: Int, readRequestsOnFirstThread: Bool?)
+
     @Test(arguments: Fixtures.names, [
-        (batchEvents: 1024, largestCopiedFrame: 64 << 10),  // the defaults
-        (batchEvents: 3, largestCopiedFrame: 64 << 10),  // many batches, so the worker and the reader overlap
-        (batchEvents: 5, largestCopiedFrame: 0),  // every frame read on the first thread
-        (batchEvents: 7, largestCopiedFrame: 100),  // some of each
-    ])
-    func aSecondThreadGivesTheSameExchanges(fixture: String, tuning: (batchEvents: Int, largestCopiedFrame: Int)) throws {
+        (1024, 64 << 10, nil),  // the defaults
+        (3, 64 << 10, nil),  // many batches, so the worker and the reader overlap
+        (5, 0, false),  // every frame read on the first thread, as large frames are
+        (7, 100, false),  // some of each
+        (4, 64 << 10, true),  // requests read on the first thread, responses on the second
+        (4, 64 << 10, false),  // all read on the second
+    ] as [Tuning])
+    func aSecondThreadGivesTheSameExchanges(fixture: String, tuning: Tuning) throws {
         let (file, responses) = try RecordedCapture.write(fixture)
         defer { try? FileManager.default.removeItem(at: file) }
         for keepDecoded in [false, true] {
@@ -57,6 +61,7 @@ import Testing
                 $0.secondThread = true
                 $0.batchEvents = tuning.batchEvents
                 $0.largestCopiedFrame = tuning.largestCopiedFrame
+                $0.readRequestsOnFirstThread = tuning.readRequestsOnFirstThread
             }
             #expect(one.count == responses.count)
             #expect(one.allSatisfy { $0.requestFacts != "none" && $0.responseFacts != "none" }, "every frame was read")

@@ -31,6 +31,8 @@ public final class CaptureAnalyzer {
         var batchEvents = ExchangeFeed.batchEvents
         /// Frames larger than this are read on the first thread even with a second one (see `ExchangeFeed`).
         var largestCopiedFrame = ExchangeFeed.largestCopiedFrame
+        /// Whether the first thread reads requests: nil to decide batch by batch (see `ExchangeFeed`).
+        var readRequestsOnFirstThread: Bool?
 
         public init() {}
     }
@@ -58,6 +60,11 @@ public final class CaptureAnalyzer {
         self.options = options
         self.brokerPorts = options.brokerPorts
         self.feed = ExchangeFeed(options: options, onExchange: onExchange)
+    }
+
+    deinit {
+        // The worker may still handle events that refer to connections unowned: it must be done before they go.
+        self.feed.finish()
     }
 
     /// Processes packet number `number` (1-based, counting every packet of the source).

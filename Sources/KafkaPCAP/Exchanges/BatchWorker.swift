@@ -15,7 +15,8 @@ struct FrameBatch: ReusableBatch {
     /// Connections that closed while this batch was filled, kept alive until their events are handled.
     var closed: [ConnectionExchanges] = []
 
-    var isEmpty: Bool { self.events.isEmpty }
+    /// Empty only without closed connections too: those must outlive the batches in flight before this one.
+    var isEmpty: Bool { self.events.isEmpty && self.closed.isEmpty }
 
     mutating func removeAll() {
         self.events.removeAll(keepingCapacity: true)
@@ -46,15 +47,17 @@ final class BatchWorker<Batch: ReusableBatch>: @unchecked Sendable {
         Thread.detachNewThread { self.run() }
     }
 
-    /// Hands a batch over, waiting while the worker still has the previous one waiting; returns a handled batch,
-    /// emptied, for reuse, so that batches do not allocate (and fault in) fresh memory each time.
-    func hand(_ batch: Batch) -> Batch? {
+    /// Hands a batch over, waiting while the worker still has the previous one waiting. Returns a handled batch,
+    /// emptied, for reuse, so that batches do not allocate (and fault in) fresh memory each time; and whether the
+    /// worker was behind, its previous batch still waiting.
+    func hand(_ batch: Batch) -> (spare: Batch?, workerWasBehind: Bool) {
+        let behind = self.slotState.value  // takes the lock itself
         self.slotState.lock(whenValue: false)
         self.slot = batch
         let spare = self.spare
         self.spare = nil
         self.slotState.unlock(withValue: true)
-        return spare
+        return (spare, behind)
     }
 
     /// Waits until every batch handed over has been handled.

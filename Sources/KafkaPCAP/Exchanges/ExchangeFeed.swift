@@ -11,6 +11,11 @@ final class ExchangeFeed {
     private let decode: Bool
     private var batch = FrameBatch()
     private let batchEvents: Int
+    /// Whether this thread reads the requests of the batch it fills, rather than the worker. Set while the worker
+    /// falls behind, which balances the reading between the two threads batch by batch: it depends on the traffic
+    /// which thread has more to do.
+    private var readsRequestsHere: Bool
+    private let requestReadingPolicy: Bool?
     private let largestCopiedFrame: Int
 
     /// Events per batch, and arena bytes after which a batch is handed over early.
@@ -26,17 +31,29 @@ final class ExchangeFeed {
         self.decode = options.decode
         self.batchEvents = max(1, options.batchEvents)
         self.largestCopiedFrame = options.largestCopiedFrame
+        self.requestReadingPolicy = options.readRequestsOnFirstThread
+        self.readsRequestsHere = options.secondThread && options.readRequestsOnFirstThread == true
         self.worker = options.secondThread ? BatchWorker { [assembler] batch in assembler.handle(batch) } : nil
         if self.worker != nil { self.startBatch() }
     }
 
     deinit {
-        self.worker?.finish()
+        self.finish()
     }
 
     func request(_ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int, on connection: ConnectionExchanges) {
         var content = FrameContent.skipped
-        if self.decode {
+        if self.decode, self.readsRequestsHere, self.reader.inspects(header.apiKey) {
+            // Only the facts cross over (their arrays are rarely more than one, for a Produce): the client id
+            // travels as bytes in the arena, so no object is shared between the threads.
+            let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.reader.listTopics)
+            let clientID = read?.clientID.map { id in
+                let offset = self.batch.arena.writerIndex
+                self.batch.arena.writeImmutableBuffer(id)
+                return offset..<self.batch.arena.writerIndex
+            }
+            content = .inspectedRequest(read?.facts, clientID: clientID)
+        } else if self.decode {
             content = self.content(frame) {
                 var reading = self.reader.request(frame)
                 // An owned copy: a slice would keep the whole large frame, and the framer's buffer, alive in the batch.
@@ -74,7 +91,7 @@ final class ExchangeFeed {
     /// Hands over what is batched and waits for the worker to handle it; the assembler's results are final after.
     func finish() {
         guard let worker = self.worker else { return }
-        if !self.batch.events.isEmpty { _ = worker.hand(self.batch) }
+        if !self.batch.isEmpty { _ = worker.hand(self.batch) }
         self.batch = FrameBatch()
         worker.finish()
     }
@@ -95,7 +112,9 @@ final class ExchangeFeed {
         }
         self.batch.events.append(event)
         if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes {
-            self.startBatch(reusing: worker.hand(self.batch))
+            let (spare, workerWasBehind) = worker.hand(self.batch)
+            self.readsRequestsHere = self.requestReadingPolicy ?? workerWasBehind
+            self.startBatch(reusing: spare)
         }
     }
 

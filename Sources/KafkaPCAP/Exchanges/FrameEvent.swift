@@ -40,14 +40,22 @@ enum FrameContent {
     case frame(ByteBuffer)
     /// A copy in the batch's arena, so that the framer's buffer is not held by a batch in flight.
     case copied(offset: Int, length: Int)
+    /// A request's facts, read on the packet side (see `ExchangeFeed`), with its client id copied into the arena.
+    case inspectedRequest(MessageFacts?, clientID: Range<Int>?)
     /// Read on the packet side (see `ExchangeFeed`), behind one reference so that events stay small to copy.
     case readRequest(Box<RequestReading>)
     case readResponse(Box<ResponseReading>)
 
     /// What the request frame says, read now unless that happened already; nil when decoding is off.
     func request(arena: ByteBuffer, reader: FrameReader) -> RequestReading? {
-        if case .readRequest(let box) = self { return box.value }
-        return self.frame(arena: arena).map(reader.request)
+        switch self {
+        case .readRequest(let box):
+            return box.value
+        case .inspectedRequest(let facts, let clientID):
+            return RequestReading(clientID: clientID.map { arena.getSlice(at: $0.lowerBound, length: $0.count)! }, facts: facts)
+        case .skipped, .frame, .copied, .readResponse:
+            return self.frame(arena: arena).map(reader.request)
+        }
     }
 
     /// What the response frame says, read now unless that happened already; nil when decoding is off.
@@ -58,7 +66,7 @@ enum FrameContent {
 
     private func frame(arena: ByteBuffer) -> ByteBuffer? {
         switch self {
-        case .skipped, .readRequest, .readResponse: nil
+        case .skipped, .inspectedRequest, .readRequest, .readResponse: nil
         case .frame(let frame): frame
         case .copied(let offset, let length): arena.getSlice(at: offset, length: length)
         }

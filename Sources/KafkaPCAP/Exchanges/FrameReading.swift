@@ -8,10 +8,15 @@ struct FrameReader {
     /// Fill in `MessageFacts.topics`.
     var listTopics: Bool
 
-    /// Reads a request. ApiVersions requests are always decoded: the summary reports their client software.
+    /// Whether requests with `key` are read for their facts only, straight from the bytes. ApiVersions requests
+    /// are always decoded: the summary reports their client software.
+    func inspects(_ key: APIKey?) -> Bool {
+        !self.keepDecoded && key != .apiVersions
+    }
+
     func request(_ frame: ByteBuffer) -> RequestReading {
         var reading = RequestReading()
-        if !self.keepDecoded && KafkaCodec.peekRequestHeader(frame)?.apiKey != .apiVersions {
+        if self.inspects(KafkaCodec.peekRequestHeader(frame)?.apiKey) {
             let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics)
             reading.clientID = read?.clientID
             reading.facts = read?.facts
