@@ -109,6 +109,28 @@ import Testing
         #expect(compared > 200)
     }
 
+    @Test func withoutTheTopicListTheOtherFactsAreTheSame() throws {
+        var listed = 0
+        for frame in try Fixtures.all {
+            let full: MessageFacts?
+            let lean: MessageFacts?
+            switch frame.kind {
+            case .request:
+                full = try KafkaCodec.inspectRequest(frame.payload).facts
+                lean = try KafkaCodec.inspectRequest(frame.payload, listingTopics: false).facts
+            case .response(let key, let version):
+                full = try KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version)
+                lean = try KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version, listingTopics: false)
+            }
+            guard let full, let lean else { continue }
+            if !full.topics.isEmpty { listed += 1 }
+            #expect(lean.topics.isEmpty, "\(frame)")
+            #expect(lean.errors == full.errors && lean.records == full.records && lean.topicNames == full.topicNames, "\(frame)")
+            #expect(lean.throttleMilliseconds == full.throttleMilliseconds, "\(frame)")
+        }
+        #expect(listed > 50, "frames that name topics were compared")
+    }
+
     @Test func aTruncatedFrameFailsAsDecodingFails() throws {
         for frame in try Fixtures.frames("kafka-python").prefix(20) {
             guard case .request = frame.kind else { continue }

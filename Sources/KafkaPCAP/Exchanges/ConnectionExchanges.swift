@@ -7,8 +7,8 @@ import NIOCore
 final class ConnectionExchanges: @unchecked Sendable {
     let client: Endpoint
     let server: Endpoint
-    /// Requests awaiting their response, at the slots the packet side gave them (`TrackedConnection.slots`): an
-    /// index rather than a second hash table keyed by correlation id.
+    /// Requests awaiting their response, at the slots the packet side gave them (`TrackedConnection.claimSlot`):
+    /// an index rather than a second hash table keyed by correlation id.
     private var awaiting: [ObservedRequest?] = []
     /// The client id of the last request, so that a connection's requests share one string instead of each
     /// allocating its own. Kept as a copy: a slice would hold on to the whole frame's storage.

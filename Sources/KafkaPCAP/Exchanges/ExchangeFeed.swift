@@ -1,7 +1,7 @@
 import KafkaCodec
 import NIOCore
 
-/// Carries frame events from the analyzer to the assembler: handled at once, or in batches by an
+/// Carries frame events from the analyzer to the assembler: handled at once, or in batches by a
 /// `BatchWorker`, so that reading frames into facts and the reports run on a second core while packets are
 /// reassembled and cut into frames.
 final class ExchangeFeed {
@@ -41,7 +41,10 @@ final class ExchangeFeed {
         self.finish()
     }
 
-    func request(_ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int, on connection: ConnectionExchanges) {
+    func request(
+        _ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int,
+        on connection: ConnectionExchanges
+    ) {
         var content = FrameContent.skipped
         if self.decode, self.readsRequestsHere, self.reader.inspects(header.apiKey) {
             // Only the facts cross over (their arrays are rarely more than one, for a Produce): the client id

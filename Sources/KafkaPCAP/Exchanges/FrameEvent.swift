@@ -23,7 +23,7 @@ struct FrameEvent {
     unowned(unsafe) var connection: ConnectionExchanges
     /// The request's header: the frame's own for a request, the one it answers for a response.
     var header: RequestHeaderPrefix
-    /// Where the connection keeps the awaited request until its response (`TrackedConnection.slots`).
+    /// Where the connection keeps the awaited request until its response (`TrackedConnection.claimSlot`).
     var slot: Int32
     /// Microseconds since the epoch, of the packet that completed the frame.
     var timestamp: Int64 = 0
