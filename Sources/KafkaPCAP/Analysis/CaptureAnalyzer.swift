@@ -257,8 +257,8 @@ public final class CaptureAnalyzer {
             // request still waiting, or the one whose frame had started. Its correlation id must not let bytes
             // left over from it pass for a frame start.
             let started = connection.responses?.startedFrameCorrelationID
-            let lost = started ?? connection.pending.min { $0.value.packet < $1.value.packet }?.key
-            if let lost, let request = connection.pending.removeValue(forKey: lost) {
+            let lost = if let started { connection.pending.remove(started) } else { connection.pending.removeOldest() }
+            if let request = lost {
                 self.packetCounters.unanswered += 1
                 connection.release(request.slot)
                 self.feed.abandoned(request.header, slot: request.slot, on: connection.exchanges!)
@@ -300,9 +300,9 @@ public final class CaptureAnalyzer {
 
     /// A response frame start while resynchronizing: a correlation id that a request waits for and, once the
     /// whole candidate is there, a frame that decodes at that request's key and version.
-    private static func plausibleResponse(_ payload: ByteBuffer, length: Int, pending: [Int32: PendingRequest]) -> Bool? {
+    private static func plausibleResponse(_ payload: ByteBuffer, length: Int, pending: PendingRequests) -> Bool? {
         guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return nil }
-        guard let request = pending[correlationID] else { return false }
+        guard let request = pending.find(correlationID) else { return false }
         return Self.verdict({ () throws(KafkaDecodingError) in
             try KafkaCodec.decodeResponse(payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion)
         }, complete: payload.readableBytes == length)
@@ -320,10 +320,7 @@ public final class CaptureAnalyzer {
         connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
         var slot: Int32?
         if expectsResponse && connection.pending.count < self.options.maximumPendingPerConnection {
-            // A request with the correlation id of one still pending takes its place, as the response will.
-            let replaced = connection.pending[header.correlationID]?.slot
-            slot = replaced ?? connection.claimSlot()
-            connection.pending[header.correlationID] = PendingRequest(header: header, timestamp: timestamp, packet: frame.packet, slot: slot!)
+            slot = connection.pending.add(header, timestamp: timestamp, packet: frame.packet, claimSlot: connection.claimSlot)
         } else {
             self.packetCounters.unanswered += 1
         }
@@ -335,7 +332,7 @@ public final class CaptureAnalyzer {
     private func responseFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {
         self.packetCounters.frames += 1
         guard let correlationID = frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self),
-            let request = connection.pending.removeValue(forKey: correlationID)
+            let request = connection.pending.remove(correlationID)
         else {
             self.packetCounters.requestMissing += 1
             return

@@ -22,7 +22,7 @@ final class TrackedConnection {
     var requests: KafkaFramer?
     var responses: KafkaFramer?
     /// Requests waiting for their response, as far as reassembly needs to know them.
-    var pending: [Int32: PendingRequest] = [:]
+    var pending = PendingRequests()
     /// The exchange side's state, once the connection is known to be Kafka.
     var exchanges: ConnectionExchanges?
     /// Slots of the exchange side's awaiting list that no pending request holds; slot numbers are reused, so the
@@ -51,14 +51,4 @@ final class TrackedConnection {
 
     /// Whether data has flowed, so that a new SYN means the 4-tuple is being reused.
     var carriedData = false
-}
-
-/// A request the packet side waits to see answered: what pairing, resynchronization and latency need of it.
-struct PendingRequest {
-    var header: RequestHeaderPrefix
-    /// Microseconds since the epoch, of the packet that completed the frame.
-    var timestamp: Int64
-    var packet: Int
-    /// Where the exchange side keeps this request's reading (`ConnectionExchanges`).
-    var slot: Int32
 }

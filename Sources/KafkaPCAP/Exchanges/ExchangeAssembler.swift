@@ -20,20 +20,20 @@ final class ExchangeAssembler {
     }
 
     /// Handles a batch's events in order.
-    func handle(_ batch: FrameBatch) {
-        // Borrowed from the buffer rather than copied out by an iterator: an event copy costs retains.
-        batch.events.withUnsafeBufferPointer { events in
-            for index in events.indices { self.handle(events[index], arena: batch.arena) }
+    func handle(_ batch: inout FrameBatch) {
+        for index in batch.events.indices {
+            self.handle(batch.events[index], frame: nil, in: &batch)
         }
     }
 
-    func handle(_ event: FrameEvent, arena: ByteBuffer) {
+    /// Handles one event, whose frame is `frame` if it came along (`FrameContent.passed`), or else in `batch`.
+    func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) {
         let connection = event.connection
         switch event.kind {
         case .request(let awaited):
             var request = ObservedRequest(header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size)
             // Fields are moved out of the reading (`take`), not copied: a copy and its release cost retains.
-            if var reading = event.content.request(arena: arena, reader: self.reader) {
+            if var reading = self.request(event.content, frame: frame, in: &batch) {
                 request.clientID = reading.clientIDText.take() ?? reading.clientID.map(connection.clientID(from:))
                 request.facts = reading.facts.take()
                 request.decoded = reading.decoded.take()
@@ -45,7 +45,7 @@ final class ExchangeAssembler {
             var exchange = Exchange(
                 client: connection.client, broker: connection.server, request: request, responseTimestamp: event.timestamp,
                 responsePacket: event.packet, responseSize: event.size)
-            if var reading = event.content.response(to: event.header, arena: arena, reader: self.reader) {
+            if var reading = self.response(event.content, to: event.header, frame: frame, in: &batch) {
                 exchange.responseFacts = reading.facts.take()
                 exchange.response = reading.decoded.take()
                 if let names = exchange.responseFacts?.topicNames, !names.isEmpty {
@@ -57,6 +57,31 @@ final class ExchangeAssembler {
             self.onExchange(exchange)
         case .abandoned:
             _ = connection.take(event.slot)
+        }
+    }
+
+    /// What the request frame says, read now unless that happened already; nil when decoding is off.
+    private func request(_ content: FrameContent, frame: ByteBuffer?, in batch: inout FrameBatch) -> RequestReading? {
+        switch content {
+        case .skipped, .readResponse: return nil
+        case .passed: return self.reader.request(frame!)
+        case .copied(let range): return self.reader.request(batch.bytes(range))
+        case .readRequest(let index, let clientID):
+            var reading = batch.takeRequest(index)
+            reading.clientID = clientID.map(batch.bytes)
+            return reading
+        }
+    }
+
+    /// What the response frame says, read now unless that happened already; nil when decoding is off.
+    private func response(
+        _ content: FrameContent, to header: RequestHeaderPrefix, frame: ByteBuffer?, in batch: inout FrameBatch
+    ) -> ResponseReading? {
+        switch content {
+        case .skipped, .readRequest: return nil
+        case .passed: return self.reader.response(frame!, to: header)
+        case .copied(let range): return self.reader.response(batch.bytes(range), to: header)
+        case .readResponse(let index): return batch.takeResponse(index)
         }
     }
 

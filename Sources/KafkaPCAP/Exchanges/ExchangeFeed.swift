@@ -33,7 +33,7 @@ final class ExchangeFeed {
         self.largestCopiedFrame = options.largestCopiedFrame
         self.requestReadingPolicy = options.readRequestsOnFirstThread
         self.readsRequestsHere = options.secondThread && options.readRequestsOnFirstThread == true
-        self.worker = options.secondThread ? BatchWorker { [assembler] batch in assembler.handle(batch) } : nil
+        self.worker = options.secondThread ? BatchWorker { [assembler] batch in assembler.handle(&batch) } : nil
         if self.worker != nil { self.startBatch() }
     }
 
@@ -46,27 +46,19 @@ final class ExchangeFeed {
         on connection: ConnectionExchanges
     ) {
         var content = FrameContent.skipped
-        if self.decode, self.readsRequestsHere, self.reader.inspects(header.apiKey) {
-            // Only the facts cross over (their arrays are rarely more than one, for a Produce): the client id
-            // travels as bytes in the arena, so no object is shared between the threads.
-            let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.reader.listTopics)
-            let clientID = read?.clientID.map { id in
-                let offset = self.batch.arena.writerIndex
-                self.batch.arena.writeImmutableBuffer(id)
-                return offset..<self.batch.arena.writerIndex
-            }
-            content = .inspectedRequest(read?.facts, clientID: clientID)
-        } else if self.decode {
-            content = self.content(frame) {
+        if self.decode {
+            let readHere = self.readsRequestsHere && self.reader.inspects(header.apiKey)
+            content = self.content(frame, readHere: readHere) {
                 var reading = self.reader.request(frame)
-                // An owned copy: a slice would keep the whole large frame, and the framer's buffer, alive in the batch.
-                reading.clientID = reading.clientID.map { ByteBuffer(bytes: $0.readableBytesView) }
-                return .readRequest(Box(reading))
+                // The client id travels as bytes in the arena: a slice would keep the frame, and the framer's
+                // buffer, alive in the batch, and share its storage between the threads.
+                let clientID = reading.clientID.take().map { self.batch.copy($0) }
+                return .readRequest(index: self.batch.add(reading), clientID: clientID)
             }
         }
         self.send(FrameEvent(
             kind: .request(awaited: slot != nil), connection: connection, header: header, slot: slot ?? 0, timestamp: timestamp,
-            packet: packet, size: size, content: content))
+            packet: packet, size: size, content: content), frame: frame)
     }
 
     func response(
@@ -75,11 +67,13 @@ final class ExchangeFeed {
     ) {
         var content = FrameContent.skipped
         if self.decode {
-            content = self.content(frame) { .readResponse(Box(self.reader.response(frame, to: request))) }
+            content = self.content(frame, readHere: false) {
+                .readResponse(index: self.batch.add(self.reader.response(frame, to: request)))
+            }
         }
         self.send(FrameEvent(
             kind: .response, connection: connection, header: request, slot: slot, timestamp: timestamp, packet: packet, size: size,
-            content: content))
+            content: content), frame: frame)
     }
 
     func abandoned(_ request: RequestHeaderPrefix, slot: Int32, on connection: ConnectionExchanges) {
@@ -94,31 +88,38 @@ final class ExchangeFeed {
     /// Hands over what is batched and waits for the worker to handle it; the assembler's results are final after.
     func finish() {
         guard let worker = self.worker else { return }
-        if !self.batch.isEmpty { _ = worker.hand(self.batch) }
-        self.batch = FrameBatch()
+        let last = self.takeBatch()
+        if !last.isEmpty { _ = worker.hand(last) }
         worker.finish()
     }
 
-    /// How a frame travels: as it is when events are handled at once; else copied into the batch, unless it is large.
-    private func content(_ frame: ByteBuffer, readHere: () -> FrameContent) -> FrameContent {
-        guard self.worker != nil else { return .frame(frame) }
-        guard frame.readableBytes <= self.largestCopiedFrame else { return readHere() }
-        let offset = self.batch.arena.writerIndex
-        self.batch.arena.writeImmutableBuffer(frame)
-        return .copied(offset: offset, length: frame.readableBytes)
+    /// How a frame travels: along with its event when events are handled at once; else read here when asked or
+    /// when it is large, copied into the batch otherwise.
+    private func content(_ frame: ByteBuffer, readHere: Bool, read: () -> FrameContent) -> FrameContent {
+        guard self.worker != nil else { return .passed }
+        guard readHere || frame.readableBytes > self.largestCopiedFrame else { return .copied(self.batch.copy(frame)) }
+        return read()
     }
 
-    private func send(_ event: FrameEvent) {
+    private func send(_ event: FrameEvent, frame: ByteBuffer? = nil) {
         guard let worker = self.worker else {
-            self.assembler.handle(event, arena: self.batch.arena)
+            self.assembler.handle(event, frame: frame, in: &self.batch)
             return
         }
         self.batch.events.append(event)
         if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes {
-            let (spare, workerWasBehind) = worker.hand(self.batch)
+            let (spare, workerWasBehind) = worker.hand(self.takeBatch())
             self.readsRequestsHere = self.requestReadingPolicy ?? workerWasBehind
             self.startBatch(reusing: spare)
         }
+    }
+
+    /// The batch being filled, which this feed then no longer holds: the worker must hold the only reference, or
+    /// taking readings out of it would copy its arrays.
+    private func takeBatch() -> FrameBatch {
+        var batch = FrameBatch()
+        swap(&batch, &self.batch)
+        return batch
     }
 
     private func startBatch(reusing spare: FrameBatch? = nil) {

@@ -1,11 +1,10 @@
 import KafkaCodec
-import NIOCore
 
 /// What the packet side of the analysis tells the exchange side, in capture order: frames as they are cut, and
 /// requests it stopped waiting for.
 ///
-/// Plain values and few references, so that batching events costs little: events are made and handled once per
-/// frame.
+/// Trivial to copy and to drop (no reference counted fields), because events are made, batched and handled once
+/// per frame: what is read of a frame on the packet side waits in the batch (`FrameBatch`), found by index.
 struct FrameEvent {
     enum Kind {
         /// A request frame; `awaited` when the packet side keeps it pending until its response.
@@ -32,53 +31,23 @@ struct FrameEvent {
     var content: FrameContent = .skipped
 }
 
-/// A frame's bytes on their way to be read, or what was read of them already.
+/// Where an event's frame is, or what was read of it.
 enum FrameContent {
     /// Decoding is off: nothing to read.
     case skipped
-    /// The frame itself, read where the event is handled.
-    case frame(ByteBuffer)
+    /// The event is handled at once, and its frame comes with it.
+    case passed
     /// A copy in the batch's arena, so that the framer's buffer is not held by a batch in flight.
-    case copied(offset: Int, length: Int)
-    /// A request's facts, read on the packet side (see `ExchangeFeed`), with its client id copied into the arena.
-    case inspectedRequest(MessageFacts?, clientID: Range<Int>?)
-    /// Read on the packet side (see `ExchangeFeed`), behind one reference so that events stay small to copy.
-    case readRequest(Box<RequestReading>)
-    case readResponse(Box<ResponseReading>)
-
-    /// What the request frame says, read now unless that happened already; nil when decoding is off.
-    func request(arena: ByteBuffer, reader: FrameReader) -> RequestReading? {
-        switch self {
-        case .readRequest(let box):
-            return box.value
-        case .inspectedRequest(let facts, let clientID):
-            return RequestReading(clientID: clientID.map { arena.getSlice(at: $0.lowerBound, length: $0.count)! }, facts: facts)
-        case .skipped, .frame, .copied, .readResponse:
-            return self.frame(arena: arena).map(reader.request)
-        }
-    }
-
-    /// What the response frame says, read now unless that happened already; nil when decoding is off.
-    func response(to header: RequestHeaderPrefix, arena: ByteBuffer, reader: FrameReader) -> ResponseReading? {
-        if case .readResponse(let box) = self { return box.value }
-        return self.frame(arena: arena).map { reader.response($0, to: header) }
-    }
-
-    private func frame(arena: ByteBuffer) -> ByteBuffer? {
-        switch self {
-        case .skipped, .inspectedRequest, .readRequest, .readResponse: nil
-        case .frame(let frame): frame
-        case .copied(let offset, let length): arena.getSlice(at: offset, length: length)
-        }
-    }
+    case copied(ArenaRange)
+    /// Read on the packet side (see `ExchangeFeed`) into the batch's `requests`, with the client id's bytes
+    /// copied into the arena.
+    case readRequest(index: Int32, clientID: ArenaRange?)
+    /// Read on the packet side into the batch's `responses`.
+    case readResponse(index: Int32)
 }
 
-/// An immutable value behind a reference.
-final class Box<Value>: @unchecked Sendable {
-    // @unchecked: never changed once made; the exchange side only reads it.
-    let value: Value
-
-    init(_ value: Value) {
-        self.value = value
-    }
+/// Bytes in a batch's arena.
+struct ArenaRange {
+    var offset: Int32
+    var length: Int32
 }

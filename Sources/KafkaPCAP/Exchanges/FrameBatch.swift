@@ -1,0 +1,56 @@
+import NIOCore
+
+/// Frame events cut from the capture, with what their events point at: copies of small frames in one arena, and
+/// the frames read on the packet side.
+struct FrameBatch: ReusableBatch {
+    var events: [FrameEvent] = []
+    var arena = ByteBuffer()
+    var requests: [RequestReading] = []
+    var responses: [ResponseReading] = []
+    /// Connections that closed while this batch was filled, kept alive until their events are handled.
+    var closed: [ConnectionExchanges] = []
+
+    /// Empty only without closed connections too: those must outlive the batches in flight before this one.
+    var isEmpty: Bool { self.events.isEmpty && self.closed.isEmpty }
+
+    mutating func removeAll() {
+        self.events.removeAll(keepingCapacity: true)
+        self.arena.clear()
+        self.requests.removeAll(keepingCapacity: true)
+        self.responses.removeAll(keepingCapacity: true)
+        self.closed.removeAll(keepingCapacity: true)
+    }
+
+    mutating func copy(_ bytes: ByteBuffer) -> ArenaRange {
+        let offset = self.arena.writerIndex
+        self.arena.writeImmutableBuffer(bytes)
+        return ArenaRange(offset: Int32(offset), length: Int32(bytes.readableBytes))
+    }
+
+    func bytes(_ range: ArenaRange) -> ByteBuffer {
+        self.arena.getSlice(at: Int(range.offset), length: Int(range.length))!
+    }
+
+    mutating func add(_ reading: RequestReading) -> Int32 {
+        self.requests.append(reading)
+        return Int32(self.requests.count - 1)
+    }
+
+    mutating func add(_ reading: ResponseReading) -> Int32 {
+        self.responses.append(reading)
+        return Int32(self.responses.count - 1)
+    }
+
+    /// The reading at `index`, moved out rather than copied: a copy and its release cost retains.
+    mutating func takeRequest(_ index: Int32) -> RequestReading {
+        var reading = RequestReading()
+        swap(&reading, &self.requests[Int(index)])
+        return reading
+    }
+
+    mutating func takeResponse(_ index: Int32) -> ResponseReading {
+        var reading = ResponseReading()
+        swap(&reading, &self.responses[Int(index)])
+        return reading
+    }
+}
