@@ -29,8 +29,8 @@ public enum KafkaCodec {
         _ frame: ByteBuffer, origin: Int, elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
         let prefix = try self.requestPrefix(frame)
-        let read = try self.read(frame, origin: origin, prefix: prefix, request: true) { schema, version, reader throws(KafkaDecodingError) in
-            try self.decode(schema, version: version, from: &reader, field: "", elided: elided)
+        let read = try self.read(frame, origin: origin, prefix: prefix, request: true) { plan, reader throws(KafkaDecodingError) in
+            try self.decode(plan, from: &reader, field: "", elided: elided)
         }
         switch read {
         case .read(let headerVersion, let header, let body):
@@ -58,8 +58,8 @@ public enum KafkaCodec {
         elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
-        let read = try self.read(frame, origin: origin, prefix: prefix, request: false) { schema, version, reader throws(KafkaDecodingError) in
-            try self.decode(schema, version: version, from: &reader, field: "", elided: elided)
+        let read = try self.read(frame, origin: origin, prefix: prefix, request: false) { plan, reader throws(KafkaDecodingError) in
+            try self.decode(plan, from: &reader, field: "", elided: elided)
         }
         switch read {
         case .read(let headerVersion, let header, let body):
@@ -80,8 +80,8 @@ public enum KafkaCodec {
         let read = try self.read(
             frame, origin: frame.readerIndex, prefix: prefix, request: true,
             header: { version, reader throws(KafkaDecodingError) in try reader.skimRequestHeader(version: version) }
-        ) { schema, version, reader throws(KafkaDecodingError) in
-            try FactReader(plan: schema.plan(for: version), listsTopics: listingTopics).read(from: &reader)
+        ) { plan, reader throws(KafkaDecodingError) in
+            try FactReader(plan: plan, listsTopics: listingTopics).read(from: &reader)
         }
         guard case .read(_, let clientID, let facts) = read else { return (prefix, nil, nil) }
         return (prefix, clientID, facts)
@@ -96,8 +96,8 @@ public enum KafkaCodec {
         let read = try self.read(
             frame, origin: frame.readerIndex, prefix: prefix, request: false,
             header: { version, reader throws(KafkaDecodingError) in try reader.skimResponseHeader(version: -1 - version) }
-        ) { schema, version, reader throws(KafkaDecodingError) in
-            try FactReader(plan: schema.plan(for: version), listsTopics: listingTopics).read(from: &reader)
+        ) { plan, reader throws(KafkaDecodingError) in
+            try FactReader(plan: plan, listsTopics: listingTopics).read(from: &reader)
         }
         guard case .read(_, _, let facts) = read else { return nil }
         return facts
@@ -136,7 +136,7 @@ public enum KafkaCodec {
         prefix: RequestHeaderPrefix,
         request: Bool,
         header readHeader: (Int16, inout WireReader) throws(KafkaDecodingError) -> Header = Self.decodeHeader,
-        body: (MessageSchema, Int16, inout WireReader) throws(KafkaDecodingError) -> Body
+        body: (MessagePlan, inout WireReader) throws(KafkaDecodingError) -> Body
     ) throws(KafkaDecodingError) -> MessageRead<Header, Body> {
         guard let api = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
         guard api.validVersions.contains(prefix.apiVersion) else {
@@ -146,7 +146,9 @@ public enum KafkaCodec {
         var reader = WireReader(frame, origin: origin)
         do {
             let header = try readHeader(request ? headerVersion : -1 - headerVersion, &reader)
-            let value = try body(request ? api.request : api.response, prefix.apiVersion, &reader)
+            // The plan taken from the schema in place: a copy of the schema would retain all it holds.
+            let plan = if request { api.request.plan(for: prefix.apiVersion) } else { api.response.plan(for: prefix.apiVersion) }
+            let value = try body(plan, &reader)
             try self.expectEnd(reader)
             return .read(headerVersion: headerVersion, header: header, body: value)
         } catch {
@@ -178,11 +180,19 @@ public enum KafkaCodec {
         _ schema: MessageSchema,
         version: Int16,
         from reader: inout WireReader,
+        field: String
+    ) throws(KafkaDecodingError) -> KafkaStruct {
+        try self.decode(schema.plan(for: version), from: &reader, field: field)
+    }
+
+    private static func decode(
+        _ plan: MessagePlan,
+        from reader: inout WireReader,
         field: String,
         elided: ElidedRecords? = nil
     ) throws(KafkaDecodingError) -> KafkaStruct {
         do {
-            return try StructDecoder(plan: schema.plan(for: version), elided: elided).readMessage(from: &reader)
+            return try StructDecoder(plan: plan, elided: elided).readMessage(from: &reader)
         } catch {
             throw field.isEmpty ? error : error.inside(field)
         }

@@ -1,5 +1,6 @@
-/// The table generated from one Kafka JSON message schema.
-public struct MessageSchema: Sendable {
+/// The table generated from one Kafka JSON message schema. A class: it is read for every frame, and each copy
+/// of a struct would retain all it holds.
+public final class MessageSchema: Sendable {
     public enum Kind: String, Sendable {
         case request
         case response

@@ -31,12 +31,12 @@ struct FrameBatch: ReusableBatch {
         self.arena.getSlice(at: Int(range.offset), length: Int(range.length))!
     }
 
-    mutating func add(_ reading: RequestReading) -> Int32 {
+    mutating func add(_ reading: consuming RequestReading) -> Int32 {
         self.requests.append(reading)
         return Int32(self.requests.count - 1)
     }
 
-    mutating func add(_ reading: ResponseReading) -> Int32 {
+    mutating func add(_ reading: consuming ResponseReading) -> Int32 {
         self.responses.append(reading)
         return Int32(self.responses.count - 1)
     }

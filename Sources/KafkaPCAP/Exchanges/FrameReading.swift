@@ -17,9 +17,10 @@ struct FrameReader {
     func request(_ frame: ByteBuffer) -> RequestReading {
         var reading = RequestReading()
         if self.inspects(KafkaCodec.peekRequestHeader(frame)?.apiKey) {
-            let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics)
-            reading.clientID = read?.clientID
-            reading.facts = read?.facts
+            if let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics) {
+                reading.clientID = read.clientID
+                reading.facts = read.facts
+            }
         } else if case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame) {
             reading.decoded = decoded
             reading.clientIDText = decoded.clientID

@@ -40,13 +40,15 @@ public struct SummaryReport {
     public init() {}
 
     public mutating func add(_ exchange: Exchange, topicName: (TopicReference) -> String?) {
-        let request = exchange.request
-        // Mutated in place: a copy of the row would copy its histogram's buckets for every exchange.
-        Self.update(&self.apis[request.header.apiKey.rawValue, default: APIRow()], with: exchange)
+        // Read in place (a copy of the request would retain all it holds), and the row mutated in place: a copy
+        // of it would copy its histogram's buckets for every exchange.
+        Self.update(&self.apis[exchange.request.header.apiKey.rawValue, default: APIRow()], with: exchange)
 
-        self.clientRequests[self.clientRow(exchange.client, clientID: request.clientID ?? "", software: request.decoded?.clientSoftware)] += 1
+        let row = self.clientRow(
+            exchange.client, clientID: exchange.request.clientID ?? "", software: exchange.request.decoded?.clientSoftware)
+        self.clientRequests[row] += 1
 
-        for traffic in request.facts?.records ?? [] where traffic.tally.bytes > 0 {
+        for traffic in exchange.request.facts?.records ?? [] where traffic.tally.bytes > 0 {
             Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, topicName))], produced: true)
         }
         for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
