@@ -32,7 +32,7 @@ final class LiveCapture: Service, @unchecked Sendable {
     }
 
     private func loop() throws {
-        let analyzer = CaptureAnalyzer(options: self.options) { _ in }
+        let analyzer = CaptureAnalyzer(options: self.options) { _, _ in }
         var number = 0
         defer { analyzer.finishAll() }
         while !self.stopping.withLockedValue({ $0 }) {

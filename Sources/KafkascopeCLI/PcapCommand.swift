@@ -85,12 +85,11 @@ struct PcapCommand: ParsableCommand {
             var summary = SummaryReport()
             let decodeFull = self.decode == .full
             let format = self.format
-            var analyzer: CaptureAnalyzer!
-            analyzer = CaptureAnalyzer(options: options) { exchange in
+            let analyzer = CaptureAnalyzer(options: options) { exchange, names in
                 guard window.contains(exchange.request.timestamp) else { return }
                 switch format {
-                case .summary: summary.add(exchange, topicName: analyzer.name(of:))
-                case .jsonl: sink.write(JSONLines.line(for: exchange, decodeFull: decodeFull, topicName: analyzer.name(of:)) + "\n")
+                case .summary: summary.add(exchange, names: names)
+                case .jsonl: sink.write(JSONLines.line(for: exchange, decodeFull: decodeFull, topicName: names.name(of:)) + "\n")
                 case .prometheus: break
                 }
             }

@@ -17,7 +17,7 @@ import Testing
         options.brokerPorts = [9092]
         options.keepDecoded = true
         var seen: [(APIKey, Int16, Int32)] = []
-        let analyzer = CaptureAnalyzer(options: options) { exchange in
+        let analyzer = CaptureAnalyzer(options: options) { exchange, _ in
             seen.append((exchange.request.header.apiKey, exchange.request.header.apiVersion, exchange.request.header.correlationID))
             #expect(exchange.response != nil, "every recorded response decodes")
         }

@@ -25,7 +25,7 @@ import Testing
         options.brokerPorts = [9092]
         configure(&options)
         var seen: [Seen] = []
-        let analyzer = CaptureAnalyzer(options: options) { exchange in
+        let analyzer = CaptureAnalyzer(options: options) { exchange, _ in
             seen.append(Seen(
                 key: exchange.request.header.apiKey, version: exchange.request.header.apiVersion,
                 correlationID: exchange.request.header.correlationID, clientID: exchange.request.clientID,
@@ -75,7 +75,7 @@ import Testing
         var options = CaptureAnalyzer.Options()
         options.secondThread = true
         var calls = 0
-        let analyzer = CaptureAnalyzer(options: options) { _ in calls += 1 }
+        let analyzer = CaptureAnalyzer(options: options) { _, _ in calls += 1 }
         analyzer.finishAll()
         analyzer.finishAll()  // a second finish is harmless
         #expect(calls == 0)

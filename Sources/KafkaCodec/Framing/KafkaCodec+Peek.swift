@@ -6,18 +6,20 @@ extension KafkaCodec {
     ///
     /// `acks = 0` means the broker sends no response, so the proxy must not wait for one.
     public static func produceAcks(_ payload: ByteBuffer) -> Int16? {
+        // Skimmed rather than decoded, with no slice and no table lookup retained: this runs for every Produce
+        // the proxy forwards or a capture holds.
+        unowned(unsafe) let api = APIDescriptor.produce
         guard let prefix = self.peekRequestHeader(payload), prefix.apiKey == .produce,
-            let api = APIDescriptor.lookup(.produce), api.validVersions.contains(prefix.apiVersion)
+            api.validVersions.contains(prefix.apiVersion)
         else { return nil }
         var reader = WireReader(payload, origin: payload.readerIndex)
         let flexible = api.request.isFlexible(prefix.apiVersion)
         do {
-            // Skimmed rather than decoded: this runs for every Produce the proxy forwards.
-            _ = try reader.skimRequestHeader(version: api.requestHeaderVersion(prefix.apiVersion))
+            _ = try reader.skimRequestHeader(version: api.requestHeaderVersion(prefix.apiVersion), keepingClientID: false)
             if prefix.apiVersion >= 3, let transactionalID = try reader.readNullableLength(
                 compact: flexible, classicWidth: 2, nullable: true)
             {
-                _ = try reader.readSlice(length: transactionalID)
+                try reader.skip(length: transactionalID)
             }
             return try reader.readInteger(as: Int16.self)
         } catch {

@@ -138,7 +138,10 @@ public enum KafkaCodec {
         header readHeader: (Int16, inout WireReader) throws(KafkaDecodingError) -> Header = Self.decodeHeader,
         body: (MessagePlan, inout WireReader) throws(KafkaDecodingError) -> Body
     ) throws(KafkaDecodingError) -> MessageRead<Header, Body> {
-        guard let api = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
+        // Unowned: descriptors and plans live as long as the process, and every frame on either thread of a
+        // capture analysis would otherwise change their shared reference counts.
+        guard let found = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
+        unowned(unsafe) let api = found
         guard api.validVersions.contains(prefix.apiVersion) else {
             return .beyondSchemas(.unsupportedVersion(supported: api.validVersions))
         }
@@ -147,7 +150,7 @@ public enum KafkaCodec {
         do {
             let header = try readHeader(request ? headerVersion : -1 - headerVersion, &reader)
             // The plan taken from the schema in place: a copy of the schema would retain all it holds.
-            let plan = if request { api.request.plan(for: prefix.apiVersion) } else { api.response.plan(for: prefix.apiVersion) }
+            unowned(unsafe) let plan = if request { api.request.plan(for: prefix.apiVersion) } else { api.response.plan(for: prefix.apiVersion) }
             let value = try body(plan, &reader)
             try self.expectEnd(reader)
             return .read(headerVersion: headerVersion, header: header, body: value)

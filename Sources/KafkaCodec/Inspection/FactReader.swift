@@ -6,7 +6,8 @@ import NIOCore
 /// first costs an array per structure and a string per name. This walker reads the same fields in the same order
 /// and skips the rest, and it checks the message the way decoding would, so an undecodable frame still fails.
 struct FactReader {
-    let plan: MessagePlan
+    /// Unowned: plans live as long as their schema tables, which are process-wide constants.
+    unowned(unsafe) let plan: MessagePlan
     var listsTopics = true
 
     func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {

@@ -3,13 +3,15 @@ import NIOCore
 /// Headers read past without building values, for the paths that run once per frame and want at most the
 /// client id. They check what decoding checks (lengths, tagged-field order), so a bad header still fails.
 extension WireReader {
-    /// Reads a request header of `version` (0–2) and gives its client id bytes, nil when absent or null.
-    mutating func skimRequestHeader(version: Int16) throws(KafkaDecodingError) -> ByteBuffer? {
+    /// Reads a request header of `version` (0–2) and gives its client id bytes, nil when absent or null, or
+    /// when not `keepingClientID` (a slice costs a retain of the buffer's storage).
+    mutating func skimRequestHeader(version: Int16, keepingClientID: Bool = true) throws(KafkaDecodingError) -> ByteBuffer? {
         try self.skip(length: 8)  // key, version, correlation id
         guard version >= 1 else { return nil }
+        var clientID: ByteBuffer?
         // The client id stays a classic string even in flexible headers (RequestHeader.json).
-        let clientID = try self.readNullableLength(compact: false, classicWidth: 2, nullable: true).map { length throws(KafkaDecodingError) in
-            try self.readSlice(length: length)
+        if let length = try self.readNullableLength(compact: false, classicWidth: 2, nullable: true) {
+            if keepingClientID { clientID = try self.readSlice(length: length) } else { try self.skip(length: length) }
         }
         if version >= 2 { try self.skipTaggedFields() }
         return clientID

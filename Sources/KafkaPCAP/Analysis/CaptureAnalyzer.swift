@@ -1,4 +1,4 @@
-public import KafkaCodec
+import KafkaCodec
 public import KafkaProxyMetrics
 import NIOCore
 
@@ -56,7 +56,9 @@ public final class CaptureAnalyzer {
     private var lastConnection: TrackedConnection?
     private var lastSweep: Int64 = 0
 
-    public init(options: Options, onExchange: @escaping (Exchange) -> Void) {
+    /// `onExchange` gets each exchange with the topic names known at that point of the capture; it is called on
+    /// the second thread if there is one, and should then touch nothing the caller's thread uses.
+    public init(options: Options, onExchange: @escaping (Exchange, TopicNames) -> Void) {
         self.options = options
         self.brokerPorts = options.brokerPorts
         self.feed = ExchangeFeed(options: options, onExchange: onExchange)
@@ -207,7 +209,7 @@ public final class CaptureAnalyzer {
             startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload))
         connection.responses = KafkaFramer(
             maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection])
-        connection.exchanges = ConnectionExchanges(client: client, server: server)
+        connection.startExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
             metrics.connectionOpened(side: "client")
             connection.recorder = metrics.recorder(broker: server.description)
@@ -346,12 +348,6 @@ public final class CaptureAnalyzer {
         self.feed.response(
             to: request.header, slot: request.slot, timestamp: timestamp, packet: frame.packet, frame: frame.payload, size: frame.size,
             on: connection.exchanges!)
-    }
-
-    /// A topic's name, from the message or from a Metadata response seen earlier in the capture.
-    /// Call it from the exchange handler, or once `finishAll` has returned.
-    public func name(of topic: TopicReference) -> String? {
-        self.feed.assembler.name(of: topic)
     }
 }
 

@@ -23,8 +23,11 @@ final class TrackedConnection {
     var responses: KafkaFramer?
     /// Requests waiting for their response, as far as reassembly needs to know them.
     var pending = PendingRequests()
-    /// The exchange side's state, once the connection is known to be Kafka.
-    var exchanges: ConnectionExchanges?
+    /// The exchange side's state, once the connection is known to be Kafka (`startExchanges`). Passed along
+    /// with every frame without being retained: the exchange side changes its fields on the other core, and a
+    /// reference count change here would take their cache line away from it each time.
+    private(set) unowned(unsafe) var exchanges: ConnectionExchanges?
+    private var exchangesOwner: ConnectionExchanges?
     /// Slots of the exchange side's awaiting list that no pending request holds; slot numbers are reused, so the
     /// list stays as long as the most requests ever pending at once.
     private var freeSlots: [Int32] = []
@@ -45,6 +48,12 @@ final class TrackedConnection {
     init(key: FlowKey, timestamp: Int64) {
         self.key = key
         self.lastSeen = timestamp
+    }
+
+    func startExchanges(client: Endpoint, server: Endpoint) {
+        let exchanges = ConnectionExchanges(client: client, server: server)
+        self.exchangesOwner = exchanges
+        self.exchanges = exchanges
     }
 
     func direction(from source: Endpoint) -> Int { source == self.key.first ? 0 : 1 }

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 
 /// A batch a `BatchWorker` hands back empty, for reuse.
-protocol ReusableBatch {
+protocol ReusableBatch: SendableMetatype {
     var isEmpty: Bool { get }
     mutating func removeAll()
 }

@@ -8,13 +8,12 @@ import NIOCore
 /// batches (`BatchWorker`); the consumer is called on that same thread.
 final class ExchangeAssembler {
     private let reader: FrameReader
-    private let onExchange: (Exchange) -> Void
+    private let onExchange: (Exchange, TopicNames) -> Void
     private(set) var exchanges = 0
     private(set) var undecodable = 0
-    /// Topic names by id, from the Metadata (and other) responses seen so far.
-    private(set) var topicNames: [KafkaUUID: String] = [:]
+    private var topicNames = TopicNames()
 
-    init(reader: FrameReader, onExchange: @escaping (Exchange) -> Void) {
+    init(reader: FrameReader, onExchange: @escaping (Exchange, TopicNames) -> Void) {
         self.reader = reader
         self.onExchange = onExchange
     }
@@ -49,12 +48,12 @@ final class ExchangeAssembler {
                 exchange.responseFacts = reading.facts.take()
                 exchange.response = reading.decoded.take()
                 if let names = exchange.responseFacts?.topicNames, !names.isEmpty {
-                    self.topicNames.merge(names) { _, new in new }
+                    self.topicNames.learn(names)
                 }
                 if exchange.responseFacts == nil { self.undecodable += 1 }
             }
             self.exchanges += 1
-            self.onExchange(exchange)
+            self.onExchange(exchange, self.topicNames)
         case .abandoned:
             _ = connection.take(event.slot)
         }
@@ -83,11 +82,6 @@ final class ExchangeAssembler {
         case .copied(let range): return self.reader.response(batch.bytes(range), to: header)
         case .readResponse(let index): return batch.takeResponse(index)
         }
-    }
-
-    /// A topic's name, from the message or from a Metadata response seen earlier in the capture.
-    func name(of topic: TopicReference) -> String? {
-        topic.name ?? topic.id.flatMap { self.topicNames[$0] }
     }
 }
 

@@ -25,7 +25,7 @@ final class ExchangeFeed {
     /// and holding them in a batch would make the framer reallocate its buffer.
     static let largestCopiedFrame = 64 << 10
 
-    init(options: CaptureAnalyzer.Options, onExchange: @escaping (Exchange) -> Void) {
+    init(options: CaptureAnalyzer.Options, onExchange: @escaping (Exchange, TopicNames) -> Void) {
         self.reader = FrameReader(keepDecoded: options.keepDecoded, listTopics: options.listTopics)
         self.assembler = ExchangeAssembler(reader: self.reader, onExchange: onExchange)
         self.decode = options.decode

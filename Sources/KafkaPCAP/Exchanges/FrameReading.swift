@@ -1,4 +1,4 @@
-public import KafkaCodec
+import KafkaCodec
 import NIOCore
 
 /// Reads frames for reports, as the options ask: facts straight from the bytes, or decoded values as well.

@@ -1,5 +1,5 @@
 import Foundation
-public import KafkaCodec
+import KafkaCodec
 
 /// The tables `--format summary` prints: per API, per client and per topic, then the capture's health.
 public struct SummaryReport {
@@ -39,7 +39,7 @@ public struct SummaryReport {
 
     public init() {}
 
-    public mutating func add(_ exchange: Exchange, topicName: (TopicReference) -> String?) {
+    public mutating func add(_ exchange: Exchange, names: TopicNames) {
         // Read in place (a copy of the request would retain all it holds), and the row mutated in place: a copy
         // of it would copy its histogram's buckets for every exchange.
         Self.update(&self.apis[exchange.request.header.apiKey.rawValue, default: APIRow()], with: exchange)
@@ -49,10 +49,10 @@ public struct SummaryReport {
         self.clientRequests[row] += 1
 
         for traffic in exchange.request.facts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, topicName))], produced: true)
+            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, names))], produced: true)
         }
         for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, topicName))], produced: false)
+            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, names))], produced: false)
         }
     }
 
@@ -86,8 +86,8 @@ public struct SummaryReport {
         return index
     }
 
-    private static func name(_ traffic: RecordTraffic, _ topicName: (TopicReference) -> String?) -> String {
-        traffic.topic.flatMap(topicName) ?? traffic.topic?.id?.base64 ?? ""
+    private static func name(_ traffic: RecordTraffic, _ names: TopicNames) -> String {
+        traffic.topic.flatMap(names.name(of:)) ?? traffic.topic?.id?.base64 ?? ""
     }
 
     private static func add(_ tally: RecordTally, to row: inout TopicRow, produced: Bool) {
