@@ -26,37 +26,66 @@ public struct RecordTraffic: Hashable, Sendable {
 }
 
 /// What a decoded message says that metrics and reports count.
+///
+/// Made for every frame and moved along with it, so its rarely used parts share one reference (`TopicListing`):
+/// every copy and drop then costs two reference counts where it would cost five.
 public struct MessageFacts: Sendable {
     public var errors: [ErrorOccurrence] = []
     public var throttleMilliseconds: Int32?
     public var records: [RecordTraffic] = []
-    /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
-    public var topicNames: [KafkaUUID: String] = [:]
-    /// Every topic the message names, once each, in the order they appear; empty unless `listsTopics`.
-    public var topics: [TopicReference] = []
     /// Whether `topics` is filled in: summaries count topics from `records` and do not need the list, whose
     /// storage would be an allocation per message.
     public var listsTopics = true
-    /// `topics` as a set once there are many, so that a 1,000-topic Metadata response is not searched 1,000
-    /// times; below that a search is cheaper than hashing names.
-    private var topicSet: Set<TopicReference> = []
+    /// Nil until the message pairs a topic id with a name or, when `listsTopics`, names a topic.
+    private var listing: TopicListing?
 
     public init() {}
+
+    /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
+    public var topicNames: [KafkaUUID: String] { self.listing?.names ?? [:] }
+
+    /// Every topic the message names, once each, in the order they appear; empty unless `listsTopics`.
+    public var topics: [TopicReference] { self.listing?.topics ?? [] }
 
     /// Notes a topic the message names, and the id-to-name pair when both are given.
     mutating func noteTopic(name: String?, id: KafkaUUID?) -> TopicReference {
         let topic = TopicReference(name: name, id: id)
-        if let name, let id { self.topicNames[id] = name }
-        if self.listsTopics { self.note(topic) }
+        let pairs = name != nil && id != nil
+        guard pairs || self.listsTopics else { return topic }
+        if self.listing == nil {
+            self.listing = TopicListing()
+        } else if !isKnownUniquelyReferenced(&self.listing!) {
+            self.listing = self.listing!.copy()
+        }
+        if let name, let id { self.listing!.names[id] = name }
+        if self.listsTopics { self.listing!.note(topic) }
         return topic
     }
+}
 
-    private mutating func note(_ topic: TopicReference) {
+/// The topics a message names and the id-to-name pairs it gives; changed only while its facts are read, by the
+/// one `MessageFacts` that holds it (copied before a change otherwise).
+final class TopicListing: @unchecked Sendable {
+    var names: [KafkaUUID: String] = [:]
+    var topics: [TopicReference] = []
+    /// `topics` as a set once there are many, so that a 1,000-topic Metadata response is not searched 1,000
+    /// times; below that a search is cheaper than hashing names.
+    private var set: Set<TopicReference> = []
+
+    func copy() -> TopicListing {
+        let copy = TopicListing()
+        copy.names = self.names
+        copy.topics = self.topics
+        copy.set = self.set
+        return copy
+    }
+
+    func note(_ topic: TopicReference) {
         if self.topics.count < 16 {
             if !self.topics.contains(topic) { self.topics.append(topic) }
             return
         }
-        if self.topicSet.isEmpty { self.topicSet = Set(self.topics) }
-        if self.topicSet.insert(topic).inserted { self.topics.append(topic) }
+        if self.set.isEmpty { self.set = Set(self.topics) }
+        if self.set.insert(topic).inserted { self.topics.append(topic) }
     }
 }

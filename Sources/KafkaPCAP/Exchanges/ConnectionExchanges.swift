@@ -29,14 +29,15 @@ final class ConnectionExchanges: @unchecked Sendable {
         }
     }
 
+    func awaits(_ slot: Int32) -> Bool {
+        Int(slot) < self.awaiting.count && !self.awaiting[Int(slot)].isNone
+    }
+
     /// The request awaited at `slot`, which is free after.
     func take(_ slot: Int32) -> ObservedRequest? {
         let slot = Int(slot)
         guard slot < self.awaiting.count else { return nil }
-        // Swapped out rather than copied and then cleared, which would retain and release all it holds.
-        var request: ObservedRequest?
-        swap(&request, &self.awaiting[slot])
-        return request
+        return self.awaiting[slot].take()
     }
 
     func clientID(from bytes: ByteBuffer) -> String {

@@ -26,31 +26,31 @@ final class ExchangeAssembler {
     }
 
     /// Handles one event, whose frame is `frame` if it came along (`FrameContent.passed`), or else in `batch`.
+    ///
+    /// Readings are taken apart in place, a field at a time (`take`), wherever they are: in the batch or just read.
+    /// Moving or copying a whole reading would change the reference counts of all it holds, for every frame.
     func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) {
         let connection = event.connection
         switch event.kind {
         case .request(let awaited):
-            var request = ObservedRequest(header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size)
-            // Fields are moved out of the reading (`take`), not copied: a copy and its release cost retains.
-            if var reading = self.request(event.content, frame: frame, in: &batch) {
-                request.clientID = reading.clientIDText.take() ?? reading.clientID.map(connection.clientID(from:))
-                request.facts = reading.facts.take()
-                request.decoded = reading.decoded.take()
-                if request.facts == nil { self.undecodable += 1 }
-            }
+            let request = self.request(event, frame: frame, in: &batch)
             if awaited { connection.await(request, at: event.slot) }
         case .response:
-            guard let request = connection.take(event.slot) else { return }
+            guard connection.awaits(event.slot) else { return }
+            // Unwrapped in place rather than bound to a name first, which would copy the request.
             var exchange = Exchange(
-                client: connection.client, broker: connection.server, request: request, responseTimestamp: event.timestamp,
-                responsePacket: event.packet, responseSize: event.size)
-            if var reading = self.response(event.content, to: event.header, frame: frame, in: &batch) {
-                exchange.responseFacts = reading.facts.take()
-                exchange.response = reading.decoded.take()
-                if let names = exchange.responseFacts?.topicNames, !names.isEmpty {
-                    self.topicNames.learn(names)
-                }
-                if exchange.responseFacts == nil { self.undecodable += 1 }
+                client: connection.client, broker: connection.server, request: connection.take(event.slot)!,
+                responseTimestamp: event.timestamp, responsePacket: event.packet, responseSize: event.size)
+            switch event.content {
+            case .skipped, .readRequest: break
+            case .passed:
+                var reading = self.reader.response(frame!, to: event.header)
+                self.complete(&exchange, with: &reading)
+            case .copied(let range):
+                var reading = self.reader.response(batch.arena.slice(range), to: event.header)
+                self.complete(&exchange, with: &reading)
+            case .readResponse(let index):
+                self.complete(&exchange, with: &batch.responses[Int(index)])
             }
             self.exchanges += 1
             self.onExchange(exchange, self.topicNames)
@@ -59,28 +59,37 @@ final class ExchangeAssembler {
         }
     }
 
-    /// What the request frame says, read now unless that happened already; nil when decoding is off.
-    private func request(_ content: FrameContent, frame: ByteBuffer?, in batch: inout FrameBatch) -> RequestReading? {
-        switch content {
-        case .skipped, .readResponse: return nil
-        case .passed: return self.reader.request(frame!)
-        case .copied(let range): return self.reader.request(batch.bytes(range))
+    /// The request an event carries, with what was read of it: read now unless that happened already.
+    private func request(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) -> ObservedRequest {
+        switch event.content {
+        case .skipped, .readResponse:
+            return ObservedRequest(header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size)
+        case .passed:
+            var reading = self.reader.request(frame!)
+            return self.request(event, from: &reading)
+        case .copied(let range):
+            var reading = self.reader.request(batch.arena.slice(range))
+            return self.request(event, from: &reading)
         case .readRequest(let index, let clientID):
-            var reading = batch.takeRequest(index)
-            reading.clientID = clientID.map(batch.bytes)
-            return reading
+            batch.requests[Int(index)].clientID = clientID.map { batch.arena.slice($0) }
+            return self.request(event, from: &batch.requests[Int(index)])
         }
     }
 
-    /// What the response frame says, read now unless that happened already; nil when decoding is off.
-    private func response(
-        _ content: FrameContent, to header: RequestHeaderPrefix, frame: ByteBuffer?, in batch: inout FrameBatch
-    ) -> ResponseReading? {
-        switch content {
-        case .skipped, .readRequest: return nil
-        case .passed: return self.reader.response(frame!, to: header)
-        case .copied(let range): return self.reader.response(batch.bytes(range), to: header)
-        case .readResponse(let index): return batch.takeResponse(index)
+    private func request(_ event: FrameEvent, from reading: inout RequestReading) -> ObservedRequest {
+        if reading.facts.isNone { self.undecodable += 1 }
+        return ObservedRequest(
+            header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size,
+            clientID: reading.clientIDText.take() ?? reading.clientID.take().map(event.connection.clientID(from:)),
+            decoded: reading.decoded.take(), facts: reading.facts.take())
+    }
+
+    private func complete(_ exchange: inout Exchange, with reading: inout ResponseReading) {
+        exchange.responseFacts = reading.facts.take()
+        exchange.response = reading.decoded.take()
+        if exchange.responseFacts.isNone { self.undecodable += 1 }
+        if let names = exchange.responseFacts?.topicNames, !names.isEmpty {
+            self.topicNames.learn(names)
         }
     }
 }

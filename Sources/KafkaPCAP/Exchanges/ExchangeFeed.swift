@@ -53,7 +53,7 @@ final class ExchangeFeed {
                 // The client id travels as bytes in the arena: a slice would keep the frame, and the framer's
                 // buffer, alive in the batch, and share its storage between the threads.
                 let clientID = reading.clientID.take().map { self.batch.copy($0) }
-                return .readRequest(index: self.batch.add(reading), clientID: clientID)
+                return .readRequest(index: self.batch.add(consume reading), clientID: clientID)
             }
         }
         self.send(FrameEvent(

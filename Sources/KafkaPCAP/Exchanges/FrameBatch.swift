@@ -27,10 +27,6 @@ struct FrameBatch: ReusableBatch {
         return ArenaRange(offset: Int32(offset), length: Int32(bytes.readableBytes))
     }
 
-    func bytes(_ range: ArenaRange) -> ByteBuffer {
-        self.arena.getSlice(at: Int(range.offset), length: Int(range.length))!
-    }
-
     mutating func add(_ reading: consuming RequestReading) -> Int32 {
         self.requests.append(reading)
         return Int32(self.requests.count - 1)
@@ -40,17 +36,19 @@ struct FrameBatch: ReusableBatch {
         self.responses.append(reading)
         return Int32(self.responses.count - 1)
     }
+}
 
-    /// The reading at `index`, moved out rather than copied: a copy and its release cost retains.
-    mutating func takeRequest(_ index: Int32) -> RequestReading {
-        var reading = RequestReading()
-        swap(&reading, &self.requests[Int(index)])
-        return reading
+extension ByteBuffer {
+    /// Bytes of a batch's arena. On the arena rather than the batch: calling a method of a batch passed `inout`
+    /// copies the whole batch first.
+    func slice(_ range: ArenaRange) -> ByteBuffer {
+        self.getSlice(at: Int(range.offset), length: Int(range.length))!
     }
+}
 
-    mutating func takeResponse(_ index: Int32) -> ResponseReading {
-        var reading = ResponseReading()
-        swap(&reading, &self.responses[Int(index)])
-        return reading
+extension Optional {
+    /// Whether this is nil, asked without copying the value, which `== nil` can do.
+    var isNone: Bool {
+        if case .none = self { true } else { false }
     }
 }

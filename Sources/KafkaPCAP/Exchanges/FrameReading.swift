@@ -14,32 +14,31 @@ struct FrameReader {
         !self.keepDecoded && key != .apiVersions
     }
 
+    // Readings are built whole from values bound by patterns, which moves them: setting the fields of a reading
+    // from a tuple's would copy every reference they hold, and this runs for every frame.
     func request(_ frame: ByteBuffer) -> RequestReading {
-        var reading = RequestReading()
         if self.inspects(KafkaCodec.peekRequestHeader(frame)?.apiKey) {
-            if let read = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics) {
-                reading.clientID = read.clientID
-                reading.facts = read.facts
+            guard let (_, clientID, facts) = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics) else {
+                return RequestReading()
             }
-        } else if case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame) {
-            reading.decoded = decoded
-            reading.clientIDText = decoded.clientID
-            reading.facts = APIDescriptor.lookup(decoded.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.request.body) }
+            return RequestReading(clientID: clientID, facts: facts)
         }
-        return reading
+        guard case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame) else { return RequestReading() }
+        let facts = APIDescriptor.lookup(decoded.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.request.body) }
+        return RequestReading(clientIDText: decoded.clientID, facts: facts, decoded: decoded)
     }
 
     /// Reads a response to a request with `header`.
     func response(_ frame: ByteBuffer, to header: RequestHeaderPrefix) -> ResponseReading {
-        var reading = ResponseReading()
         if !self.keepDecoded {
-            reading.facts = (try? KafkaCodec.inspectResponse(
-                frame, apiKey: header.apiKey, apiVersion: header.apiVersion, listingTopics: self.listTopics)) ?? nil
-        } else if case .message(let decoded)? = try? KafkaCodec.decodeResponse(frame, apiKey: header.apiKey, apiVersion: header.apiVersion) {
-            reading.decoded = decoded
-            reading.facts = APIDescriptor.lookup(header.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.response.body) }
+            let facts = try? KafkaCodec.inspectResponse(
+                frame, apiKey: header.apiKey, apiVersion: header.apiVersion, listingTopics: self.listTopics)
+            return ResponseReading(facts: facts ?? nil)
         }
-        return reading
+        guard case .message(let decoded)? = try? KafkaCodec.decodeResponse(frame, apiKey: header.apiKey, apiVersion: header.apiVersion)
+        else { return ResponseReading() }
+        let facts = APIDescriptor.lookup(header.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.response.body) }
+        return ResponseReading(facts: facts, decoded: decoded)
     }
 }
 

@@ -48,12 +48,8 @@ public struct SummaryReport {
             exchange.client, clientID: exchange.request.clientID ?? "", software: exchange.request.decoded?.clientSoftware)
         self.clientRequests[row] += 1
 
-        for traffic in exchange.request.facts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, names))], produced: true)
-        }
-        for traffic in exchange.responseFacts?.records ?? [] where traffic.tally.bytes > 0 {
-            Self.add(traffic.tally, to: &self.topicRows[self.topicRow(Self.name(traffic, names))], produced: false)
-        }
+        if let records = exchange.request.facts?.records { self.count(records, names: names, produced: true) }
+        if let records = exchange.responseFacts?.records { self.count(records, names: names, produced: false) }
     }
 
     private mutating func clientRow(_ address: Endpoint, clientID: String, software reported: (String, String)?) -> Int {
@@ -86,8 +82,13 @@ public struct SummaryReport {
         return index
     }
 
-    private static func name(_ traffic: RecordTraffic, _ names: TopicNames) -> String {
-        traffic.topic.flatMap(names.name(of:)) ?? traffic.topic?.id?.base64 ?? ""
+    /// Read in place: iterating would copy each entry, and the topic name in it.
+    private mutating func count(_ records: [RecordTraffic], names: TopicNames, produced: Bool) {
+        for index in records.indices where records[index].tally.bytes > 0 {
+            let topic = records[index].topic
+            let name = topic.flatMap(names.name(of:)) ?? topic?.id?.base64 ?? ""
+            Self.add(records[index].tally, to: &self.topicRows[self.topicRow(name)], produced: produced)
+        }
     }
 
     private static func add(_ tally: RecordTally, to row: inout TopicRow, produced: Bool) {
