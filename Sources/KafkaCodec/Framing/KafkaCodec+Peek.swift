@@ -6,16 +6,16 @@ extension KafkaCodec {
     ///
     /// `acks = 0` means the broker sends no response, so the proxy must not wait for one.
     public static func produceAcks(_ payload: ByteBuffer) -> Int16? {
-        // Skimmed rather than decoded, with no slice and no table lookup retained: this runs for every Produce
-        // the proxy forwards or a capture holds.
-        unowned(unsafe) let api = APIDescriptor.produce
+        // Skimmed rather than decoded, with no slice and no reference counted: this runs for every Produce the
+        // proxy forwards or a capture holds.
         guard let prefix = self.peekRequestHeader(payload), prefix.apiKey == .produce,
-            api.validVersions.contains(prefix.apiVersion)
+            let version = APIDescriptor.reading(.produce)?(prefix.apiVersion)
         else { return nil }
         var reader = WireReader(payload, origin: payload.readerIndex)
-        let flexible = api.request.isFlexible(prefix.apiVersion)
+        // Produce requests are flexible exactly where their header is (v2).
+        let flexible = version.requestHeaderVersion >= 2
         do {
-            _ = try reader.skimRequestHeader(version: api.requestHeaderVersion(prefix.apiVersion), keepingClientID: false)
+            _ = try reader.skimRequestHeader(version: version.requestHeaderVersion, keepingClientID: false)
             if prefix.apiVersion >= 3, let transactionalID = try reader.readNullableLength(
                 compact: flexible, classicWidth: 2, nullable: true)
             {

@@ -30,7 +30,7 @@ public enum KafkaCodec {
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
         let prefix = try self.requestPrefix(frame)
         let read = try self.read(frame, origin: origin, prefix: prefix, request: true) { plan, reader throws(KafkaDecodingError) in
-            try self.decode(plan, from: &reader, field: "", elided: elided)
+            try self.decode(plan.takeUnretainedValue(), from: &reader, field: "", elided: elided)
         }
         switch read {
         case .read(let headerVersion, let header, let body):
@@ -59,7 +59,7 @@ public enum KafkaCodec {
     ) throws(KafkaDecodingError) -> DecodedFrame<KafkaResponse> {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
         let read = try self.read(frame, origin: origin, prefix: prefix, request: false) { plan, reader throws(KafkaDecodingError) in
-            try self.decode(plan, from: &reader, field: "", elided: elided)
+            try self.decode(plan.takeUnretainedValue(), from: &reader, field: "", elided: elided)
         }
         switch read {
         case .read(let headerVersion, let header, let body):
@@ -136,22 +136,18 @@ public enum KafkaCodec {
         prefix: RequestHeaderPrefix,
         request: Bool,
         header readHeader: (Int16, inout WireReader) throws(KafkaDecodingError) -> Header = Self.decodeHeader,
-        body: (MessagePlan, inout WireReader) throws(KafkaDecodingError) -> Body
+        body: (Unmanaged<MessagePlan>, inout WireReader) throws(KafkaDecodingError) -> Body
     ) throws(KafkaDecodingError) -> MessageRead<Header, Body> {
-        // Unowned: descriptors and plans live as long as the process, and every frame on either thread of a
-        // capture analysis would otherwise change their shared reference counts.
-        guard let found = APIDescriptor.lookup(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
-        unowned(unsafe) let api = found
-        guard api.validVersions.contains(prefix.apiVersion) else {
-            return .beyondSchemas(.unsupportedVersion(supported: api.validVersions))
+        // Looked up in plain values (see `VersionReading`): no shared reference is counted per frame.
+        guard let api = APIDescriptor.reading(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
+        guard let version = api(prefix.apiVersion) else {
+            return .beyondSchemas(.unsupportedVersion(supported: api.versions))
         }
-        let headerVersion = request ? api.requestHeaderVersion(prefix.apiVersion) : api.responseHeaderVersion(prefix.apiVersion)
+        let headerVersion = request ? version.requestHeaderVersion : version.responseHeaderVersion
         var reader = WireReader(frame, origin: origin)
         do {
             let header = try readHeader(request ? headerVersion : -1 - headerVersion, &reader)
-            // The plan taken from the schema in place: a copy of the schema would retain all it holds.
-            unowned(unsafe) let plan = if request { api.request.plan(for: prefix.apiVersion) } else { api.response.plan(for: prefix.apiVersion) }
-            let value = try body(plan, &reader)
+            let value = try body(request ? version.request : version.response, &reader)
             try self.expectEnd(reader)
             return .read(headerVersion: headerVersion, header: header, body: value)
         } catch {

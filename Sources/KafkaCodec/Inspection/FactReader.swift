@@ -6,9 +6,17 @@ import NIOCore
 /// first costs an array per structure and a string per name. This walker reads the same fields in the same order
 /// and skips the rest, and it checks the message the way decoding would, so an undecodable frame still fails.
 struct FactReader {
-    /// Unowned: plans live as long as their schema tables, which are process-wide constants.
-    unowned(unsafe) let plan: MessagePlan
-    var listsTopics = true
+    // The plan's tables, not the plan: plans live as long as the schema tables, which are process-wide
+    // constants, and a reference to one would be counted for every message, on either thread.
+    private let steps: UnsafeBufferPointer<MessagePlan.Step>
+    private let structures: UnsafeBufferPointer<MessagePlan.Structure>
+    private let flexible: Bool
+    private let listsTopics: Bool
+
+    init(plan: Unmanaged<MessagePlan>, listsTopics: Bool) {
+        (self.steps, self.structures, self.flexible) = plan._withUnsafeGuaranteedRef { ($0.steps, $0.structures, $0.flexible) }
+        self.listsTopics = listsTopics
+    }
 
     func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {
         var facts = MessageFacts()
@@ -21,7 +29,7 @@ struct FactReader {
         _ index: Int32, topic inherited: TopicReference?, partition inheritedPartition: Int32?,
         from reader: inout WireReader, into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
-        let structure = self.plan.structures[Int(index)]
+        let structure = self.structures[Int(index)]
         var topic = inherited
         var partition = inheritedPartition
         var name: String?
@@ -37,7 +45,7 @@ struct FactReader {
         // A structure's own error goes before those of what it contains, as the tree walk orders them.
         let errorsBefore = facts.errors.count
         for position in structure.inlineSteps {
-            let step = self.plan.steps[position]
+            let step = self.steps[position]
             switch step.kind {
             case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
             case .int16:
@@ -86,7 +94,7 @@ struct FactReader {
         if errorCode != 0 {
             facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
         }
-        if self.plan.flexible { try reader.skipTaggedFields() }  // tagged fields carry no counted facts
+        if self.flexible { try reader.skipTaggedFields() }  // tagged fields carry no counted facts
     }
 
     private func skipOrRead(

@@ -40,8 +40,6 @@ public final class APIDescriptor: Sendable {
         return table
     }()
 
-    static let produce = APIDescriptor.lookup(.produce)!
-
     @inlinable
     public static func lookup(_ key: APIKey) -> APIDescriptor? {
         let index = Int(key.rawValue)
