@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import KafkaCodec
 import KafkaProxyMetrics
 
 @main
@@ -9,4 +11,11 @@ struct Kafkascope: AsyncParsableCommand {
         version: KafkascopeVersion.current,
         subcommands: [ProxyCommand.self, DecodeCommand.self, PcapCommand.self, CaptureCommand.self]
     )
+
+    static func main() async {
+        // The codec's tables are built on another core while the command line is parsed: every command but
+        // --help and --version reads frames, and a capture analysis otherwise waits for them at its first frame.
+        Thread.detachNewThread { KafkaCodec.prepareTables() }
+        await Self.main(nil)
+    }
 }

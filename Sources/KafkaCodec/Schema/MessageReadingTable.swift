@@ -49,3 +49,11 @@ extension APIDescriptor {
         return APIReading(versions: versions, byVersion: UnsafeBufferPointer(byVersion))
     }
 }
+
+extension KafkaCodec {
+    /// Builds the schema tables and their compiled plans now, rather than when the first frame is read: a few
+    /// milliseconds that a caller can spend on another core while it does other start-up work.
+    public static func prepareTables() {
+        _ = APIDescriptor.readings
+    }
+}
