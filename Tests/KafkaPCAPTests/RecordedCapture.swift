@@ -8,9 +8,9 @@ import NIOExtras
 
 /// Captures written by `NIOWritePCAPHandler` (what `proxy --record` uses) from the recorded fixture connections.
 enum RecordedCapture {
-    /// Writes `fixture`'s connections to a temporary capture; also returns key, version and correlation id of
-    /// every response, in capture order.
-    static func write(_ fixture: String) throws -> (file: URL, responses: [(APIKey, Int16, Int32)]) {
+    /// Writes `fixture`'s connections to a temporary capture, each frame in one packet or in packets of at most
+    /// `chunk` bytes; also returns key, version and correlation id of every response, in capture order.
+    static func write(_ fixture: String, chunk: Int? = nil) throws -> (file: URL, responses: [(APIKey, Int16, Int32)]) {
         let frames = try Fixtures.frames(fixture)
         let connections = Set(frames.map(\.connection)).sorted()
         var records = ByteBuffer()
@@ -27,11 +27,15 @@ enum RecordedCapture {
             for frame in frames where frame.connection == connection {
                 switch frame.kind {
                 case .request:
-                    try channel.writeInbound(frame.bytes)
-                    _ = try channel.readInbound(as: ByteBuffer.self)
+                    for part in Self.parts(frame.bytes, chunk: chunk) {
+                        try channel.writeInbound(part)
+                        _ = try channel.readInbound(as: ByteBuffer.self)
+                    }
                 case .response(let key, let version):
-                    try channel.writeOutbound(frame.bytes)
-                    _ = try channel.readOutbound(as: ByteBuffer.self)
+                    for part in Self.parts(frame.bytes, chunk: chunk) {
+                        try channel.writeOutbound(part)
+                        _ = try channel.readOutbound(as: ByteBuffer.self)
+                    }
                     responses.append((key, version, frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self)!))
                 }
             }
@@ -40,6 +44,13 @@ enum RecordedCapture {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-\(UUID()).pcap")
         try Data(records.readableBytesView).write(to: file)
         return (file, responses)
+    }
+
+    private static func parts(_ bytes: ByteBuffer, chunk: Int?) -> [ByteBuffer] {
+        guard let chunk else { return [bytes] }
+        return stride(from: 0, to: bytes.readableBytes, by: chunk).map {
+            bytes.getSlice(at: bytes.readerIndex + $0, length: min(chunk, bytes.readableBytes - $0))!
+        }
     }
 
     /// Feeds every packet of `file` to `analyzer`, then finishes it.

@@ -21,6 +21,13 @@ import Testing
     }
 
     static func analyze(_ file: URL, configure: (inout CaptureAnalyzer.Options) -> Void) throws -> ([Seen], CaptureCounters) {
+        var followed = 0
+        return try Self.analyze(file, followed: &followed, configure: configure)
+    }
+
+    static func analyze(
+        _ file: URL, followed: inout Int, configure: (inout CaptureAnalyzer.Options) -> Void
+    ) throws -> ([Seen], CaptureCounters) {
         var options = CaptureAnalyzer.Options()
         options.brokerPorts = [9092]
         configure(&options)
@@ -33,6 +40,7 @@ import Testing
                 decoded: exchange.response != nil, latency: exchange.latencyMicroseconds))
         }
         try RecordedCapture.analyze(file, with: analyzer)
+        followed = analyzer.followedFrames
         return (seen, analyzer.counters)
     }
 
@@ -69,6 +77,23 @@ import Testing
             #expect(two == one)
             #expect(twoCounters.all.map(\.1) == oneCounters.all.map(\.1))
         }
+    }
+
+    /// Frames followed in parts when they span packets give the exchanges that buffering them whole gives.
+    @Test(arguments: Fixtures.names, [false, true])
+    func followingLargeFramesInPartsGivesTheSameExchanges(fixture: String, secondThread: Bool) throws {
+        let (file, _) = try RecordedCapture.write(fixture, chunk: 1000)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let (buffered, bufferedCounters) = try Self.analyze(file) { $0.secondThread = secondThread }
+        var followed = 0
+        let (streamed, streamedCounters) = try Self.analyze(file, followed: &followed) {
+            $0.secondThread = secondThread
+            $0.largestBufferedFrame = 0
+            $0.followedFrameHead = 100  // the fixtures' frames are small
+        }
+        #expect(followed > 0, "some frames were followed in parts")
+        #expect(streamed == buffered)
+        #expect(streamedCounters.all.map(\.1) == bufferedCounters.all.map(\.1))
     }
 
     @Test func finishingWithNoTrafficEndsTheWorker() throws {

@@ -46,10 +46,15 @@ public struct FrameSkeleton {
     }
 
     public mutating func append(_ part: ByteBuffer) {
-        self.received += part.readableBytes
+        part.withUnsafeReadableBytes { self.append($0) }
+    }
+
+    /// Takes the next part as raw bytes (a capture's packet payload): record data is only counted, never copied.
+    public mutating func append(_ part: UnsafeRawBufferPointer) {
+        self.received += part.count
         switch self.settled {
         case .complete?:
-            if part.readableBytes > 0 {
+            if part.count > 0 {
                 self.settled = .failed(KafkaDecodingError(.trailingBytes, offset: self.received, "bytes after the message"))
             }
             return
@@ -58,15 +63,16 @@ public struct FrameSkeleton {
         case nil:
             break
         }
-        var part = part
-        while part.readableBytes > 0 {
+        var index = 0
+        while index < part.count {
             if self.recordsRemaining > 0 {
-                let step = min(self.recordsRemaining, part.readableBytes)
-                self.passRecords(part.readSlice(length: step)!)
+                let step = min(self.recordsRemaining, part.count - index)
+                self.passRecords(UnsafeRawBufferPointer(rebasing: part[index..<(index + step)]))
+                index += step
                 continue
             }
-            self.skeleton.writeImmutableBuffer(part)
-            part.moveReaderIndex(to: part.writerIndex)
+            self.skeleton.writeBytes(UnsafeRawBufferPointer(rebasing: part[index...]))
+            index = part.count
             if self.skeleton.readableBytes >= self.nextProbe || self.received >= self.frameLength { self.cutRecordsOut() }
         }
     }
@@ -100,16 +106,16 @@ public struct FrameSkeleton {
         let present = min(length, self.skeleton.writerIndex - start)
         let trailing = self.skeleton.getSlice(at: start + present, length: self.skeleton.writerIndex - start - present)!
         self.recordsRemaining = length
-        self.passRecords(self.skeleton.getSlice(at: start, length: present)!)
+        self.skeleton.getSlice(at: start, length: present)!.withUnsafeReadableBytes { self.passRecords($0) }
         self.elided.offsets.insert(offset)
         self.skeleton.moveWriterIndex(to: start)
         self.skeleton.writeImmutableBuffer(trailing)  // structure after the records, if it arrived with them
         self.nextProbe = 0
     }
 
-    private mutating func passRecords(_ bytes: ByteBuffer) {
+    private mutating func passRecords(_ bytes: UnsafeRawBufferPointer) {
         self.scanner.feed(bytes)
-        self.recordsRemaining -= bytes.readableBytes
+        self.recordsRemaining -= bytes.count
         if self.recordsRemaining == 0 {
             self.tallies.append(self.scanner.tally)
             self.scanner = RecordTallyScanner()

@@ -12,23 +12,21 @@ struct RecordTallyScanner {
     /// responses may be) is not counted.
     private var pending = RecordTally(records: 0, bytes: 0)
 
-    mutating func feed(_ bytes: ByteBuffer) {
-        bytes.withUnsafeReadableBytes { raw in
-            var index = 0
-            while index < raw.count {
-                if self.rest > 0 {
-                    let step = min(self.rest, raw.count - index)
-                    self.rest -= step
-                    index += step
-                    if self.rest == 0 { self.batchComplete() }
-                    continue
-                }
-                let wanted = self.headerLength() - self.header.count
-                let step = min(wanted, raw.count - index)
-                self.header.append(contentsOf: raw[index..<(index + step)])
+    mutating func feed(_ raw: UnsafeRawBufferPointer) {
+        var index = 0
+        while index < raw.count {
+            if self.rest > 0 {
+                let step = min(self.rest, raw.count - index)
+                self.rest -= step
                 index += step
-                if self.header.count == self.headerLength() { self.batchHeaderComplete() }
+                if self.rest == 0 { self.batchComplete() }
+                continue
             }
+            let wanted = self.headerLength() - self.header.count
+            let step = min(wanted, raw.count - index)
+            self.header.append(contentsOf: raw[index..<(index + step)])
+            index += step
+            if self.header.count == self.headerLength() { self.batchHeaderComplete() }
         }
     }
 

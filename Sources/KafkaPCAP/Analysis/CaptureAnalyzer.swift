@@ -31,6 +31,11 @@ public final class CaptureAnalyzer {
         var batchEvents = ExchangeFeed.batchEvents
         /// Frames larger than this are read on the first thread even with a second one (see `ExchangeFeed`).
         var largestCopiedFrame = ExchangeFeed.largestCopiedFrame
+        /// Frames larger than this are followed in parts rather than buffered whole (`KafkaFramer`), unless
+        /// decoded messages are kept: their record data would then be missing.
+        var largestBufferedFrame = 64 << 10
+        /// Bytes of a followed frame kept from its start (`KafkaFramer.headLength`).
+        var followedFrameHead = KafkaFramer.headLength
         /// Whether the first thread reads requests: nil to decide batch by batch (see `ExchangeFeed`).
         var readRequestsOnFirstThread: Bool?
 
@@ -55,6 +60,8 @@ public final class CaptureAnalyzer {
     /// ACKs), and comparing keys is cheaper than hashing them.
     private var lastConnection: TrackedConnection?
     private var lastSweep: Int64 = 0
+    /// Frames followed in parts rather than buffered whole (see `Options.largestBufferedFrame`).
+    private(set) var followedFrames = 0
 
     /// `onExchange` gets each exchange with the topic names known at that point of the capture; it is called on
     /// the second thread if there is one, and should then touch nothing the caller's thread uses.
@@ -204,11 +211,14 @@ public final class CaptureAnalyzer {
         self.packetCounters.kafkaFlows += 1
         let clientDirection = connection.direction(from: client)
         // A stream whose SYN was seen starts at a frame boundary; any other may start inside a frame.
+        let streamingThreshold = self.options.keepDecoded ? nil : self.options.largestBufferedFrame
         connection.requests = KafkaFramer(
             maximumFrameLength: self.options.maximumFrameLength,
-            startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload))
+            startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload),
+            streamingThreshold: streamingThreshold, headLength: self.options.followedFrameHead)
         connection.responses = KafkaFramer(
-            maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection])
+            maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection],
+            streamingThreshold: streamingThreshold, headLength: self.options.followedFrameHead)
         connection.startExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
             metrics.connectionOpened(side: "client")
@@ -235,14 +245,21 @@ public final class CaptureAnalyzer {
         let fromClient = connection.direction(from: client) == direction
         if fromClient {
             connection.requests?.append(bytes, packet: packet)
-            while let frame = connection.requests?.next(plausible: Self.plausibleRequest) {
+            while let frame = connection.requests?.next(plausible: Self.plausibleRequest, following: { _ in .request }) {
                 self.requestFrame(frame, timestamp: timestamp, on: connection)
             }
         } else {
             connection.responses?.append(bytes, packet: packet)
-            while let frame = connection.responses?.next(plausible: { payload, length in
-                Self.plausibleResponse(payload, length: length, pending: connection.pending)
-            }) {
+            while let frame = connection.responses?.next(
+                plausible: { payload, length in Self.plausibleResponse(payload, length: length, pending: connection.pending) },
+                following: { head in
+                    // Followed at its request's key and version; a response no request waits for is buffered, to be
+                    // counted as such.
+                    head.getInteger(at: head.readerIndex, as: Int32.self).flatMap(connection.pending.find).map {
+                        .response($0.header.apiKey, $0.header.apiVersion)
+                    }
+                })
+            {
                 self.responseFrame(frame, timestamp: timestamp, on: connection)
             }
         }
@@ -319,16 +336,19 @@ public final class CaptureAnalyzer {
             return
         }
         let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
-        connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+        if let skeleton = frame.followed?.skeleton {
+            self.followedFrames += 1
+            connection.recorder?.requestRead(skeleton, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+        } else {
+            connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+        }
         var slot: Int32?
         if expectsResponse && connection.pending.count < self.options.maximumPendingPerConnection {
             slot = connection.pending.add(header, timestamp: timestamp, packet: frame.packet, claimSlot: connection.claimSlot)
         } else {
             self.packetCounters.unanswered += 1
         }
-        self.feed.request(
-            header, slot: slot, timestamp: timestamp, packet: frame.packet, frame: frame.payload, size: frame.size,
-            on: connection.exchanges!)
+        self.feed.request(header, slot: slot, timestamp: timestamp, frame: frame, on: connection.exchanges!)
     }
 
     private func responseFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {
@@ -340,14 +360,17 @@ public final class CaptureAnalyzer {
             return
         }
         let latency = Duration.microseconds(timestamp - request.timestamp)
-        connection.recorder?.responseRead(
-            frame.payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion, frameBytes: frame.size,
-            brokerDuration: latency)
+        if let skeleton = frame.followed?.skeleton {
+            self.followedFrames += 1
+            connection.recorder?.responseRead(skeleton, apiKey: request.header.apiKey, frameBytes: frame.size, brokerDuration: latency)
+        } else {
+            connection.recorder?.responseRead(
+                frame.payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion, frameBytes: frame.size,
+                brokerDuration: latency)
+        }
         connection.recorder?.responseDelivered(apiKey: request.header.apiKey, after: latency)
         connection.release(request.slot)
-        self.feed.response(
-            to: request.header, slot: request.slot, timestamp: timestamp, packet: frame.packet, frame: frame.payload, size: frame.size,
-            on: connection.exchanges!)
+        self.feed.response(to: request.header, slot: request.slot, timestamp: timestamp, frame: frame, on: connection.exchanges!)
     }
 }
 

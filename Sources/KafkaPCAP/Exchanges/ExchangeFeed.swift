@@ -42,14 +42,16 @@ final class ExchangeFeed {
     }
 
     func request(
-        _ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int,
-        on connection: ConnectionExchanges
+        _ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, frame: KafkaFramer.Frame, on connection: ConnectionExchanges
     ) {
         var content = FrameContent.skipped
-        if self.decode {
+        if self.decode, let skeleton = frame.followed?.skeleton {
+            // Followed in parts: only its structure is at hand, and it is read here.
+            content = .readRequest(index: self.batch.add(self.reader.request(skeleton)), clientID: nil)
+        } else if self.decode {
             let readHere = self.readsRequestsHere && self.reader.inspects(header.apiKey)
-            content = self.content(frame, readHere: readHere) {
-                var reading = self.reader.request(frame)
+            content = self.content(frame.payload, readHere: readHere) {
+                var reading = self.reader.request(frame.payload)
                 // The client id travels as bytes in the arena: a slice would keep the frame, and the framer's
                 // buffer, alive in the batch, and share its storage between the threads.
                 let clientID = reading.clientID.take().map { self.batch.copy($0) }
@@ -58,22 +60,23 @@ final class ExchangeFeed {
         }
         self.send(FrameEvent(
             kind: .request(awaited: slot != nil), connection: connection, header: header, slot: slot ?? 0, timestamp: timestamp,
-            packet: packet, size: size, content: content), frame: frame)
+            packet: frame.packet, size: frame.size, content: content), frame: frame.payload)
     }
 
     func response(
-        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, packet: Int, frame: ByteBuffer, size: Int,
-        on connection: ConnectionExchanges
+        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, frame: KafkaFramer.Frame, on connection: ConnectionExchanges
     ) {
         var content = FrameContent.skipped
-        if self.decode {
-            content = self.content(frame, readHere: false) {
-                .readResponse(index: self.batch.add(self.reader.response(frame, to: request)))
+        if self.decode, let skeleton = frame.followed?.skeleton {
+            content = .readResponse(index: self.batch.add(self.reader.response(skeleton)))
+        } else if self.decode {
+            content = self.content(frame.payload, readHere: false) {
+                .readResponse(index: self.batch.add(self.reader.response(frame.payload, to: request)))
             }
         }
         self.send(FrameEvent(
-            kind: .response, connection: connection, header: request, slot: slot, timestamp: timestamp, packet: packet, size: size,
-            content: content), frame: frame)
+            kind: .response, connection: connection, header: request, slot: slot, timestamp: timestamp, packet: frame.packet,
+            size: frame.size, content: content), frame: frame.payload)
     }
 
     func abandoned(_ request: RequestHeaderPrefix, slot: Int32, on connection: ConnectionExchanges) {
@@ -104,6 +107,8 @@ final class ExchangeFeed {
     private func send(_ event: FrameEvent, frame: ByteBuffer? = nil) {
         guard let worker = self.worker else {
             self.assembler.handle(event, frame: frame, in: &self.batch)
+            // Frames followed in parts leave their reading in the batch, even when events are handled at once.
+            if !self.batch.requests.isEmpty || !self.batch.responses.isEmpty { self.batch.removeAll() }
             return
         }
         self.batch.events.append(event)

@@ -28,6 +28,25 @@ struct FrameReader {
         return RequestReading(clientIDText: decoded.clientID, facts: facts, decoded: decoded)
     }
 
+    /// Reads a request followed in parts: decoded from its structure, with its record batches counted as they
+    /// passed.
+    func request(_ skeleton: FrameSkeleton) -> RequestReading {
+        guard case .message(let decoded)? = try? skeleton.decodeRequest() else { return RequestReading() }
+        let facts = APIDescriptor.lookup(decoded.apiKey).map {
+            MessageInspector.facts(of: decoded.body, schema: $0.request.body, recordTallies: skeleton.recordTallies)
+        }
+        return RequestReading(clientIDText: decoded.clientID, facts: facts)
+    }
+
+    /// Reads a response followed in parts, as `request(_:)` reads a request.
+    func response(_ skeleton: FrameSkeleton) -> ResponseReading {
+        guard case .message(let decoded)? = try? skeleton.decodeResponse() else { return ResponseReading() }
+        let facts = APIDescriptor.lookup(decoded.apiKey).map {
+            MessageInspector.facts(of: decoded.body, schema: $0.response.body, recordTallies: skeleton.recordTallies)
+        }
+        return ResponseReading(facts: facts)
+    }
+
     /// Reads a response to a request with `header`.
     func response(_ frame: ByteBuffer, to header: RequestHeaderPrefix) -> ResponseReading {
         if !self.keepDecoded {

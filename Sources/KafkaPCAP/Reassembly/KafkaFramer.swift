@@ -6,13 +6,27 @@ import NIOCore
 struct KafkaFramer {
     /// A frame and the number of the packet that completed it.
     struct Frame {
-        /// The frame after its 4-byte size prefix.
+        /// The frame after its 4-byte size prefix; for a frame followed in parts, its first bytes only.
         var payload: ByteBuffer
+        /// Set for a large frame followed in parts (see `streamingThreshold`).
+        var followed: FollowedFrame?
         var packet: Int
-        var size: Int { self.payload.readableBytes + 4 }
+        /// Bytes on the wire, size prefix included.
+        var size: Int
     }
 
     let maximumFrameLength: Int
+    /// Frames longer than this are followed in parts by a `FrameSkeleton`, which keeps their structure and
+    /// counts their record batches, instead of being buffered whole: record data is then never copied. Nil to
+    /// buffer every frame.
+    let streamingThreshold: Int?
+    /// Bytes a followed frame keeps from its start (its header), for what is read before it is complete; a frame
+    /// is followed once they are in.
+    let headLength: Int
+    static let headLength = 4096
+    private var stream: FollowedFrame?
+    /// A followed frame complete and not yet handed out.
+    private var streamed: Frame?
     private var buffer = ByteBuffer()
     /// Stream offset of `buffer`'s index 0.
     private var base = 0
@@ -22,12 +36,28 @@ struct KafkaFramer {
     private(set) var resynchronizing: Bool
     private(set) var resynchronizations = 0
 
-    init(maximumFrameLength: Int, startsAtFrameBoundary: Bool) {
+    init(maximumFrameLength: Int, startsAtFrameBoundary: Bool, streamingThreshold: Int? = nil, headLength: Int = Self.headLength) {
         self.maximumFrameLength = maximumFrameLength
         self.resynchronizing = !startsAtFrameBoundary
+        self.streamingThreshold = streamingThreshold
+        self.headLength = headLength
     }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, packet: Int) {
+        var bytes = bytes
+        if let stream = self.stream {
+            let step = min(stream.remaining, bytes.count)
+            stream.skeleton.append(UnsafeRawBufferPointer(rebasing: bytes[..<step]))
+            stream.remaining -= step
+            self.base += step
+            if stream.remaining == 0 {
+                _ = self.packet(endingAt: self.base)
+                self.streamed = Frame(payload: stream.head, followed: stream, packet: packet, size: stream.size)
+                self.stream = nil
+            }
+            bytes = UnsafeRawBufferPointer(rebasing: bytes[step...])
+            guard !bytes.isEmpty else { return }
+        }
         if self.buffer.readableBytes == 0 {
             self.base += self.buffer.readerIndex
             self.buffer.clear()
@@ -41,12 +71,14 @@ struct KafkaFramer {
 
     /// The correlation id of a response frame that has started but is not complete.
     var startedFrameCorrelationID: Int32? {
+        if let stream = self.stream { return stream.head.getInteger(at: stream.head.readerIndex, as: Int32.self) }
         guard !self.resynchronizing, self.buffer.readableBytes >= 8 else { return nil }
         return self.buffer.getInteger(at: self.buffer.readerIndex + 4, as: Int32.self)
     }
 
     /// Bytes were lost: what is buffered cannot be completed.
     mutating func gap() {
+        self.stream = nil
         self.base += self.buffer.writerIndex
         self.buffer.clear()
         self.chunkEnds.removeAll(keepingCapacity: true)
@@ -59,7 +91,12 @@ struct KafkaFramer {
 
     /// The next complete frame; `plausible` judges a candidate frame start while resynchronizing, given its
     /// payload so far and its declared length: nil when more bytes are needed to judge, else whether to take it.
-    mutating func next(plausible: (ByteBuffer, Int) -> Bool?) -> Frame? {
+    /// `following` tells how to follow a large frame in parts, given its first bytes; nil to buffer it whole.
+    mutating func next(
+        plausible: (ByteBuffer, Int) -> Bool?, following: (ByteBuffer) -> FrameSkeleton.Direction? = { _ in nil }
+    ) -> Frame? {
+        if let streamed = self.streamed.take() { return streamed }
+        guard self.stream.isNone else { return nil }
         if self.resynchronizing, !self.findFrameStart(plausible: plausible) { return nil }
         guard let length = self.buffer.getInteger(at: self.buffer.readerIndex, as: Int32.self) else { return nil }
         guard length >= 4, Int(length) <= self.maximumFrameLength else {
@@ -68,10 +105,28 @@ struct KafkaFramer {
             self.buffer.moveReaderIndex(forwardBy: 1)
             return self.next(plausible: plausible)
         }
-        guard self.buffer.readableBytes >= 4 + Int(length) else { return nil }
+        guard self.buffer.readableBytes >= 4 + Int(length) else {
+            self.follow(length: Int(length), following)
+            return nil
+        }
         self.buffer.moveReaderIndex(forwardBy: 4)
         let payload = self.buffer.readSlice(length: Int(length))!
-        return Frame(payload: payload, packet: self.packet(endingAt: self.base + self.buffer.readerIndex))
+        return Frame(payload: payload, packet: self.packet(endingAt: self.base + self.buffer.readerIndex), size: Int(length) + 4)
+    }
+
+    /// Starts following the incomplete frame at the buffer's start in parts, if it is large and its header is in.
+    private mutating func follow(length: Int, _ following: (ByteBuffer) -> FrameSkeleton.Direction?) {
+        guard let threshold = self.streamingThreshold, length > threshold, !self.resynchronizing,
+            self.buffer.readableBytes >= 4 + min(length, self.headLength)
+        else { return }
+        // A copy of the header: a slice would keep the buffer's storage, which the next bytes then reallocate.
+        let head = ByteBuffer(bytes: self.buffer.readableBytesView.dropFirst(4).prefix(self.headLength))
+        guard let direction = following(head) else { return }
+        let buffered = self.buffer.readableBytes
+        self.stream = FollowedFrame(
+            FrameSkeleton(direction, head: self.buffer), head: head, remaining: 4 + length - buffered, size: 4 + length)
+        self.base += self.buffer.writerIndex
+        self.buffer.clear()
     }
 
     /// Moves to the first offset where a frame plausibly starts; false when more bytes are needed.
@@ -109,5 +164,23 @@ struct KafkaFramer {
             if first.end == end { return packet }
         }
         return self.chunkEnds.first?.packet ?? packet
+    }
+}
+
+/// A large frame followed in parts by a skeleton, behind one reference: frames are handed around by value, and
+/// most are not followed.
+final class FollowedFrame {
+    var skeleton: FrameSkeleton
+    /// The frame's first bytes after its size prefix (`KafkaFramer.headLength`).
+    let head: ByteBuffer
+    /// Bytes still to come.
+    var remaining: Int
+    let size: Int
+
+    init(_ skeleton: FrameSkeleton, head: ByteBuffer, remaining: Int, size: Int) {
+        self.skeleton = skeleton
+        self.head = head
+        self.remaining = remaining
+        self.size = size
     }
 }
