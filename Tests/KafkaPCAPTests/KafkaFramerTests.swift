@@ -53,14 +53,14 @@ extension KafkaFramer.Frame: Equatable {
     }
 }
 
-/// Large frames followed in parts (`KafkaFramer.streamingThreshold`) rather than buffered whole.
+/// Large frames followed in parts (`KafkaFramer.followingThreshold`) rather than buffered whole.
 @Suite struct FollowedFrameTests {
     private static func frame(_ payload: [UInt8]) -> [UInt8] {
         withUnsafeBytes(of: UInt32(payload.count).bigEndian) { Array($0) } + payload
     }
 
     @Test func aLargeFrameIsFollowedOnceItsHeadIsInAndTheNextFrameIsBuffered() {
-        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, streamingThreshold: 16)
+        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, followingThreshold: 16)
         let bytes = Self.frame(Array(repeating: 3, count: 10_000)) + Self.frame([8, 8, 8, 8])
         var heads: [Int] = []
         func next() -> KafkaFramer.Frame? {
@@ -74,14 +74,14 @@ extension KafkaFramer.Frame: Equatable {
         #expect(heads.isEmpty, "the head is not all in yet")
         bytes[3000..<6000].withUnsafeBytes { framer.append($0, packet: 2) }
         #expect(next() == nil)
-        #expect(heads == [KafkaFramer.headLength])
+        #expect(heads == [KafkaFramer.defaultHeadLength])
         #expect(framer.startedFrameCorrelationID == 0x0303_0303)
         bytes[6000...].withUnsafeBytes { framer.append($0, packet: 3) }
         let large = next()
         #expect(large?.followed != nil)
         #expect(large?.size == 10_004)
         #expect(large?.packet == 3)
-        #expect(large?.payload == ByteBuffer(bytes: Array(repeating: 3, count: KafkaFramer.headLength)))
+        #expect(large?.payload == ByteBuffer(bytes: Array(repeating: 3, count: KafkaFramer.defaultHeadLength)))
         let small = next()
         #expect(small?.followed == nil)
         #expect(small?.payload == ByteBuffer(bytes: [8, 8, 8, 8]))
@@ -89,7 +89,7 @@ extension KafkaFramer.Frame: Equatable {
     }
 
     @Test func aGapWhileFollowingDropsTheFrameAndResyncs() {
-        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, streamingThreshold: 16)
+        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, followingThreshold: 16)
         Self.frame(Array(repeating: 3, count: 10_000))[0..<6000].withUnsafeBytes { framer.append($0, packet: 1) }
         #expect(framer.next(plausible: { _, _ in true }, following: { _ in .request }) == nil)
         framer.gap()
@@ -103,7 +103,7 @@ extension KafkaFramer.Frame: Equatable {
     }
 
     @Test func aFrameNobodyFollowsIsBufferedWhole() {
-        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, streamingThreshold: 16)
+        var framer = KafkaFramer(maximumFrameLength: 1 << 20, startsAtFrameBoundary: true, followingThreshold: 16)
         let bytes = Self.frame(Array(repeating: 5, count: 10_000))
         bytes[0..<6000].withUnsafeBytes { framer.append($0, packet: 1) }
         #expect(framer.next(plausible: { _, _ in true }, following: { _ in nil }) == nil)

@@ -34,8 +34,8 @@ public final class CaptureAnalyzer {
         /// Frames larger than this are followed in parts rather than buffered whole (`KafkaFramer`), unless
         /// decoded messages are kept: their record data would then be missing.
         var largestBufferedFrame = 64 << 10
-        /// Bytes of a followed frame kept from its start (`KafkaFramer.headLength`).
-        var followedFrameHead = KafkaFramer.headLength
+        /// Bytes of a followed frame kept from its start (`KafkaFramer.defaultHeadLength`).
+        var followedFrameHead = KafkaFramer.defaultHeadLength
         /// Whether the first thread reads requests: nil to decide batch by batch (see `ExchangeFeed`).
         var readRequestsOnFirstThread: Bool?
 
@@ -211,14 +211,14 @@ public final class CaptureAnalyzer {
         self.packetCounters.kafkaFlows += 1
         let clientDirection = connection.direction(from: client)
         // A stream whose SYN was seen starts at a frame boundary; any other may start inside a frame.
-        let streamingThreshold = self.options.keepDecoded ? nil : self.options.largestBufferedFrame
+        let followingThreshold = self.options.keepDecoded ? nil : self.options.largestBufferedFrame
         connection.requests = KafkaFramer(
             maximumFrameLength: self.options.maximumFrameLength,
             startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload),
-            streamingThreshold: streamingThreshold, headLength: self.options.followedFrameHead)
+            followingThreshold: followingThreshold, headLength: self.options.followedFrameHead)
         connection.responses = KafkaFramer(
             maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection],
-            streamingThreshold: streamingThreshold, headLength: self.options.followedFrameHead)
+            followingThreshold: followingThreshold, headLength: self.options.followedFrameHead)
         connection.startExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
             metrics.connectionOpened(side: "client")

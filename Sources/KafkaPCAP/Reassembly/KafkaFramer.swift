@@ -8,7 +8,7 @@ struct KafkaFramer {
     struct Frame {
         /// The frame after its 4-byte size prefix; for a frame followed in parts, its first bytes only.
         var payload: ByteBuffer
-        /// Set for a large frame followed in parts (see `streamingThreshold`).
+        /// Set for a large frame followed in parts (see `followingThreshold`).
         var followed: FollowedFrame?
         var packet: Int
         /// Bytes on the wire, size prefix included.
@@ -19,14 +19,15 @@ struct KafkaFramer {
     /// Frames longer than this are followed in parts by a `FrameSkeleton`, which keeps their structure and
     /// counts their record batches, instead of being buffered whole: record data is then never copied. Nil to
     /// buffer every frame.
-    let streamingThreshold: Int?
+    let followingThreshold: Int?
     /// Bytes a followed frame keeps from its start (its header), for what is read before it is complete; a frame
     /// is followed once they are in.
     let headLength: Int
-    static let headLength = 4096
-    private var stream: FollowedFrame?
+    static let defaultHeadLength = 4096
+    /// The large frame being followed, while its bytes come in.
+    private var following: FollowedFrame?
     /// A followed frame complete and not yet handed out.
-    private var streamed: Frame?
+    private var followed: Frame?
     private var buffer = ByteBuffer()
     /// Stream offset of `buffer`'s index 0.
     private var base = 0
@@ -36,24 +37,24 @@ struct KafkaFramer {
     private(set) var resynchronizing: Bool
     private(set) var resynchronizations = 0
 
-    init(maximumFrameLength: Int, startsAtFrameBoundary: Bool, streamingThreshold: Int? = nil, headLength: Int = Self.headLength) {
+    init(maximumFrameLength: Int, startsAtFrameBoundary: Bool, followingThreshold: Int? = nil, headLength: Int = Self.defaultHeadLength) {
         self.maximumFrameLength = maximumFrameLength
         self.resynchronizing = !startsAtFrameBoundary
-        self.streamingThreshold = streamingThreshold
+        self.followingThreshold = followingThreshold
         self.headLength = headLength
     }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer, packet: Int) {
         var bytes = bytes
-        if let stream = self.stream {
-            let step = min(stream.remaining, bytes.count)
-            stream.skeleton.append(UnsafeRawBufferPointer(rebasing: bytes[..<step]))
-            stream.remaining -= step
+        if let following = self.following {
+            let step = min(following.remaining, bytes.count)
+            following.skeleton.append(UnsafeRawBufferPointer(rebasing: bytes[..<step]))
+            following.remaining -= step
             self.base += step
-            if stream.remaining == 0 {
+            if following.remaining == 0 {
                 _ = self.packet(endingAt: self.base)
-                self.streamed = Frame(payload: stream.head, followed: stream, packet: packet, size: stream.size)
-                self.stream = nil
+                self.followed = Frame(payload: following.head, followed: following, packet: packet, size: following.size)
+                self.following = nil
             }
             bytes = UnsafeRawBufferPointer(rebasing: bytes[step...])
             guard !bytes.isEmpty else { return }
@@ -71,14 +72,14 @@ struct KafkaFramer {
 
     /// The correlation id of a response frame that has started but is not complete.
     var startedFrameCorrelationID: Int32? {
-        if let stream = self.stream { return stream.head.getInteger(at: stream.head.readerIndex, as: Int32.self) }
+        if let following = self.following { return following.head.getInteger(at: following.head.readerIndex, as: Int32.self) }
         guard !self.resynchronizing, self.buffer.readableBytes >= 8 else { return nil }
         return self.buffer.getInteger(at: self.buffer.readerIndex + 4, as: Int32.self)
     }
 
     /// Bytes were lost: what is buffered cannot be completed.
     mutating func gap() {
-        self.stream = nil
+        self.following = nil
         self.base += self.buffer.writerIndex
         self.buffer.clear()
         self.chunkEnds.removeAll(keepingCapacity: true)
@@ -95,8 +96,8 @@ struct KafkaFramer {
     mutating func next(
         plausible: (ByteBuffer, Int) -> Bool?, following: (ByteBuffer) -> FrameSkeleton.Direction? = { _ in nil }
     ) -> Frame? {
-        if let streamed = self.streamed.take() { return streamed }
-        guard self.stream.isNone else { return nil }
+        if let followed = self.followed.take() { return followed }
+        guard self.following.isNone else { return nil }
         if self.resynchronizing, !self.findFrameStart(plausible: plausible) { return nil }
         guard let length = self.buffer.getInteger(at: self.buffer.readerIndex, as: Int32.self) else { return nil }
         guard length >= 4, Int(length) <= self.maximumFrameLength else {
@@ -116,14 +117,14 @@ struct KafkaFramer {
 
     /// Starts following the incomplete frame at the buffer's start in parts, if it is large and its header is in.
     private mutating func follow(length: Int, _ following: (ByteBuffer) -> FrameSkeleton.Direction?) {
-        guard let threshold = self.streamingThreshold, length > threshold, !self.resynchronizing,
+        guard let threshold = self.followingThreshold, length > threshold, !self.resynchronizing,
             self.buffer.readableBytes >= 4 + min(length, self.headLength)
         else { return }
         // A copy of the header: a slice would keep the buffer's storage, which the next bytes then reallocate.
         let head = ByteBuffer(bytes: self.buffer.readableBytesView.dropFirst(4).prefix(self.headLength))
         guard let direction = following(head) else { return }
         let buffered = self.buffer.readableBytes
-        self.stream = FollowedFrame(
+        self.following = FollowedFrame(
             FrameSkeleton(direction, head: self.buffer), head: head, remaining: 4 + length - buffered, size: 4 + length)
         self.base += self.buffer.writerIndex
         self.buffer.clear()
