@@ -82,7 +82,6 @@ let package = Package(
                 "KafkaCodec",
                 "KafkaProxyMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: hotPathSettings
         ),

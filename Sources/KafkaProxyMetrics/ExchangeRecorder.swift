@@ -124,8 +124,7 @@ public final class ExchangeRecorder {
             self.identifyClient(from: nil)
         case .success(.message(let request)):
             self.identifyClient(from: request)
-            guard let schema = APIDescriptor.lookup(request.apiKey)?.request.body else { return nil }
-            let facts = MessageInspector.facts(of: request.body, schema: schema, recordTallies: tallies)
+            guard let facts = MessageInspector.facts(of: request, recordTallies: tallies) else { return nil }
             self.countRecords(facts.records, direction: .produced)
         }
         return nil
@@ -151,8 +150,7 @@ public final class ExchangeRecorder {
         case .success(.opaque(let frame)):
             self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
         case .success(.message(let response)):
-            guard let schema = APIDescriptor.lookup(apiKey)?.response.body else { return nil }
-            let facts = MessageInspector.facts(of: response.body, schema: schema, recordTallies: tallies)
+            guard let facts = MessageInspector.facts(of: response, recordTallies: tallies) else { return nil }
             if let throttle = facts.throttleMilliseconds { self.handles(apiKey).throttle.record(Double(throttle) / 1000) }
             if !facts.topicNames.isEmpty {
                 self.metrics.topicDirectory.learn(facts.topicNames)

@@ -14,6 +14,16 @@ public enum MessageInspector {
         return facts
     }
 
+    /// The facts of a decoded request, along its API's request schema; nil for a key no schema describes.
+    public static func facts(of request: KafkaRequest, recordTallies: [RecordTally]? = nil) -> MessageFacts? {
+        APIDescriptor.lookup(request.apiKey).map { self.facts(of: request.body, schema: $0.request.body, recordTallies: recordTallies) }
+    }
+
+    /// The facts of a decoded response, along its API's response schema; nil for a key no schema describes.
+    public static func facts(of response: KafkaResponse, recordTallies: [RecordTally]? = nil) -> MessageFacts? {
+        APIDescriptor.lookup(response.apiKey).map { self.facts(of: response.body, schema: $0.response.body, recordTallies: recordTallies) }
+    }
+
     private static func walk(
         _ value: KafkaStruct,
         schema: StructSchema,

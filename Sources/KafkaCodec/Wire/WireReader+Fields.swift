@@ -78,15 +78,20 @@ extension WireReader {
 
     /// The next tagged field's tag and a reader over its bytes; tags must ascend.
     mutating func readTaggedField(after previous: inout UInt32?) throws(KafkaDecodingError) -> (UInt32, WireReader) {
+        let (tag, size) = try self.readTaggedFieldHeader(after: &previous)
+        let dataOffset = self.buffer.readerIndex
+        let data = try self.readSlice(length: size)
+        return (tag, WireReader(data, origin: self.origin - (dataOffset - data.readerIndex)))
+    }
+
+    /// The next tagged field's tag and size, its bytes left unread; tags must ascend.
+    mutating func readTaggedFieldHeader(after previous: inout UInt32?) throws(KafkaDecodingError) -> (tag: UInt32, size: Int) {
         let tag = try self.readUnsignedVarint()
         if let previous, tag <= previous {
             throw self.error(.invalidTaggedField, "tag \(tag) follows tag \(previous)")
         }
         previous = tag
-        let size = Int(try self.readUnsignedVarint())
-        let dataOffset = self.buffer.readerIndex
-        let data = try self.readSlice(length: size)
-        return (tag, WireReader(data, origin: self.origin - (dataOffset - data.readerIndex)))
+        return (tag, Int(try self.readUnsignedVarint()))
     }
 
     mutating func readTaggedFieldCount() throws(KafkaDecodingError) -> UInt32 {

@@ -27,12 +27,7 @@ extension WireReader {
     mutating func skipTaggedFields() throws(KafkaDecodingError) {
         var previous: UInt32?
         for _ in 0..<(try self.readTaggedFieldCount()) {
-            let tag = try self.readUnsignedVarint()
-            if let previous, tag <= previous {
-                throw self.error(.invalidTaggedField, "tag \(tag) follows tag \(previous)")
-            }
-            previous = tag
-            try self.skip(length: Int(try self.readUnsignedVarint()))
+            try self.skip(length: try self.readTaggedFieldHeader(after: &previous).size)
         }
     }
 }

@@ -71,16 +71,17 @@ final class ExchangeAssembler {
             var reading = self.reader.request(batch.arena.slice(range))
             return self.request(event, from: &reading)
         case .readRequest(let index, let clientID):
-            batch.requests[Int(index)].clientID = clientID.map { batch.arena.slice($0) }
-            return self.request(event, from: &batch.requests[Int(index)])
+            return self.request(event, from: &batch.requests[Int(index)], clientID: clientID.map { batch.arena.slice($0) })
         }
     }
 
-    private func request(_ event: FrameEvent, from reading: inout RequestReading) -> ObservedRequest {
+    /// `clientID`: the client id's bytes, when they travelled in the arena rather than in the reading.
+    private func request(_ event: FrameEvent, from reading: inout RequestReading, clientID: ByteBuffer? = nil) -> ObservedRequest {
         if reading.facts.isNone { self.undecodable += 1 }
+        let clientIDBytes = clientID ?? reading.clientID.take()
         return ObservedRequest(
             header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size,
-            clientID: reading.clientIDText.take() ?? reading.clientID.take().map(event.connection.clientID(from:)),
+            clientID: reading.clientIDText.take() ?? clientIDBytes.map(event.connection.clientID(from:)),
             decoded: reading.decoded.take(), facts: reading.facts.take())
     }
 

@@ -24,27 +24,21 @@ struct FrameReader {
             return RequestReading(clientID: clientID, facts: facts)
         }
         guard case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame) else { return RequestReading() }
-        let facts = APIDescriptor.lookup(decoded.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.request.body) }
-        return RequestReading(clientIDText: decoded.clientID, facts: facts, decoded: decoded)
+        return RequestReading(clientIDText: decoded.clientID, facts: MessageInspector.facts(of: decoded), decoded: decoded)
     }
 
     /// Reads a request followed in parts: decoded from its structure, with its record batches counted as they
     /// passed.
     func request(_ skeleton: FrameSkeleton) -> RequestReading {
         guard case .message(let decoded)? = try? skeleton.decodeRequest() else { return RequestReading() }
-        let facts = APIDescriptor.lookup(decoded.apiKey).map {
-            MessageInspector.facts(of: decoded.body, schema: $0.request.body, recordTallies: skeleton.recordTallies)
-        }
-        return RequestReading(clientIDText: decoded.clientID, facts: facts)
+        return RequestReading(
+            clientIDText: decoded.clientID, facts: MessageInspector.facts(of: decoded, recordTallies: skeleton.recordTallies))
     }
 
     /// Reads a response followed in parts, as `request(_:)` reads a request.
     func response(_ skeleton: FrameSkeleton) -> ResponseReading {
         guard case .message(let decoded)? = try? skeleton.decodeResponse() else { return ResponseReading() }
-        let facts = APIDescriptor.lookup(decoded.apiKey).map {
-            MessageInspector.facts(of: decoded.body, schema: $0.response.body, recordTallies: skeleton.recordTallies)
-        }
-        return ResponseReading(facts: facts)
+        return ResponseReading(facts: MessageInspector.facts(of: decoded, recordTallies: skeleton.recordTallies))
     }
 
     /// Reads a response to a request with `header`.
@@ -56,8 +50,7 @@ struct FrameReader {
         }
         guard case .message(let decoded)? = try? KafkaCodec.decodeResponse(frame, apiKey: header.apiKey, apiVersion: header.apiVersion)
         else { return ResponseReading() }
-        let facts = APIDescriptor.lookup(header.apiKey).map { MessageInspector.facts(of: decoded.body, schema: $0.response.body) }
-        return ResponseReading(facts: facts, decoded: decoded)
+        return ResponseReading(facts: MessageInspector.facts(of: decoded), decoded: decoded)
     }
 }
 
