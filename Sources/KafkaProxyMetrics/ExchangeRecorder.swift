@@ -1,4 +1,5 @@
 public import KafkaCodec
+public import Logging
 public import NIOCore
 import Prometheus
 
@@ -45,6 +46,8 @@ public final class ExchangeRecorder {
     private var principalRequests: Counter?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
+    /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
+    public var logger: Logger?
 
     init(metrics: KafkascopeMetrics, broker: String) {
         self.metrics = metrics
@@ -104,7 +107,7 @@ public final class ExchangeRecorder {
     private func requestCounted(_ header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool) {
         self.requestCounter(header.apiKey, header.apiVersion).increment()
         self.principalRequests?.increment()
-        self.handles(header.apiKey).requestBytes.increment(by: Int64(frameBytes))
+        self.handles(header.apiKey).requestBytes.add(frameBytes)
         if expectsResponse {
             self.inflight.increment()
             self.outstanding += 1
@@ -125,6 +128,7 @@ public final class ExchangeRecorder {
         case .success(.message(let request)):
             self.identifyClient(from: request)
             guard let facts = MessageInspector.facts(of: request, recordTallies: tallies) else { return nil }
+            self.countInvalid(facts.invalidValues, direction: "request", api: request.apiKey)
             self.countRecords(facts.records, direction: .produced)
         }
         return nil
@@ -132,12 +136,12 @@ public final class ExchangeRecorder {
 
     private func responseCounted(_ apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?) {
         let handles = self.handles(apiKey)
-        handles.responseBytes.increment(by: Int64(frameBytes))
+        handles.responseBytes.add(frameBytes)
         if self.outstanding > 0 {
             self.inflight.decrement()
             self.outstanding -= 1
         }
-        if let brokerDuration { handles.brokerDuration.record(brokerDuration) }
+        if let brokerDuration { handles.brokerDuration.recordClamped(brokerDuration) }
     }
 
     private func responseDecoded(
@@ -151,6 +155,7 @@ public final class ExchangeRecorder {
             self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
         case .success(.message(let response)):
             guard let facts = MessageInspector.facts(of: response, recordTallies: tallies) else { return nil }
+            self.countInvalid(facts.invalidValues, direction: "response", api: apiKey)
             if let throttle = facts.throttleMilliseconds { self.handles(apiKey).throttle.record(Double(throttle) / 1000) }
             if !facts.topicNames.isEmpty {
                 self.metrics.topicDirectory.learn(facts.topicNames)
@@ -164,7 +169,7 @@ public final class ExchangeRecorder {
 
     /// The response reached the client `duration` after its request had been read.
     public func responseDelivered(apiKey: APIKey, after duration: Duration) {
-        self.handles(apiKey).requestDuration.record(duration)
+        self.handles(apiKey).requestDuration.recordClamped(duration)
     }
 
     /// The connection closed: its unanswered requests never will be.
@@ -225,9 +230,21 @@ public final class ExchangeRecorder {
                 }
                 self.topics[key] = handles
             }
-            handles.records.increment(by: Int64(entry.tally.records))
-            handles.bytes.increment(by: Int64(entry.tally.bytes))
+            handles.records.add(entry.tally.records)
+            handles.bytes.add(entry.tally.bytes)
         }
+    }
+
+    /// Values that cannot be true were left out of the facts; they are counted and noted, never recorded.
+    private func countInvalid(_ invalid: InvalidValues, direction: String, api: APIKey) {
+        guard !invalid.isEmpty else { return }
+        for (value, count) in invalid.nonZero {
+            self.metrics.counter(.invalidValues, [("field", value.rawValue), ("direction", direction)]).add(count)
+        }
+        self.logger?.debug("values that cannot be true; left out of the metrics, frame forwarded as is", metadata: [
+            "kafka.api": "\(api.name)", "kafka.direction": "\(direction)",
+            "kafka.invalid_values": "\(invalid.nonZero.map { "\($0.0.rawValue)=\($0.1)" }.joined(separator: ","))",
+        ])
     }
 
     /// A topic's name, looked up by id when the message gives only the id.
@@ -261,6 +278,20 @@ public final class ExchangeRecorder {
 
 @available(*, unavailable)
 extension ExchangeRecorder: Sendable {}
+
+extension Counter {
+    /// Adds `amount`; swift-prometheus traps on a negative increment, so none reaches it.
+    func add(_ amount: Int) {
+        if amount > 0 { self.increment(by: Int64(amount)) }
+    }
+}
+
+extension Histogram where Value == Duration {
+    /// Records `duration`, or zero for a negative one: swift-prometheus cannot render a negative duration.
+    func recordClamped(_ duration: Duration) {
+        self.record(max(.zero, duration))
+    }
+}
 
 extension UndecodedReason {
     init(_ reason: OpaqueFrame.Reason) {

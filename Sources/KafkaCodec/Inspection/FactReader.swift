@@ -55,7 +55,7 @@ struct FactReader {
             case .int32:
                 let value = try reader.readInteger(as: Int32.self)
                 if step.role == .partition { partition = value }
-                if step.role == .throttleTimeMs, index == 0 { facts.throttleMilliseconds = value }
+                if step.role == .throttleTimeMs, index == 0 { facts.noteThrottle(milliseconds: value) }
             case .uint32: _ = try reader.readInteger(as: UInt32.self)
             case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
             case .uuid:
@@ -70,7 +70,7 @@ struct FactReader {
                 } else if step.kind == .records, step.role == .records {
                     let slice = try reader.readSlice(length: length)
                     settleTopic()
-                    facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(slice)))
+                    facts.noteRecords(RecordBatchReader.tally(slice), topic: topic, partition: partition)
                 } else {
                     try reader.skip(length: length)
                 }

@@ -31,8 +31,11 @@ public struct RecordTraffic: Hashable, Sendable {
 /// every copy and drop then costs two reference counts where it would cost five.
 public struct MessageFacts: Sendable {
     public var errors: [ErrorOccurrence] = []
-    public var throttleMilliseconds: Int32?
-    public var records: [RecordTraffic] = []
+    /// Never negative: a negative value on the wire is counted in `invalidValues` instead.
+    public private(set) var throttleMilliseconds: Int32?
+    public private(set) var records: [RecordTraffic] = []
+    /// Values in the message that cannot be true, and so were left out of the facts above.
+    public private(set) var invalidValues = InvalidValues()
     /// Whether `topics` is filled in: summaries count topics from `records` and do not need the list, whose
     /// storage would be an allocation per message.
     public var listsTopics = true
@@ -40,6 +43,30 @@ public struct MessageFacts: Sendable {
     private var listing: TopicListing?
 
     public init() {}
+
+    /// Where a message's throttle time is read: from the bytes or from a decoded message.
+    mutating func noteThrottle(milliseconds: Int32) {
+        if milliseconds >= 0 {
+            self.throttleMilliseconds = milliseconds
+        } else {
+            self.invalidValues.note(.throttleTime)
+        }
+    }
+
+    /// Where a records field's counts join the facts.
+    mutating func noteRecords(_ tally: RecordTally, topic: TopicReference?, partition: Int32?) {
+        self.records.append(RecordTraffic(topic: topic, partition: partition, tally: tally))
+        self.invalidValues.add(tally.invalid)
+    }
+
+    /// Puts a streamed frame's counts, taken as its records passed, in place of its empty records fields.
+    mutating func replaceTallies(with tallies: [RecordTally]) {
+        guard tallies.count == self.records.count else { return }
+        for (index, tally) in tallies.enumerated() {
+            self.records[index].tally = tally
+            self.invalidValues.add(tally.invalid)
+        }
+    }
 
     /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
     public var topicNames: [KafkaUUID: String] { self.listing?.names ?? [:] }

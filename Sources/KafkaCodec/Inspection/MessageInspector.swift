@@ -5,12 +5,10 @@ public enum MessageInspector {
     public static func facts(of body: KafkaStruct, schema: StructSchema, recordTallies: [RecordTally]? = nil) -> MessageFacts {
         var facts = MessageFacts()
         if let index = schema.roles.throttleTimeMs, case .int32(let milliseconds)? = body.values[index] {
-            facts.throttleMilliseconds = milliseconds
+            facts.noteThrottle(milliseconds: milliseconds)
         }
         self.walk(body, schema: schema, topic: nil, partition: nil, into: &facts)
-        if let recordTallies, recordTallies.count == facts.records.count {
-            for (index, tally) in recordTallies.enumerated() { facts.records[index].tally = tally }
-        }
+        if let recordTallies { facts.replaceTallies(with: recordTallies) }
         return facts
     }
 
@@ -48,7 +46,7 @@ public enum MessageInspector {
             facts.errors.append(ErrorOccurrence(code: code, topic: topic, partition: partition))
         }
         if let index = roles.records, case .records(let bytes)? = value.values[index] {
-            facts.records.append(RecordTraffic(topic: topic, partition: partition, tally: RecordBatchReader.tally(bytes)))
+            facts.noteRecords(RecordBatchReader.tally(bytes), topic: topic, partition: partition)
         }
         for index in roles.nested {
             switch (schema.fields[index].type, value.values[index]) {

@@ -1,13 +1,30 @@
 public import NIOCore
 
 /// Records and bytes in a `records` field, from batch headers alone: no CRC check, no decompression.
+///
+/// Both counts are never negative: every header value they rest on was judged by `RecordEntryHead`, and an entry
+/// whose values cannot be true adds its bytes but no records, and is counted in `invalid` instead.
 public struct RecordTally: Hashable, Sendable {
     public var records: Int
     public var bytes: Int
+    public var invalid = InvalidValues()
 
     public init(records: Int, bytes: Int) {
         self.records = records
         self.bytes = bytes
+    }
+
+    mutating func add(_ entry: RecordEntryHead.Judgement) {
+        switch entry {
+        case .entry(let bytes, let records):
+            self.records += records
+            self.bytes += bytes
+        case .malformed(let bytes, let value):
+            self.bytes += bytes
+            self.invalid.note(value)
+        case .unreadable(let value):
+            self.invalid.note(value)
+        }
     }
 }
 
@@ -15,22 +32,24 @@ extension RecordBatchReader {
     /// Counts what `read` would find, cheaply enough for every Produce and Fetch on the proxy's path. A trailing
     /// partial batch (fetch responses may end inside one) is not counted.
     public static func tally(_ records: ByteBuffer) -> RecordTally {
-        var position = records.readerIndex
-        let end = records.writerIndex
         var tally = RecordTally(records: 0, bytes: 0)
-        while end - position >= Self.logOverhead + 5,
-            let length = records.getInteger(at: position + 8, as: Int32.self), length >= 0,
-            end - position >= Self.logOverhead + Int(length)
-        {
-            let magic = records.getInteger(at: position + 16, as: Int8.self)!
-            if magic == 2 {
-                guard Int(length) + Self.logOverhead >= Self.batchHeaderLength else { break }
-                tally.records += Int(records.getInteger(at: position + 57, as: Int32.self)!)
-            } else {
-                tally.records += 1  // a legacy message; a compressed wrapper's inner set is not opened
+        records.withUnsafeReadableBytes { bytes in
+            var position = 0
+            while true {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
+                let needed = RecordEntryHead.bytesNeeded(rest)
+                guard rest.count >= needed else { return }
+                let judgement = RecordEntryHead.judge(rest)
+                switch judgement {
+                case .entry(let size, _), .malformed(let size, _):
+                    guard size <= rest.count else { return }  // the partial tail
+                    position += size
+                case .unreadable:
+                    tally.add(judgement)
+                    return  // the length cannot be trusted, so nothing after it can be found
+                }
+                tally.add(judgement)
             }
-            tally.bytes += Self.logOverhead + Int(length)
-            position += Self.logOverhead + Int(length)
         }
         return tally
     }

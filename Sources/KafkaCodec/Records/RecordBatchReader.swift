@@ -2,10 +2,8 @@ public import NIOCore
 
 /// Reads the batch headers of a `records` field without decompressing or copying the records.
 public enum RecordBatchReader {
-    /// Bytes in front of a batch's `batchLength` (base offset, then the length itself).
-    static let logOverhead = 12
-    /// Bytes of a v2 batch header from the base offset up to the first record.
-    static let batchHeaderLength = 61
+    static let logOverhead = RecordEntryHead.logOverhead
+    static let batchHeaderLength = RecordEntryHead.batchHeaderLength
 
     public static func read(_ records: ByteBuffer) throws(KafkaDecodingError) -> RecordSet {
         var buffer = records

@@ -47,6 +47,7 @@ public final class CaptureAnalyzer {
         var counters = self.packetCounters
         counters.exchanges = self.feed.assembler.exchanges
         counters.undecodable += self.feed.assembler.undecodable
+        counters.invalidValues = self.feed.assembler.invalidValues
         return counters
     }
 
@@ -59,7 +60,9 @@ public final class CaptureAnalyzer {
     /// The connection of the previous packet: consecutive packets mostly share one (a request, its answer, the
     /// ACKs), and comparing keys is cheaper than hashing them.
     private var lastConnection: TrackedConnection?
-    private var lastSweep: Int64 = 0
+    private var lastSweep: Int64?
+    /// The last packet time within `CaptureTime`'s range.
+    private var lastTimestamp: Int64?
     /// Frames followed in parts rather than buffered whole (see `Options.largestBufferedFrame`).
     private(set) var followedFrames = 0
 
@@ -79,18 +82,28 @@ public final class CaptureAnalyzer {
     /// Processes packet number `number` (1-based, counting every packet of the source).
     public func process(_ packet: CapturedPacket, linkType: Int32, number: Int) {
         self.packetCounters.packets += 1
+        // A time the capture cannot mean is counted, and the packet keeps the last time that made sense.
+        let timestamp: Int64
+        if let stated = packet.timestamp {
+            timestamp = stated
+            self.lastTimestamp = stated
+        } else {
+            self.packetCounters.timestampsOutOfRange += 1
+            timestamp = self.lastTimestamp ?? 0
+        }
         guard let segment = TCPSegment.parse(packet, linkType: linkType) else { return }
-        if packet.timestamp - self.lastSweep > 10_000_000 { self.sweepIdle(now: packet.timestamp) }
+        if CaptureTime.elapsed(from: self.lastSweep ?? timestamp, to: timestamp) > 10_000_000 { self.sweepIdle(now: timestamp) }
+        if self.lastSweep == nil { self.lastSweep = timestamp }
         let key = FlowKey(segment.source, segment.destination)
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
         let existing = self.lastConnection?.key == key ? self.lastConnection : self.connections[key]
         guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
-        var connection = existing ?? self.open(key, timestamp: packet.timestamp)
+        var connection = existing ?? self.open(key, timestamp: timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
             self.finish(connection)  // the 4-tuple is reused for a new connection
-            connection = self.open(key, timestamp: packet.timestamp)
+            connection = self.open(key, timestamp: timestamp)
         }
-        connection.lastSeen = packet.timestamp
+        connection.lastSeen = max(connection.lastSeen, timestamp)  // a packet from the past must not make it look idle
         self.lastConnection = connection
         let direction = connection.direction(from: segment.source)
         if segment.flags.contains(.syn) {
@@ -108,7 +121,7 @@ public final class CaptureAnalyzer {
         if !segment.payload.isEmpty || segment.missingBytes > 0 {
             connection.carriedData = true
             if segment.missingBytes > 0 { self.packetCounters.truncatedPackets += 1 }
-            self.receive(segment, direction: direction, packet: number, timestamp: packet.timestamp, on: connection)
+            self.receive(segment, direction: direction, packet: number, timestamp: timestamp, on: connection)
         }
         if segment.flags.contains(.rst) {
             self.finish(connection)
@@ -154,7 +167,7 @@ public final class CaptureAnalyzer {
 
     private func sweepIdle(now: Int64) {
         self.lastSweep = now
-        let idle = self.connections.values.filter { now - $0.lastSeen > self.options.idleTimeoutMicroseconds }
+        let idle = self.connections.values.filter { CaptureTime.elapsed(from: $0.lastSeen, to: now) > self.options.idleTimeoutMicroseconds }
         for connection in idle {
             self.packetCounters.evictedFlows += 1
             self.finish(connection)
@@ -359,7 +372,9 @@ public final class CaptureAnalyzer {
             self.packetCounters.requestMissing += 1
             return
         }
-        let latency = Duration.microseconds(timestamp - request.timestamp)
+        // Merged captures put some responses before their requests: latency zero, and the skew counted.
+        if timestamp < request.timestamp { self.packetCounters.clockSkew += 1 }
+        let latency = Duration.microseconds(CaptureTime.elapsed(from: request.timestamp, to: timestamp))
         if let skeleton = frame.followed?.skeleton {
             self.followedFrames += 1
             connection.recorder?.responseRead(skeleton, apiKey: request.header.apiKey, frameBytes: frame.size, brokerDuration: latency)

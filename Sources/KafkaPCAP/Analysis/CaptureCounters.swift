@@ -21,6 +21,12 @@ public struct CaptureCounters: Sendable {
     public var resyncs = 0
     /// Flows dropped for being idle too long, or to keep the flow table bounded.
     public var evictedFlows = 0
+    /// Responses timestamped before their requests (merged captures, `-i any`): their latency counts as zero.
+    public var clockSkew = 0
+    /// Packets whose time lies outside years 1 to 9999; each keeps the time of the packet before it.
+    public var timestampsOutOfRange = 0
+    /// Values in frames that cannot be true (`InvalidValue`), left out of the report's counts.
+    public var invalidValues = 0
 
     public init() {}
 
@@ -31,7 +37,8 @@ public struct CaptureCounters: Sendable {
             ("kafka_flows", self.kafkaFlows), ("frames", self.frames), ("exchanges", self.exchanges),
             ("gaps", self.gaps), ("gap_bytes", self.gapBytes), ("request_missing", self.requestMissing),
             ("unanswered", self.unanswered), ("undecodable", self.undecodable), ("out_of_window", self.outOfWindow),
-            ("resyncs", self.resyncs), ("evicted_flows", self.evictedFlows),
+            ("resyncs", self.resyncs), ("evicted_flows", self.evictedFlows), ("clock_skew", self.clockSkew),
+            ("bad_timestamps", self.timestampsOutOfRange), ("invalid_values", self.invalidValues),
         ]
     }
 }

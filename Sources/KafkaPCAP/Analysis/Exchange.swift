@@ -24,5 +24,6 @@ public struct Exchange: Sendable {
     public var response: KafkaResponse?
     public var responseFacts: MessageFacts?
 
-    public var latencyMicroseconds: Int64 { self.responseTimestamp - self.request.timestamp }
+    /// Zero for a response timestamped before its request (counted as `clock_skew` when it was paired).
+    public var latencyMicroseconds: Int64 { CaptureTime.elapsed(from: self.request.timestamp, to: self.responseTimestamp) }
 }

@@ -3,8 +3,9 @@ import Glibc
 
 /// One packet as libpcap hands it over; `bytes` is valid until the next call to `PacketCapture.next()`.
 public struct CapturedPacket {
-    /// Microseconds since the Unix epoch.
-    public var timestamp: Int64
+    /// Microseconds since the Unix epoch; nil when the capture's time is outside years 1 to 9999
+    /// (`CaptureTime.microseconds`).
+    public var timestamp: Int64?
     public var bytes: UnsafeRawBufferPointer
     /// The packet's length on the wire; more than `bytes.count` when the capture's snaplen cut it.
     public var originalLength: Int
@@ -118,7 +119,7 @@ public final class PacketCapture {
         switch pcap_next_ex(self.handle, &header, &data) {
         case 1:
             let header = header!.pointee
-            let timestamp = Int64(header.ts.tv_sec) * 1_000_000 + Int64(header.ts.tv_usec)
+            let timestamp = CaptureTime.microseconds(seconds: Int64(header.ts.tv_sec), microseconds: Int64(header.ts.tv_usec))
             let bytes = UnsafeRawBufferPointer(start: data, count: Int(header.caplen))
             return .packet(CapturedPacket(timestamp: timestamp, bytes: bytes, originalLength: Int(header.len)))
         case 0:

@@ -11,6 +11,8 @@ final class ExchangeAssembler {
     private let onExchange: (Exchange, TopicNames) -> Void
     private(set) var exchanges = 0
     private(set) var undecodable = 0
+    /// Values that cannot be true, in every request and response read.
+    private(set) var invalidValues = 0
     private var topicNames = TopicNames()
 
     init(reader: FrameReader, onExchange: @escaping (Exchange, TopicNames) -> Void) {
@@ -78,6 +80,7 @@ final class ExchangeAssembler {
     /// `clientID`: the client id's bytes, when they travelled in the arena rather than in the reading.
     private func request(_ event: FrameEvent, from reading: inout RequestReading, clientID: ByteBuffer? = nil) -> ObservedRequest {
         if reading.facts.isNone { self.undecodable += 1 }
+        self.invalidValues += reading.facts?.invalidValues.total ?? 0
         let clientIDBytes = clientID ?? reading.clientID.take()
         return ObservedRequest(
             header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size,
@@ -89,6 +92,7 @@ final class ExchangeAssembler {
         exchange.responseFacts = reading.facts.take()
         exchange.response = reading.decoded.take()
         if exchange.responseFacts.isNone { self.undecodable += 1 }
+        self.invalidValues += exchange.responseFacts?.invalidValues.total ?? 0
         if let names = exchange.responseFacts?.topicNames, !names.isEmpty {
             self.topicNames.learn(names)
         }

@@ -51,6 +51,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.context = context
         self.logger[metadataKey: "kafka.client.address"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         self.logger[metadataKey: "kafka.route"] = "\(self.route)"
+        self.recorder?.logger = self.logger
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
