@@ -113,10 +113,27 @@ let package = Package(
             path: "Benchmarks/CodecBenchmarks",
             swiftSettings: swiftSettings
         ),
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
         .executableTarget(
             name: "KafkaCodecFuzzer",
-            dependencies: ["KafkaCodec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaCodec", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/KafkaCodecFuzzer",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "KafkaProxyFuzzer",
+            dependencies: [
+                "KafkaProxy", "KafkaProxyMetrics", "KafkaCodec", "KafkaTestSupport", "FuzzSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/KafkaProxyFuzzer",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
+        .executableTarget(
+            name: "KafkaCaptureFuzzer",
+            dependencies: ["KafkaPCAP", "KafkaTestSupport", "FuzzSupport"],
+            path: "Fuzz/KafkaCaptureFuzzer",
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
         .target(

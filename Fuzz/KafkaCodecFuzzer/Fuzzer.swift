@@ -1,3 +1,4 @@
+import FuzzSupport
 import KafkaCodec
 import NIOCore
 
@@ -35,39 +36,16 @@ enum FuzzTarget {
 }
 
 #if FUZZING
-/// libFuzzer's driver. SwiftPM links an executable target's entry point as `<Target>_main`, so the fuzz build
-/// provides that symbol and hands over to libFuzzer from it.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
 @_cdecl("KafkaCodecFuzzer_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    // Build the process-wide schema tables first, so LeakSanitizer does not report them as leaks of an input.
-    _ = APIKey.metadata.name
-    _ = (MessageSchema.requestHeader, MessageSchema.responseHeader)
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments, fuzzOneInput)
+    FuzzDriver.run(argc, argv, prepare: { _ = (APIKey.metadata.name, MessageSchema.requestHeader, MessageSchema.responseHeader) }, fuzzOneInput)
 }
 #else
-import Foundation
-
 /// Without `-DFUZZING` the target replays inputs (files named as arguments), e.g. a crash libFuzzer saved.
 @main
 struct FuzzReplay {
     static func main() {
-        for path in CommandLine.arguments.dropFirst() {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                print("cannot read \(path)")
-                continue
-            }
-            FuzzTarget.run(ByteBuffer(bytes: data))
-            print("\(path): no failure")
-        }
+        FuzzDriver.replay(Array(CommandLine.arguments.dropFirst())) { FuzzTarget.run(ByteBuffer(bytes: $0)) }
     }
 }
 #endif

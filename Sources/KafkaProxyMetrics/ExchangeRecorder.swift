@@ -182,9 +182,10 @@ public final class ExchangeRecorder {
 
     // MARK: Handles
 
-    private func handles(_ api: APIKey) -> APIHandles {
+    private func handles(_ key: APIKey) -> APIHandles {
+        let api = WireLabels.bounded(key)
         if let handles = self.apis[api.rawValue] { return handles }
-        let labels = [("api", api.name), ("broker", self.broker)]
+        let labels = [("api", WireLabels.api(api)), ("broker", self.broker)]
         let handles = APIHandles(
             requestDuration: self.metrics.latencyHistogram(.requestDuration, labels),
             brokerDuration: self.metrics.latencyHistogram(.brokerDuration, labels),
@@ -195,19 +196,21 @@ public final class ExchangeRecorder {
         return handles
     }
 
-    private func requestCounter(_ api: APIKey, _ version: Int16) -> Counter {
+    private func requestCounter(_ key: APIKey, _ stated: Int16) -> Counter {
+        let (api, version) = (WireLabels.bounded(key), WireLabels.bounded(stated, of: key))
         let key = Int32(api.rawValue) << 16 | Int32(UInt16(bitPattern: version))
         if let counter = self.requestCounters[key] { return counter }
         let counter = self.metrics.counter(
-            .requests, [("api", api.name), ("version", String(version)), ("broker", self.broker)])
+            .requests, [("api", WireLabels.api(api)), ("version", WireLabels.version(version, of: api)), ("broker", self.broker)])
         self.requestCounters[key] = counter
         return counter
     }
 
-    private func errorCounter(_ api: APIKey, _ code: Int16) -> Counter {
+    private func errorCounter(_ api: APIKey, _ stated: Int16) -> Counter {
+        let code = WireLabels.bounded(error: stated)
         let key = Int32(api.rawValue) << 16 | Int32(UInt16(bitPattern: code))
         if let counter = self.errorCounters[key] { return counter }
-        let counter = self.metrics.counter(.errors, [("api", api.name), ("error", KafkaErrorName.of(code))])
+        let counter = self.metrics.counter(.errors, [("api", WireLabels.api(api)), ("error", WireLabels.error(code))])
         self.errorCounters[key] = counter
         return counter
     }

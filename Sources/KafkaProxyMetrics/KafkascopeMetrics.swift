@@ -106,7 +106,7 @@ public final class KafkascopeMetrics: Sendable {
 
     func throttleHistogram(api: APIKey) -> ValueHistogram {
         self.registry.makeValueHistogram(
-            descriptor: MetricFamily.throttle.descriptor, labels: [("api", api.name)], buckets: MetricBuckets.throttle)
+            descriptor: MetricFamily.throttle.descriptor, labels: [("api", WireLabels.api(api))], buckets: MetricBuckets.throttle)
     }
 }
 

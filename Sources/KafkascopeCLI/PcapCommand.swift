@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import KafkaCodec
 import KafkaPCAP
@@ -19,10 +19,6 @@ struct PcapCommand: ParsableCommand {
             """
     )
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case summary, jsonl, prometheus
-    }
-
     enum Decode: String, ExpressibleByArgument, CaseIterable {
         case none, full
     }
@@ -34,7 +30,7 @@ struct PcapCommand: ParsableCommand {
     var ports: [Int] = []
 
     @Option(help: "summary (tables), jsonl (one object per request/response pair) or prometheus (text exposition).")
-    var format: Format = .summary
+    var format: CaptureReport.Format = .summary
 
     @Option(help: "With jsonl: full adds the decoded request and response bodies (SASL secrets redacted).")
     var decode: Decode = .none
@@ -72,77 +68,37 @@ struct PcapCommand: ParsableCommand {
 
     func run() throws {
         try self.reportingFailures {
-            let window = (try Self.instant(self.from, "--from") ?? Int64.min)...(try Self.instant(self.to, "--to") ?? Int64.max)
             let sink = try OutputSink(path: self.output)
-            let metrics = self.format == .prometheus ? KafkascopeMetrics() : nil
-            var options = CaptureAnalyzer.Options()
-            options.brokerPorts = Set(self.ports.map { UInt16($0) })
-            options.decode = self.format != .prometheus
-            options.keepDecoded = self.decode == .full
-            options.listTopics = self.format == .jsonl
-            options.metrics = metrics
-            options.secondThread = options.decode && (self.threads ?? (ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1)) == 2
-            var summary = SummaryReport()
-            let decodeFull = self.decode == .full
-            let format = self.format
-            let analyzer = CaptureAnalyzer(options: options) { exchange, names in
-                guard window.contains(exchange.request.timestamp) else { return }
-                switch format {
-                case .summary: summary.add(exchange, names: names)
-                case .jsonl: sink.write(JSONLines.line(for: exchange, decodeFull: decodeFull, topicName: names.name(of:)) + "\n")
-                case .prometheus: break
-                }
-            }
+            var settings = CaptureReport.Settings()
+            settings.format = self.format
+            settings.decodeFull = self.decode == .full
+            settings.window = (try Self.instant(self.from, "--from") ?? Int64.min)...(try Self.instant(self.to, "--to") ?? Int64.max)
+            settings.brokerPorts = Set(self.ports.map { UInt16($0) })
+            settings.secondThread = (self.threads ?? (ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1)) == 2
+            let report = CaptureReport(settings: settings, write: sink.write)
             let progress = ProgressBar(enabled: !self.noProgress && isatty(STDERR_FILENO) == 1)
             for file in self.files {
-                try Self.read(file, into: analyzer, progress: progress)
+                let capture: PacketCapture
+                do throws(CaptureError) {
+                    capture = try PacketCapture.open(file: file)
+                } catch {
+                    throw CommandFailure("error: \(error.description)", exitCode: error.kind == .unreadable ? 66 : 65)
+                }
+                if let failure = report.read(capture, progress: { progress.update(file: file, offset: capture.fileOffset, size: capture.fileSize) }) {
+                    progress.finish()
+                    Self.note("warning: \(file): \(failure); the results cover what was read")
+                }
             }
-            analyzer.finishAll()
             progress.finish()
-            let counters = analyzer.counters
-            switch self.format {
-            case .summary:
-                sink.write(summary.render(counters: counters, brokerPorts: analyzer.brokerPorts))
-            case .jsonl:
-                break
-            case .prometheus:
-                sink.write(String(decoding: metrics!.exposition(), as: UTF8.self))
-            }
+            let counters = report.finish()
             try sink.close()
-            if self.ports.isEmpty && !analyzer.brokerPorts.isEmpty {
-                Self.note("detected Kafka broker ports: \(analyzer.brokerPorts.sorted().map(String.init).joined(separator: ", "))")
+            if self.ports.isEmpty && !report.brokerPorts.isEmpty {
+                Self.note("detected Kafka broker ports: \(report.brokerPorts.sorted().map(String.init).joined(separator: ", "))")
             }
             if counters.kafkaFlows == 0 {
                 Self.note("warning: no Kafka traffic found in \(counters.packets) packets\(self.ports.isEmpty ? "; give --port if the brokers use a port whose flows started before the capture" : "")")
             } else if self.format != .summary {
                 Self.note(counters.all.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
-            }
-        }
-    }
-
-    /// Feeds one file's packets to the analyzer; a file that ends inside a packet record is a warning.
-    private static func read(_ file: String, into analyzer: CaptureAnalyzer, progress: ProgressBar) throws {
-        let capture: PacketCapture
-        do {
-            capture = try PacketCapture.open(file: file)
-        } catch {
-            throw CommandFailure("error: \(error.description)", exitCode: error.kind == .unreadable ? 66 : 65)
-        }
-        var number = 0
-        loop: while true {
-            switch capture.next() {
-            case .packet(let packet):
-                number += 1
-                analyzer.process(packet, linkType: capture.linkType, number: number)
-                if number & 0x3FFF == 0 { progress.update(file: file, offset: capture.fileOffset, size: capture.fileSize) }
-            case .idle:
-                continue
-            case .end:
-                break loop
-            case .failed(let reason):
-                progress.finish()
-                Self.note("warning: \(file): capture ends early after packet \(number) (\(reason)); the results cover what was read")
-                break loop
             }
         }
     }
@@ -162,3 +118,5 @@ struct PcapCommand: ParsableCommand {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
+
+extension CaptureReport.Format: ExpressibleByArgument {}

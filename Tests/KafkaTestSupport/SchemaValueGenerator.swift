@@ -1,5 +1,5 @@
 public import KafkaCodec
-import NIOCore
+public import NIOCore
 
 /// SplitMix64: a tiny seeded generator, so a failing round trip can be replayed from its seed.
 public struct SeededRandom: RandomNumberGenerator {
@@ -22,6 +22,8 @@ public struct SchemaValueGenerator {
     let version: Int16
     let flexible: Bool
     private var depth = 0
+    /// Makes the value of every `records` field; random bytes by default.
+    public var makeRecords: ((inout SeededRandom) -> ByteBuffer)?
 
     public init(seed: UInt64, version: Int16, flexible: Bool) {
         self.random = SeededRandom(seed: seed)
@@ -70,7 +72,9 @@ public struct SchemaValueGenerator {
         case .uuid: return .uuid(KafkaUUID(high: self.random.next(), low: self.random.next()))
         case .string: return .string(self.makeString())
         case .bytes: return .bytes(self.makeBuffer(maxLength: 12))
-        case .records: return .records(self.makeBuffer(maxLength: 80))
+        case .records:
+            if let makeRecords = self.makeRecords { return .records(makeRecords(&self.random)) }
+            return .records(self.makeBuffer(maxLength: 80))
         case .array(let element):
             let count = self.depth > 3 ? 0 : Int.random(in: 0...3, using: &self.random)
             self.depth += 1

@@ -8,6 +8,11 @@ public enum KafkaErrorName {
         return Self.names[index]
     }
 
+    /// Whether Kafka defines `code`.
+    public static func isKnown(_ code: Int16) -> Bool {
+        (0..<Self.names.count).contains(Int(code) + 1)
+    }
+
     /// Index 0 is code -1.
     private static let names: [String] = [
         "UNKNOWN_SERVER_ERROR",

@@ -370,33 +370,29 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let metrics = self.proxy.metrics
         let recorder = self.proxy.recorder
         let proxy = self.proxy
-        ClientBootstrap(group: eventLoop)
-            .connectTimeout(self.proxy.configuration.connectTimeout.timeAmount)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                do {
-                    try UpstreamTLS.addHandlers(to: channel, host: target.host, proxy: proxy)
-                    if let recorder { try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .client)) }
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
-                        UpstreamConnectionHandler(client: bound.value, metrics: metrics),
-                    ])
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
+        self.proxy.connector.connect(to: target, on: eventLoop, timeout: self.proxy.configuration.connectTimeout.timeAmount) { channel in
+            do {
+                try UpstreamTLS.addHandlers(to: channel, host: target.host, proxy: proxy)
+                if let recorder { try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .client)) }
+                try channel.pipeline.syncOperations.addHandlers([
+                    ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
+                    UpstreamConnectionHandler(client: bound.value, metrics: metrics),
+                ])
+                return channel.eventLoop.makeSucceededVoidFuture()
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
             }
-            .connect(host: target.host, port: target.port)
-            .whenComplete { result in
-                let handler = bound.value
-                switch result {
-                case .success(let channel):
-                    handler.upstreamConnected(channel, target: target)
-                case .failure(let error):
-                    handler.logger.debug("upstream connect failed", metadata: ["kafka.upstream": "\(target)", "error": "\(error)"])
-                    handler.connect(to: targets.dropFirst(), eventLoop: eventLoop, lastError: error)
-                }
+        }
+        .whenComplete { result in
+            let handler = bound.value
+            switch result {
+            case .success(let channel):
+                handler.upstreamConnected(channel, target: target)
+            case .failure(let error):
+                handler.logger.debug("upstream connect failed", metadata: ["kafka.upstream": "\(target)", "error": "\(error)"])
+                handler.connect(to: targets.dropFirst(), eventLoop: eventLoop, lastError: error)
             }
+        }
     }
 
     private func upstreamConnected(_ channel: any Channel, target: HostAndPort) {

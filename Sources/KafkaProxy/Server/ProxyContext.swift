@@ -16,13 +16,16 @@ final class ProxyContext: Sendable {
     let clientTLS: ServerTLSContextStore?
     /// The context for connections to brokers, when brokers speak TLS.
     let upstreamTLS: NIOSSLContext?
+    /// Opens broker connections: over TCP, or in memory for `EmbeddedProxyConnection`.
+    let connector: any UpstreamConnector
     let logger: Logger
 
     init(
         configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry,
         metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, clientTLS: ServerTLSContextStore?,
-        upstreamTLS: NIOSSLContext?, logger: Logger
+        upstreamTLS: NIOSSLContext?, connector: any UpstreamConnector = SocketUpstreamConnector(), logger: Logger
     ) {
+        self.connector = connector
         self.recorder = recorder
         self.clientTLS = clientTLS
         self.upstreamTLS = upstreamTLS

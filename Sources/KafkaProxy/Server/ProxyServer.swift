@@ -188,28 +188,31 @@ enum ListenerFactory {
         proxy: ProxyContext,
         group: any EventLoopGroup
     ) -> EventLoopFuture<any Channel> {
-        let configuration = proxy.configuration
-        let idle = configuration.idleTimeout.timeAmount
-        return ServerBootstrap(group: group)
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
-                    try ClientTLS.addHandlers(to: channel, proxy: proxy)
-                    if let recorder = proxy.recorder {
-                        try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .server))
-                    }
-                    try channel.pipeline.syncOperations.addHandlers([
-                        IdleStateHandler(allTimeout: idle),
-                        ByteToMessageHandler(FrameStreamDecoder.requests(maximumFrameLength: configuration.maxFrameBytes)),
-                        ClientConnectionHandler(proxy: proxy, route: route),
-                    ])
+                    try Self.addClientHandlers(to: channel, route: route, proxy: proxy)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
             .bind(host: host, port: port)
+    }
+
+    /// The pipeline of one client connection, whether its channel is a socket or an `EmbeddedChannel`.
+    static func addClientHandlers(to channel: any Channel, route: UpstreamRoute, proxy: ProxyContext) throws {
+        try ClientTLS.addHandlers(to: channel, proxy: proxy)
+        if let recorder = proxy.recorder {
+            try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .server))
+        }
+        try channel.pipeline.syncOperations.addHandlers([
+            IdleStateHandler(allTimeout: proxy.configuration.idleTimeout.timeAmount),
+            ByteToMessageHandler(FrameStreamDecoder.requests(maximumFrameLength: proxy.configuration.maxFrameBytes)),
+            ClientConnectionHandler(proxy: proxy, route: route),
+        ])
     }
 }

@@ -1,14 +1,14 @@
 /// The samples of a Prometheus text exposition, for assertions: `name{labels}` to value.
-struct Exposition {
-    struct Sample {
-        var name: String
-        var labels: [String: String]
-        var value: Double
+public struct Exposition {
+    public struct Sample {
+        public var name: String
+        public var labels: [String: String]
+        public var value: Double
     }
 
-    let samples: [Sample]
+    public let samples: [Sample]
 
-    init(_ bytes: [UInt8]) {
+    public init(_ bytes: [UInt8]) {
         self.samples = String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...])
             else { return nil }
@@ -27,13 +27,13 @@ struct Exposition {
     }
 
     /// The sum of `name` over the series whose labels include `matching`.
-    func sum(_ name: String, _ matching: [String: String] = [:]) -> Double {
+    public func sum(_ name: String, _ matching: [String: String] = [:]) -> Double {
         self.samples.filter { sample in
             sample.name == name && matching.allSatisfy { sample.labels[$0.key] == $0.value }
         }.reduce(0) { $0 + $1.value }
     }
 
-    func values(of label: String, in name: String) -> Set<String> {
+    public func values(of label: String, in name: String) -> Set<String> {
         Set(self.samples.filter { $0.name == name }.compactMap { $0.labels[label] })
     }
 }
