@@ -136,6 +136,12 @@ let package = Package(
             path: "Fuzz/KafkaCaptureFuzzer",
             swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
         ),
+        .executableTarget(
+            name: "HostileClient",
+            dependencies: ["KafkaCodec", "KafkaTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/HostileClient",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        ),
         .target(
             name: "KafkaTestSupport",
             dependencies: ["KafkaCodec", .product(name: "NIOCore", package: "swift-nio")],

@@ -48,6 +48,8 @@ public final class ExchangeRecorder {
     private var outstanding = 0
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
+    /// Values that cannot be true, in every frame this connection carried.
+    public private(set) var invalidValues = 0
 
     init(metrics: KafkascopeMetrics, broker: String) {
         self.metrics = metrics
@@ -241,6 +243,7 @@ public final class ExchangeRecorder {
     /// Values that cannot be true were left out of the facts; they are counted and noted, never recorded.
     private func countInvalid(_ invalid: InvalidValues, direction: String, api: APIKey) {
         guard !invalid.isEmpty else { return }
+        self.invalidValues += invalid.total
         for (value, count) in invalid.nonZero {
             self.metrics.counter(.invalidValues, [("field", value.rawValue), ("direction", direction)]).add(count)
         }

@@ -47,7 +47,7 @@ public final class CaptureAnalyzer {
         var counters = self.packetCounters
         counters.exchanges = self.feed.assembler.exchanges
         counters.undecodable += self.feed.assembler.undecodable
-        counters.invalidValues = self.feed.assembler.invalidValues
+        counters.invalidValues += self.feed.assembler.invalidValues
         return counters
     }
 
@@ -160,6 +160,8 @@ public final class CaptureAnalyzer {
             self.packetCounters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
             self.packetCounters.outOfWindow += connection.streams[0].windowOverflows + connection.streams[1].windowOverflows
             connection.recorder?.closed()
+            // With metrics the recorder reads the frames (and the assembler does not): its count is the capture's.
+            self.packetCounters.invalidValues += connection.recorder?.invalidValues ?? 0
             self.feed.closed(connection.exchanges!)
             self.options.metrics?.connectionClosed(side: "client")
         }
