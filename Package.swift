@@ -113,7 +113,7 @@ let package = Package(
             path: "Benchmarks/CodecBenchmarks",
             swiftSettings: swiftSettings
         ),
-        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
+        .target(name: "FuzzSupport", dependencies: ["KafkaCodec"], path: "Fuzz/FuzzSupport", swiftSettings: swiftSettings),
         .executableTarget(
             name: "KafkaCodecFuzzer",
             dependencies: ["KafkaCodec", "FuzzSupport", .product(name: "NIOCore", package: "swift-nio")],

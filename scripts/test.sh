@@ -27,3 +27,20 @@ swift test --skip-build
 
 # End to end: the real proxy binary between a real Tansu broker and real clients.
 KAFKASCOPE_BIN="$(swift build --show-bin-path)/kafkascope" python3 -m pytest -q Tests/Integration
+
+# Fuzz smoke: the three libFuzzer targets still build and run. The long runs are recorded in docs/reliability.md.
+# The build reuses .build, so only the Swift modules are compiled again, with libFuzzer's instrumentation.
+echo "test: fuzz smoke"
+swift build --product KafkaCodecFuzzer -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+swift build --product KafkaProxyFuzzer -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+swift build --product KafkaCaptureFuzzer -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+bin="$(swift build --show-bin-path)"
+smoke=$(mktemp -d)
+mkdir -p "$smoke/codec" "$smoke/proxy" "$smoke/capture"
+cp Fuzz/Corpus/proxy/* "$smoke/proxy/"
+cp Fuzz/Corpus/capture/* "$smoke/capture/"
+"$bin/KafkaCodecFuzzer" "$smoke/codec" -max_total_time=20 -print_final_stats=1
+"$bin/KafkaProxyFuzzer" "$smoke/proxy" -max_total_time=30 -print_final_stats=1
+"$bin/KafkaCaptureFuzzer" "$smoke/capture" -max_total_time=30 -max_len=8192 -print_final_stats=1
+rm -rf "$smoke"
+echo "test: fuzz smoke passed"

@@ -1,16 +1,15 @@
 import Foundation
+import KafkaCodec
 
 /// What every fuzz target shares: libFuzzer's driver when built with `-sanitize=fuzzer -DFUZZING`, and otherwise a
 /// replayer of saved inputs, so that a crash file reproduces with a plain debug build.
 public enum FuzzDriver {
     public typealias Callback = @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 
-    /// Hands over to libFuzzer; `prepare` runs first, to build process-wide tables that LeakSanitizer would
-    /// otherwise report as leaks of the first input.
-    public static func run(
-        _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, prepare: () -> Void, _ callback: Callback
-    ) -> CInt {
-        prepare()
+    /// Hands over to libFuzzer, once the codec's process-wide schema tables are built: LeakSanitizer would
+    /// otherwise report them as leaks of the first input.
+    public static func run(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ callback: Callback) -> CInt {
+        _ = (APIKey.metadata.name, MessageSchema.requestHeader, MessageSchema.responseHeader)
         var count = argc
         var arguments = argv
         return runFuzzerDriver(&count, &arguments, callback)

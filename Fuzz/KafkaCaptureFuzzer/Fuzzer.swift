@@ -3,27 +3,33 @@ import Foundation
 import KafkaPCAP
 import KafkaTestSupport
 
-/// libFuzzer entry point: one input is one capture file, analysed into every report format (summary, jsonl with and
-/// without full decoding, prometheus) as `kafkascope pcap` would, with the report text built and dropped. Any trap
-/// is a finding.
+/// libFuzzer entry point: one input is one capture file, analysed as `kafkascope pcap` would into one report format,
+/// chosen by the input's length so that a run covers every format (summary, jsonl with and without full decoding,
+/// prometheus) at a quarter of the cost per input. The report text is built and dropped. Any trap is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    CaptureFuzzTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
+    let formats = CaptureFuzzTarget.formats
+    CaptureFuzzTarget.run(Array(UnsafeBufferPointer(start: data, count: size)), formats: [formats[size % formats.count]])
     return 0
 }
 
 enum CaptureFuzzTarget {
-    /// libpcap reads files, so each input is written to one file per process, in memory where /dev/shm exists.
+    /// libpcap reads files, so each input is written to one file per process, in memory where /dev/shm exists,
+    /// and removed when the process exits.
     static let path: String = {
         let directory = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        atexit { unlink(CaptureFuzzTarget.path) }
         return "\(directory)/kafkascope-capture-fuzz-\(getpid()).pcap"
     }()
 
-    static func run(_ input: [UInt8]) {
+    /// Every report `kafkascope pcap` makes: the formats, and jsonl with `--decode full`.
+    static let formats: [(CaptureReport.Format, decodeFull: Bool)] = [(.summary, false), (.jsonl, false), (.jsonl, true), (.prometheus, false)]
+
+    static func run(_ input: [UInt8], formats: [(CaptureReport.Format, decodeFull: Bool)] = Self.formats) {
         guard FileManager.default.createFile(atPath: Self.path, contents: Data(input)) else {
             fatalError("cannot write \(Self.path)")
         }
-        for (format, decodeFull) in [(CaptureReport.Format.summary, false), (.jsonl, false), (.jsonl, true), (.prometheus, false)] {
+        for (format, decodeFull) in formats {
             var settings = CaptureReport.Settings()
             settings.format = format
             settings.decodeFull = decodeFull
@@ -40,7 +46,7 @@ enum CaptureFuzzTarget {
 #if FUZZING
 @_cdecl("KafkaCaptureFuzzer_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    FuzzDriver.run(argc, argv, prepare: {}, fuzzOneInput)
+    FuzzDriver.run(argc, argv, fuzzOneInput)
 }
 #else
 /// Without `-DFUZZING` the target replays inputs (files named as arguments), or with
@@ -50,7 +56,7 @@ struct FuzzReplay {
     static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard arguments.first == "--mutate" else {
-            FuzzDriver.replay(arguments, CaptureFuzzTarget.run)
+            FuzzDriver.replay(arguments) { CaptureFuzzTarget.run($0) }
             return
         }
         guard arguments.count >= 4, let count = Int(arguments[1]), let seed = UInt64(arguments[2]) else {

@@ -38,7 +38,7 @@ enum FuzzTarget {
 #if FUZZING
 @_cdecl("KafkaCodecFuzzer_main")
 func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    FuzzDriver.run(argc, argv, prepare: { _ = (APIKey.metadata.name, MessageSchema.requestHeader, MessageSchema.responseHeader) }, fuzzOneInput)
+    FuzzDriver.run(argc, argv, fuzzOneInput)
 }
 #else
 /// Without `-DFUZZING` the target replays inputs (files named as arguments), e.g. a crash libFuzzer saved.

@@ -39,7 +39,10 @@ public final class ExchangeRecorder {
     private var requestCounters: [Int32: Counter] = [:]
     private var errorCounters: [Int32: Counter] = [:]
     /// Per topic, produced then fetched.
+    /// Keyed by the names in frames, which a client chooses freely: emptied when it reaches `topicCacheLimit`, so
+    /// that one connection naming endless topics does not grow it without end (the series are capped anyway).
     private var topics: [TopicKey: TopicHandles] = [:]
+    private static let topicCacheLimit = 1024
     private var topicNames: [KafkaUUID: String] = [:]
     private var client: Gauge?
     /// Counts this connection's requests under the principal it authenticated as, once it has.
@@ -224,6 +227,7 @@ public final class ExchangeRecorder {
             if let cached = self.topics[key] {
                 handles = cached
             } else {
+                if self.topics.count >= Self.topicCacheLimit { self.topics.removeAll(keepingCapacity: true) }
                 let labels = [("topic", self.metrics.topics.admit(key.topic))]
                 handles = switch direction {
                 case .produced:

@@ -6,8 +6,16 @@ import NIOConcurrencyHelpers
 final class TopicDirectory: Sendable {
     private let names = NIOLockedValueBox<[KafkaUUID: String]>([:])
 
+    /// Ids beyond this many are not learnt: responses name the topics, and a client that has the broker create
+    /// topics without end must not grow the process without end. Unlearnt ids are labelled by their base64 form.
+    static let capacity = 65_536
+
     func learn(_ pairs: [KafkaUUID: String]) {
-        self.names.withLockedValue { $0.merge(pairs) { _, new in new } }
+        self.names.withLockedValue { names in
+            for (id, name) in pairs where names.count < Self.capacity || names[id] != nil {
+                names[id] = name
+            }
+        }
     }
 
     func name(of id: KafkaUUID) -> String? {

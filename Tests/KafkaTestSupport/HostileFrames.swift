@@ -23,7 +23,7 @@ public struct HostileFrames {
     }
 
     public mutating func request(_ api: APIDescriptor, correlationID: Int32, mutate: Bool) -> ByteBuffer {
-        let version = Int16.random(in: api.validVersions.lowest...api.validVersions.highest, using: &self.random)
+        let version = self.anyVersion(of: api)
         let headerVersion = api.requestHeaderVersion(version)
         var header = self.generate(.requestHeader, version: headerVersion)
         header.setValue(.int16(api.key.rawValue), for: "requestApiKey", in: MessageSchema.requestHeader.body)
@@ -32,25 +32,34 @@ public struct HostileFrames {
         let request = KafkaRequest(
             apiKey: api.key, apiVersion: version, headerVersion: headerVersion, header: header,
             body: self.generate(api.request, version: version))
-        var frame = try! KafkaCodec.encodeFrame { buffer throws(KafkaEncodingError) in try KafkaCodec.encode(request, into: &buffer) }
-        if mutate { self.mutate(&frame, keepingPrefix: 12) }
-        return frame
+        return self.frame(mutate: mutate, keepingPrefix: 12) { buffer throws(KafkaEncodingError) in try KafkaCodec.encode(request, into: &buffer) }
     }
 
     /// A whole response frame answering a request of `api` at `version`; any version when the codec does not
     /// know that one.
     public mutating func response(to key: APIKey, version requested: Int16, correlationID: Int32, mutate: Bool) -> ByteBuffer {
         let api = APIDescriptor.lookup(key) ?? APIDescriptor.all.randomElement(using: &self.random)!
-        let version = api.validVersions.contains(requested)
-            ? requested : Int16.random(in: api.validVersions.lowest...api.validVersions.highest, using: &self.random)
+        let version = api.validVersions.contains(requested) ? requested : self.anyVersion(of: api)
         let headerVersion = api.responseHeaderVersion(version)
         var header = self.generate(.responseHeader, version: headerVersion)
         header.setValue(.int32(correlationID), for: "correlationId", in: MessageSchema.responseHeader.body)
         let response = KafkaResponse(
             apiKey: api.key, apiVersion: version, headerVersion: headerVersion, header: header,
             body: self.generate(api.response, version: version))
-        var frame = try! KafkaCodec.encodeFrame { buffer throws(KafkaEncodingError) in try KafkaCodec.encode(response, into: &buffer) }
-        if mutate { self.mutate(&frame, keepingPrefix: 8) }
+        return self.frame(mutate: mutate, keepingPrefix: 8) { buffer throws(KafkaEncodingError) in try KafkaCodec.encode(response, into: &buffer) }
+    }
+
+    private mutating func anyVersion(of api: APIDescriptor) -> Int16 {
+        Int16.random(in: api.validVersions.lowest...api.validVersions.highest, using: &self.random)
+    }
+
+    /// The encoded message as a frame; mutated after its size, and after its header's first fields
+    /// (`keepingPrefix`) so that most mutations reach the body.
+    private mutating func frame(
+        mutate: Bool, keepingPrefix: Int, _ encode: (inout ByteBuffer) throws(KafkaEncodingError) -> Void
+    ) -> ByteBuffer {
+        var frame = try! KafkaCodec.encodeFrame(encode)  // generated values always fit their schema
+        if mutate { self.mutate(&frame, keepingPrefix: keepingPrefix) }
         return frame
     }
 

@@ -92,8 +92,11 @@ public final class CaptureAnalyzer {
             timestamp = self.lastTimestamp ?? 0
         }
         guard let segment = TCPSegment.parse(packet, linkType: linkType) else { return }
-        if CaptureTime.elapsed(from: self.lastSweep ?? timestamp, to: timestamp) > 10_000_000 { self.sweepIdle(now: timestamp) }
-        if self.lastSweep == nil { self.lastSweep = timestamp }
+        if let lastSweep = self.lastSweep {
+            if CaptureTime.elapsed(from: lastSweep, to: timestamp) > 10_000_000 { self.sweepIdle(now: timestamp) }
+        } else {
+            self.lastSweep = timestamp
+        }
         let key = FlowKey(segment.source, segment.destination)
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
         let existing = self.lastConnection?.key == key ? self.lastConnection : self.connections[key]

@@ -91,13 +91,15 @@ public struct SummaryReport {
         }
     }
 
+    /// Saturating: each batch may claim up to 2³¹ records, so a long enough hostile capture could add up past
+    /// `Int.max`.
     private static func add(_ tally: RecordTally, to row: inout TopicRow, produced: Bool) {
         if produced {
-            row.producedRecords += tally.records
-            row.producedBytes += tally.bytes
+            row.producedRecords.addSaturating(tally.records)
+            row.producedBytes.addSaturating(tally.bytes)
         } else {
-            row.fetchedRecords += tally.records
-            row.fetchedBytes += tally.bytes
+            row.fetchedRecords.addSaturating(tally.records)
+            row.fetchedBytes.addSaturating(tally.bytes)
         }
     }
 
@@ -161,5 +163,12 @@ public struct SummaryReport {
         var out = "\(title)\n" + line(header)
         out += rows.isEmpty ? "(none)\n" : rows.map(line).joined()
         return out + "\n"
+    }
+}
+
+extension Int {
+    mutating func addSaturating(_ other: Int) {
+        let (sum, overflow) = self.addingReportingOverflow(other)
+        self = overflow ? (other > 0 ? .max : .min) : sum
     }
 }
