@@ -188,6 +188,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A client that resets its connection with nothing in flight has simply left (librdkafka does, when a
+        // response it no longer wants is still unread): a close, not an error.
+        if let error = error as? IOError, error.errnoCode == ECONNRESET, self.stateMachine.inFlightCount == 0 {
+            self.logger.debug("client reset the connection with nothing in flight")
+            _ = self.stateMachine.closed()
+            self.closeBoth()
+            return
+        }
         self.fail(ProxyError(ProxyError.code(for: error), "client side: \(error)"), side: "client")
     }
 
