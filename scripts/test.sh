@@ -7,19 +7,22 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 
-schemas="${KAFKA_SCHEMA_DIR:-../shared/kafka-message-schemas}"
-if [ -d "$schemas" ]; then
-    echo "test: regenerating the codec from $schemas to compare with Sources/KafkaCodec/Generated"
+# Newest snapshot first; KAFKA_SCHEMA_DIRS overrides both (space-separated).
+read -r -a schemas <<<"${KAFKA_SCHEMA_DIRS:-../shared/kafka-message-schemas-2026-08 ../shared/kafka-message-schemas}"
+missing=0
+for dir in "${schemas[@]}"; do [ -d "$dir" ] || missing=1; done
+if [ "$missing" -eq 0 ]; then
+    echo "test: regenerating the codec from ${schemas[*]} to compare with Sources/KafkaCodec/Generated"
     fresh=$(mktemp -d)
     trap 'rm -rf "$fresh"' EXIT
-    swift run -q kafka-codec-generator "$schemas" "$fresh" >/dev/null
+    swift run -q kafka-codec-generator "$fresh" "${schemas[@]}" >/dev/null
     if ! diff -r "$fresh" Sources/KafkaCodec/Generated >/dev/null; then
         diff -r "$fresh" Sources/KafkaCodec/Generated | head -40
         echo "test: Sources/KafkaCodec/Generated is stale; run scripts/generate-codec.sh" >&2
         exit 1
     fi
 else
-    echo "test: $schemas not found; the generated-code check is skipped (the build never needs it)"
+    echo "test: ${schemas[*]} not all found; the generated-code check is skipped (the build never needs them)"
 fi
 
 swift build --build-tests

@@ -9,6 +9,22 @@ struct SchemaFile: Decodable {
     var flexibleVersions: String
     var fields: [SchemaField]
     var commonStructs: [SchemaStruct]?
+
+    enum CodingKeys: String, CodingKey {
+        case apiKey, type, name, validVersions, flexibleVersions, fields, commonStructs
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.apiKey = try container.decodeIfPresent(Int.self, forKey: .apiKey)
+        self.type = try container.decode(String.self, forKey: .type)
+        self.name = try container.decode(String.self, forKey: .name)
+        self.validVersions = try container.decode(String.self, forKey: .validVersions)
+        // Schemas of APIs Kafka removed (`"validVersions": "none"`) keep neither.
+        self.flexibleVersions = try container.decodeIfPresent(String.self, forKey: .flexibleVersions) ?? "none"
+        self.fields = try container.decodeIfPresent([SchemaField].self, forKey: .fields) ?? []
+        self.commonStructs = try container.decodeIfPresent([SchemaStruct].self, forKey: .commonStructs)
+    }
 }
 
 /// A common struct declared once and referenced by name from several fields.

@@ -26,8 +26,29 @@ struct VersionSpec: Equatable {
         }
     }
 
+    var isEmpty: Bool { self.highest.map { $0 < self.lowest } ?? false }
+
+    func contains(_ version: Int) -> Bool {
+        version >= self.lowest && version <= (self.highest ?? .max)
+    }
+
+    /// The versions of `self` that also lie in `lowest...highest` (nil: open-ended).
+    func clipped(lowest: Int, highest: Int?) -> VersionSpec {
+        let low = max(self.lowest, lowest)
+        let high = [self.highest, highest].compactMap { $0 }.min()
+        let clipped = VersionSpec(lowest: low, highest: high)
+        return clipped.isEmpty ? .empty : clipped
+    }
+
+    /// The text the schemas use for this range.
+    var text: String {
+        if self.isEmpty { return "none" }
+        guard let highest = self.highest else { return "\(self.lowest)+" }
+        return highest == self.lowest ? "\(highest)" : "\(self.lowest)-\(highest)"
+    }
+
     var swiftExpression: String {
-        if self == .empty { return ".empty" }
+        if self.isEmpty { return ".empty" }
         guard let highest = self.highest else { return ".since(\(self.lowest))" }
         return ".range(\(self.lowest), \(highest))"
     }

@@ -47,35 +47,46 @@ public final class ExchangeRecorder {
     private var client: Gauge?
     /// Counts this connection's requests under the principal it authenticated as, once it has.
     private var principalRequests: Counter?
+    /// Notes every request in the readiness view.
+    private var sightings: ClientSightings
+    /// Requests at versions Kafka 4.0 removed, by API and version, for the client id they were last counted under.
+    private var removedCounters: (clientID: String, counters: [Int32: Counter])?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
+    /// The client's ip:port, for the readiness view.
+    public var clientAddress: String? {
+        get { self.sightings.address }
+        set { self.sightings.address = newValue }
+    }
     /// Values that cannot be true, in every frame this connection carried.
     public private(set) var invalidValues = 0
 
-    init(metrics: KafkascopeMetrics, broker: String) {
+    init(metrics: KafkascopeMetrics, broker: String, client: String?) {
         self.metrics = metrics
         self.broker = broker
         self.inflight = metrics.gauge(.inflight, [("broker", broker)])
+        self.sightings = ClientSightings(directory: metrics.clientDirectory, address: client)
     }
 
-    /// A whole request frame read from the client (`payload` is the frame without its size prefix).
-    /// Returns why it could not be decoded, if it could not.
+    /// A whole request frame read from the client (`payload` is the frame without its size prefix) at
+    /// `microseconds` since the epoch (the wall clock when nil). Returns why it could not be decoded, if it could not.
     @discardableResult
     public func requestRead(
-        _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool
+        _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        self.requestCounted(header, frameBytes: frameBytes, expectsResponse: expectsResponse)
+        self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
         return self.requestDecoded(Result { () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, tallies: nil)
     }
 
-    /// A request that streamed through in parts, followed by `skeleton`.
+    /// A request that streamed through in parts, followed by `skeleton`; `head` holds its first bytes.
     @discardableResult
     public func requestRead(
-        _ skeleton: FrameSkeleton, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool
+        _ skeleton: FrameSkeleton, head: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool,
+        at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        self.requestCounted(header, frameBytes: frameBytes, expectsResponse: expectsResponse)
+        self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
         return self.requestDecoded(
             Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }, tallies: skeleton.recordTallies)
     }
@@ -107,10 +118,15 @@ public final class ExchangeRecorder {
     public func authenticated(as principal: String) {
         let label = self.metrics.principals.admit(principal)
         self.principalRequests = self.metrics.counter(.principalRequests, [("principal", label)])
+        self.sightings.principal = principal
     }
 
-    private func requestCounted(_ header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool) {
+    private func requestCounted(
+        _ header: RequestHeaderPrefix, head: ByteBuffer, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64?
+    ) {
         self.requestCounter(header.apiKey, header.apiVersion).increment()
+        let client = self.sightings.request(head, header: header, at: microseconds ?? WallClock.microseconds())
+        if header.isRemovedInKafka4 { self.removedCounter(header, clientID: client.clientID).increment() }
         self.principalRequests?.increment()
         self.handles(header.apiKey).requestBytes.add(frameBytes)
         if expectsResponse {
@@ -208,6 +224,17 @@ public final class ExchangeRecorder {
         let counter = self.metrics.counter(
             .requests, [("api", WireLabels.api(api)), ("version", WireLabels.version(version, of: api)), ("broker", self.broker)])
         self.requestCounters[key] = counter
+        return counter
+    }
+
+    private func removedCounter(_ header: RequestHeaderPrefix, clientID: String) -> Counter {
+        if self.removedCounters?.clientID != clientID { self.removedCounters = (clientID, [:]) }
+        let key = Int32(header.apiKey.rawValue) << 16 | Int32(UInt16(bitPattern: header.apiVersion))
+        if let counter = self.removedCounters?.counters[key] { return counter }
+        let counter = self.metrics.counter(.removedVersionRequests, [
+            ("api", header.apiKey.name), ("version", String(header.apiVersion)), ("client_id", clientID),
+        ])
+        self.removedCounters?.counters[key] = counter
         return counter
     }
 

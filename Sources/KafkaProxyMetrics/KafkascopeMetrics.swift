@@ -14,6 +14,8 @@ public final class KafkascopeMetrics: Sendable {
     let clientSoftware: LabelLimiter
     let principals: LabelLimiter
     let topicDirectory = TopicDirectory()
+    /// Every client seen and the API versions it used (`GET /clients`); ids capped as the `client_id` label is.
+    public let clientDirectory: ClientDirectory
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -31,6 +33,7 @@ public final class KafkascopeMetrics: Sendable {
         let principalFolds = folded("principal")
         self.topics = LabelLimiter(cap: labelCap) { topicFolds.increment() }
         self.clients = LabelLimiter(cap: labelCap) { clientFolds.increment() }
+        self.clientDirectory = ClientDirectory(limiter: self.clients)
         self.clientSoftware = LabelLimiter(cap: labelCap) { softwareFolds.increment() }
         self.principals = LabelLimiter(cap: labelCap) { principalFolds.increment() }
         self.gauge(.buildInfo, [("version", KafkascopeVersion.current)]).set(to: 1)
@@ -45,9 +48,9 @@ public final class KafkascopeMetrics: Sendable {
         self.registry.emitToBuffer()
     }
 
-    /// A recorder for one connection to `broker` (a node id, or `bootstrap`).
-    public func recorder(broker: String) -> ExchangeRecorder {
-        ExchangeRecorder(metrics: self, broker: broker)
+    /// A recorder for one connection from `client` (ip:port) to `broker` (a node id, or `bootstrap`).
+    public func recorder(broker: String, client: String?) -> ExchangeRecorder {
+        ExchangeRecorder(metrics: self, broker: broker, client: client)
     }
 
     // MARK: Cold-path events

@@ -29,6 +29,7 @@ enum MetricFamily: String {
     case principalRequests = "kafkascope_principal_requests_total"
     case tlsReloads = "kafkascope_tls_reloads_total"
     case invalidValues = "kafkascope_invalid_values_total"
+    case removedVersionRequests = "kafkascope_removed_version_requests_total"
 
     var help: String {
         switch self {
@@ -57,6 +58,8 @@ enum MetricFamily: String {
         case .saslAuthentications: "SASL authentications seen passing through, by mechanism and outcome (success or failure)."
         case .principalRequests: "Requests read from clients, by the principal their connection authenticated as."
         case .tlsReloads: "Reloads of served TLS certificates (client listeners, metrics endpoint), by outcome."
+        case .removedVersionRequests:
+            "Requests at API versions Kafka 4.0 no longer accepts (KIP-896), by API, version and client id; see /clients."
         case .invalidValues:
             "Values in frames that cannot be true (negative record counts, impossible lengths...), left out of the other metrics; the frames were forwarded as is."
         }

@@ -29,7 +29,7 @@ struct PcapCommand: ParsableCommand {
     @Option(name: .customLong("port"), help: "A broker port (repeatable).")
     var ports: [Int] = []
 
-    @Option(help: "summary (tables), jsonl (one object per request/response pair) or prometheus (text exposition).")
+    @Option(help: "summary (tables), jsonl (one object per request/response pair), prometheus (text exposition) or clients (JSON: every client and the API versions it used, for Kafka 4.0 readiness).")
     var format: CaptureReport.Format = .summary
 
     @Option(help: "With jsonl: full adds the decoded request and response bodies (SASL secrets redacted).")

@@ -69,7 +69,7 @@ import Testing
             Issue.record("a version beyond the schemas must be opaque")
             return
         }
-        #expect(future.reason == .unsupportedVersion(supported: .range(0, 12)))
+        #expect(future.reason == .unsupportedVersion(supported: .range(0, 13)))
 
         var response = ByteBuffer()
         response.writeInteger(Int32(8))

@@ -61,10 +61,48 @@ import Testing
     }
 
     @Test func everyAPIKeyOfTheSchemasIsRegistered() {
-        #expect(APIDescriptor.all.count == 88)
-        #expect(Set(APIDescriptor.all.map(\.key)).count == 88)
+        #expect(APIDescriptor.all.count == 95)
+        #expect(Set(APIDescriptor.all.map(\.key)).count == 95)
         #expect(APIKey.metadata.name == "Metadata")
+        #expect(APIKey(rawValue: 74).name == "ListConfigResources", "key 74 takes its current name")
+        #expect(APIKey(rawValue: 94).name == "UnregisterController")
         #expect(APIKey(rawValue: 9999).name == "Unknown(9999)")
+    }
+
+    /// Each version comes from the newest snapshot that lists it: the August 2026 schemas up to today's newest
+    /// versions, the October 2024 ones for the versions Kafka 4.0 removed.
+    @Test(arguments: [
+        (APIKey.produce, VersionRange.range(0, 13), VersionRange.range(3, 13)),
+        (.fetch, .range(0, 18), .range(4, 18)),
+        (.metadata, .range(0, 13), .range(0, 13)),
+        (.apiVersions, .range(0, 5), .range(0, 5)),
+        (.offsetCommit, .range(0, 10), .range(2, 10)),
+        (.leaderAndIsr, .range(0, 7), .empty),
+        (.shareFetch, .range(0, 2), .range(1, 2)),
+    ])
+    func bothSnapshotsAreDecodedAndTheNewestSaysWhatIsCurrent(key: APIKey, decoded: VersionRange, current: VersionRange) throws {
+        let api = try #require(APIDescriptor.lookup(key))
+        #expect(api.validVersions == decoded)
+        #expect(api.response.validVersions == decoded)
+        #expect(api.currentVersions == current)
+        for version in decoded.lowest...decoded.highest {
+            #expect(api.isRemovedInKafka4(version) == (current.isEmpty || version < current.lowest))
+        }
+        #expect(!api.isRemovedInKafka4(decoded.highest + 1), "a version above the newest is unknown, not removed")
+        #expect(!api.isRemovedInKafka4(-1), "nor is one below the oldest")
+    }
+
+    /// Fields that only removed versions had are still read at those versions, and only there.
+    @Test func fieldsOfRemovedVersionsAreReadWhereTheyExisted() throws {
+        let partition = try #require(MessageSchema.listOffsetsResponse.body.fields.first { $0.name == "topics" })
+        guard case .array(.structure(let topic)) = partition.type,
+            case .array(.structure(let partitionStruct))? = topic.fields.first(where: { $0.name == "partitions" })?.type
+        else {
+            Issue.record("ListOffsetsResponse topics/partitions are not arrays of structs")
+            return
+        }
+        let oldStyle = try #require(partitionStruct.fields.first { $0.name == "oldStyleOffsets" })
+        #expect(oldStyle.versions == .range(0, 0))
     }
 
     @Test func headerVersionsFollowTheFlexibleVersionsAndTheQuirks() throws {

@@ -1,3 +1,4 @@
+import KafkaCodec
 import Testing
 
 @testable import KafkaPCAP

@@ -18,7 +18,7 @@ import Testing
         var recorders: [Int: ExchangeRecorder] = [:]
         var awaited = 0  // requests with a response to come, less the responses seen
         for frame in frames {
-            let recorder = recorders[frame.connection] ?? metrics.recorder(broker: "7")
+            let recorder = recorders[frame.connection] ?? metrics.recorder(broker: "7", client: nil)
             recorders[frame.connection] = recorder
             switch frame.kind {
             case .request:
@@ -64,7 +64,7 @@ import Testing
 
     @Test func unknownAPIsAndMalformedFramesAreCountedNotFatal() {
         let metrics = KafkascopeMetrics()
-        let recorder = metrics.recorder(broker: "bootstrap")
+        let recorder = metrics.recorder(broker: "bootstrap", client: nil)
         var unknown = ByteBuffer()
         unknown.writeMultipleIntegers(Int16(999), Int16(0), Int32(1), Int16(-1))
         let unknownHeader = RequestHeaderPrefix(apiKey: APIKey(rawValue: 999), apiVersion: 0, correlationID: 1)

@@ -128,7 +128,7 @@ import Testing
         metadata.maxVersion = 99
         var produce = ApiVersionsResponse.ApiVersion()
         produce.apiKey = APIKey.produce.rawValue
-        produce.maxVersion = 9
+        produce.maxVersion = 13  // today's newest: passes unchanged
         var unknown = ApiVersionsResponse.ApiVersion()
         unknown.apiKey = 4242
         unknown.maxVersion = 3
@@ -140,7 +140,31 @@ import Testing
         }
         #expect(clamped == [.metadata])
         let decoded = try ApiVersionsResponse(decoding: try self.body(of: rewritten, key: .apiVersions, version: 3), version: 3)
-        #expect(decoded.apiKeys.map(\.maxVersion) == [12, 9, 3])
+        #expect(decoded.apiKeys.map(\.maxVersion) == [13, 13, 3])
+    }
+
+    /// A client newer than the codec asks for ApiVersions v6: whatever the broker answers (here a v6 answer the
+    /// codec cannot read, advertising versions beyond it), the client gets UNSUPPORTED_VERSION in the v0 format
+    /// with the versions the proxy decodes, as a broker that does not know v6 would answer, and retries at one.
+    @Test func apiVersionsAboveTheCodecAreAnsweredAsUnsupported() throws {
+        let newest = try #require(APIDescriptor.lookup(.apiVersions)).validVersions
+        #expect(newest == .range(0, 5))
+        var brokerAnswer = ByteBuffer()
+        brokerAnswer.writeMultipleIntegers(Int32(12), Int32(77), Int16(0), UInt8(2), Int16(18), Int16(0), Int16(6))
+        guard case .rewritten(let answer, let brokers, let clamped) = self.rewriter.rewrite(
+            brokerAnswer, for: InFlightRequest(apiKey: .apiVersions, apiVersion: 6, correlationID: 77, receivedAt: .now()))
+        else {
+            Issue.record("an ApiVersions request above the codec must get the proxy's answer")
+            return
+        }
+        #expect(brokers.isEmpty && clamped == [.apiVersions])
+        let (header, body) = try KafkaCodec.splitResponse(
+            answer.getSlice(at: 4, length: answer.readableBytes - 4)!, apiKey: .apiVersions, apiVersion: 0)
+        #expect(header.getInteger(at: header.readerIndex, as: Int32.self) == 77)
+        let decoded = try ApiVersionsResponse(decoding: body, version: 0)
+        #expect(decoded.errorCode == 35)
+        #expect(decoded.apiKeys.map { [$0.apiKey, $0.minVersion, $0.maxVersion] } == [[18, 0, 5]])
+        #expect(answer.getInteger(at: 0, as: Int32.self) == Int32(answer.readableBytes - 4))
     }
 
     @Test func aBrokerErrorAnsweredAtVersionZeroIsForwardedUntouched() throws {

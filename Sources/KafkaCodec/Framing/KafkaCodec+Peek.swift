@@ -47,3 +47,15 @@ extension KafkaCodec {
         return (payload.getSlice(at: payload.readerIndex, length: headerLength)!, reader.buffer)
     }
 }
+
+extension KafkaCodec {
+    /// The client id in a request's header, from the frame's first bytes (a streamed frame's head is enough);
+    /// nil when absent, null or not text.
+    public static func peekClientID(_ payload: ByteBuffer) -> String? {
+        guard let prefix = self.peekRequestHeader(payload),
+            APIDescriptor.lookup(prefix.apiKey).map({ $0.requestHeaderVersion(prefix.apiVersion) >= 1 }) ?? true,
+            let length = payload.getInteger(at: payload.readerIndex + 8, as: Int16.self), length >= 0
+        else { return nil }
+        return payload.getString(at: payload.readerIndex + 10, length: Int(length))
+    }
+}

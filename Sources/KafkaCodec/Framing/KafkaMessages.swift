@@ -13,6 +13,13 @@ public struct RequestHeaderPrefix: Hashable, Sendable {
     }
 }
 
+extension RequestHeaderPrefix {
+    /// Whether Kafka 4.0 refuses this request's API version (see `APIDescriptor.isRemovedInKafka4`).
+    public var isRemovedInKafka4: Bool {
+        APIDescriptor.lookup(self.apiKey)?.isRemovedInKafka4(self.apiVersion) ?? false
+    }
+}
+
 /// A decoded request: its header and body, each aligned with its schema table.
 public struct KafkaRequest: Hashable, Sendable {
     public var apiKey: APIKey

@@ -8,6 +8,9 @@ public enum KafkaErrorName {
         return Self.names[index]
     }
 
+    /// UNSUPPORTED_VERSION: the answer to a request at a version the receiver does not know.
+    public static let unsupportedVersion: Int16 = 35
+
     /// Whether Kafka defines `code`.
     public static func isKnown(_ code: Int16) -> Bool {
         (0..<Self.names.count).contains(Int(code) + 1)
@@ -144,5 +147,11 @@ public enum KafkaErrorName {
         "INVALID_VOTER_KEY",
         "DUPLICATE_VOTER",
         "VOTER_NOT_FOUND",
+        "INVALID_REGULAR_EXPRESSION",
+        "REBOOTSTRAP_REQUIRED",
+        "STREAMS_INVALID_TOPOLOGY",
+        "STREAMS_INVALID_TOPOLOGY_EPOCH",
+        "STREAMS_TOPOLOGY_FENCED",
+        "SHARE_SESSION_LIMIT_REACHED",
     ]
 }

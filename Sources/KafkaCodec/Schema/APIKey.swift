@@ -22,12 +22,22 @@ public final class APIDescriptor: Sendable {
     public let name: String
     public let request: MessageSchema
     public let response: MessageSchema
+    /// The versions the newest schema snapshot lists: what Kafka still accepts. Kafka 4.0 raised the lowest of
+    /// many (KIP-896) and removed some APIs (`.empty`); the codec still decodes the older versions.
+    public let currentVersions: VersionRange
 
-    public init(key: APIKey, name: String, request: MessageSchema, response: MessageSchema) {
+    public init(key: APIKey, name: String, request: MessageSchema, response: MessageSchema, currentVersions: VersionRange) {
         self.key = key
         self.name = name
         self.request = request
         self.response = response
+        self.currentVersions = currentVersions
+    }
+
+    /// Whether Kafka 4.0 and later refuse `version` of this API, which the codec knows: below the lowest version
+    /// Kafka still lists, or any version of an API it removed. Versions above the newest are unknown, not removed.
+    public func isRemovedInKafka4(_ version: Int16) -> Bool {
+        self.validVersions.contains(version) && (self.currentVersions.isEmpty || version < self.currentVersions.lowest)
     }
 
     /// Dense lookup by raw key; keys are small and nearly contiguous.

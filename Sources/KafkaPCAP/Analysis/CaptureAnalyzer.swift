@@ -17,6 +17,8 @@ public final class CaptureAnalyzer {
         public var keepDecoded = false
         /// Record into these metrics, as the proxy does.
         public var metrics: KafkascopeMetrics?
+        /// Without metrics: note every request's client here (with metrics, their own directory notes them).
+        public var clients: ClientDirectory?
         public var maximumFrameLength = 100 * 1024 * 1024
         /// Flows with no packet for this long (capture time) are finished and forgotten.
         public var idleTimeoutMicroseconds: Int64 = 300 * 1_000_000
@@ -240,7 +242,9 @@ public final class CaptureAnalyzer {
         connection.startExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
             metrics.connectionOpened(side: "client")
-            connection.recorder = metrics.recorder(broker: server.description)
+            connection.recorder = metrics.recorder(broker: server.description, client: client.description)
+        } else if let clients = self.options.clients {
+            connection.sightings = ClientSightings(directory: clients, address: client.description)
         }
     }
 
@@ -356,10 +360,14 @@ public final class CaptureAnalyzer {
         let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
         if let skeleton = frame.followed?.skeleton {
             self.followedFrames += 1
-            connection.recorder?.requestRead(skeleton, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+            connection.recorder?.requestRead(
+                skeleton, head: frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse, at: timestamp)
         } else {
-            connection.recorder?.requestRead(frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse)
+            connection.recorder?.requestRead(
+                frame.payload, header: header, frameBytes: frame.size, expectsResponse: expectsResponse, at: timestamp)
         }
+        // Without metrics no recorder notes the client; the report's directory does, through the same sightings.
+        connection.sightings?.request(frame.payload, header: header, at: timestamp)
         var slot: Int32?
         if expectsResponse && connection.pending.count < self.options.maximumPendingPerConnection {
             slot = connection.pending.add(header, timestamp: timestamp, packet: frame.packet, claimSlot: connection.claimSlot)

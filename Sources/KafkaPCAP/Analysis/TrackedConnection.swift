@@ -43,6 +43,8 @@ final class TrackedConnection {
         self.freeSlots.append(slot)
     }
     var recorder: ExchangeRecorder?
+    /// Notes the client's requests in the report's directory when there is no recorder to.
+    var sightings: ClientSightings?
     var lastSeen: Int64
 
     init(key: FlowKey, timestamp: Int64) {

@@ -10,6 +10,8 @@ public final class CaptureReport {
         case jsonl
         /// The proxy's metric families, in the Prometheus text format.
         case prometheus
+        /// Every client and the API versions it used, as JSON: the proxy's `GET /clients` for a capture.
+        case clients
     }
 
     public struct Settings {
@@ -31,15 +33,19 @@ public final class CaptureReport {
     private let analyzer: CaptureAnalyzer
     private let metrics: KafkascopeMetrics?
     private let summary: SummaryBox
+    /// Every client seen, for the summary and clients formats.
+    private let clients: ClientDirectory
 
     /// `write` takes the report's text as it is produced; jsonl lines come from the thread that reads frames.
     public init(settings: Settings, write: @escaping (String) -> Void) {
         self.settings = settings
         self.write = write
         let metrics = settings.format == .prometheus ? KafkascopeMetrics() : nil
+        let clients = ClientDirectory()
         var options = CaptureAnalyzer.Options()
         options.brokerPorts = settings.brokerPorts
-        options.decode = settings.format != .prometheus
+        options.clients = clients
+        options.decode = settings.format == .summary || settings.format == .jsonl
         options.keepDecoded = settings.decodeFull
         options.listTopics = settings.format == .jsonl
         options.metrics = metrics
@@ -51,10 +57,11 @@ public final class CaptureReport {
             switch format {
             case .summary: summary.report.add(exchange, names: names)
             case .jsonl: write(JSONLines.line(for: exchange, decodeFull: decodeFull, topicName: names.name(of:)) + "\n")
-            case .prometheus: break
+            case .prometheus, .clients: break
             }
         }
         self.metrics = metrics
+        self.clients = clients
         self.summary = summary
     }
 
@@ -83,9 +90,11 @@ public final class CaptureReport {
         self.analyzer.finishAll()
         let counters = self.analyzer.counters
         switch self.settings.format {
-        case .summary: self.write(self.summary.report.render(counters: counters, brokerPorts: self.analyzer.brokerPorts))
+        case .summary:
+            self.write(self.summary.report.render(counters: counters, brokerPorts: self.analyzer.brokerPorts, clients: self.clients))
         case .jsonl: break
         case .prometheus: self.write(String(decoding: self.metrics!.exposition(), as: UTF8.self))
+        case .clients: self.write(self.clients.json())
         }
         return counters
     }

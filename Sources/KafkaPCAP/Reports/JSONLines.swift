@@ -22,6 +22,10 @@ public enum JSONLines {
         writer.number(request.header.apiKey.rawValue)
         writer.key("api_version")
         writer.number(request.header.apiVersion)
+        if request.header.isRemovedInKafka4 {
+            writer.key("removed_in")
+            writer.string("4.0")
+        }
         writer.key("correlation_id")
         writer.number(request.header.correlationID)
         writer.key("client_id")

@@ -1,5 +1,6 @@
 import Foundation
 import KafkaCodec
+public import KafkaProxyMetrics
 
 /// The tables `--format summary` prints: per API, per client and per topic, then the capture's health.
 public struct SummaryReport {
@@ -10,12 +11,6 @@ public struct SummaryReport {
         var errors: [String: Int] = [:]
     }
 
-    private struct ClientKey: Hashable {
-        var clientID: String
-        var softwareName: String
-        var softwareVersion: String
-    }
-
     private struct TopicRow {
         var producedRecords = 0
         var producedBytes = 0
@@ -24,14 +19,6 @@ public struct SummaryReport {
     }
 
     private var apis: [Int16: APIRow] = [:]
-    /// Requests per client: rows of `clientRequests`, by client id and software.
-    private var clientRows: [ClientKey: Int] = [:]
-    private var clientRequests: [Int] = []
-    /// The clients of the last exchanges and their rows, searched before hashing: a capture's exchanges come from
-    /// a few connections at a time, whose client id strings are one string each and compare by reference.
-    private var recentClients: [(address: Endpoint, clientID: String, row: Int)] = []
-    /// Software reported in ApiVersions v3+, by client address.
-    private var software: [Endpoint: (String, String)] = [:]
     private var topicRows: [TopicRow] = []
     private var topicIndex: [String: Int] = [:]
     /// The last topic counted, compared before `topicIndex` is hashed: exchanges run in streams about one topic.
@@ -44,31 +31,8 @@ public struct SummaryReport {
         // of it would copy its histogram's buckets for every exchange.
         Self.update(&self.apis[exchange.request.header.apiKey.rawValue, default: APIRow()], with: exchange)
 
-        let row = self.clientRow(
-            exchange.client, clientID: exchange.request.clientID ?? "", software: exchange.request.decoded?.clientSoftware)
-        self.clientRequests[row] += 1
-
         if let records = exchange.request.facts?.records { self.count(records, names: names, produced: true) }
         if let records = exchange.responseFacts?.records { self.count(records, names: names, produced: false) }
-    }
-
-    private mutating func clientRow(_ address: Endpoint, clientID: String, software reported: (String, String)?) -> Int {
-        if let reported {
-            self.software[address] = reported
-            self.recentClients.removeAll { $0.address == address }
-        } else if let recent = self.recentClients.first(where: { $0.address == address && $0.clientID == clientID }) {
-            return recent.row
-        }
-        let software = self.software[address] ?? ("unknown", "unknown")
-        let key = ClientKey(clientID: clientID, softwareName: software.0, softwareVersion: software.1)
-        let row = self.clientRows[key] ?? {
-            self.clientRequests.append(0)
-            self.clientRows[key] = self.clientRequests.count - 1
-            return self.clientRequests.count - 1
-        }()
-        if self.recentClients.count == 8 { self.recentClients.removeFirst() }
-        self.recentClients.append((address, clientID, row))
-        return row
     }
 
     private mutating func topicRow(_ name: String) -> Int {
@@ -110,7 +74,8 @@ public struct SummaryReport {
         for error in exchange.responseFacts?.errors ?? [] { row.errors[error.name, default: 0] += 1 }
     }
 
-    public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>) -> String {
+    /// The report; its client tables come from `clients`, which saw every request, answered or not.
+    public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>, clients: ClientDirectory) -> String {
         var out = ""
         let apiRows = self.apis.sorted { ($1.value.latency.count, $0.key) < ($0.value.latency.count, $1.key) }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
@@ -124,14 +89,14 @@ public struct SummaryReport {
             title: "Requests by API",
             header: ["api", "count", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
             rows: apiRows)
-        let clients = self.clientRows.mapValues { self.clientRequests[$0] }
-        let clientRows = clients.sorted {
-            ($1.value, $0.key.clientID, $0.key.softwareName, $0.key.softwareVersion)
-                < ($0.value, $1.key.clientID, $1.key.softwareName, $1.key.softwareVersion)
-        }.map { key, count in
-            [key.clientID.isEmpty ? "-" : key.clientID, key.softwareName, key.softwareVersion, String(count)]
+        let clientRecords = clients.clients
+        let clientRows = clientRecords.map { clientID, record in
+            (clientID, record.software, record.requests.values.reduce(0, +))
+        }.sorted { ($1.2, $0.0) < ($0.2, $1.0) }.map { clientID, software, count in
+            [clientID.isEmpty ? "-" : clientID, software?.name ?? "unknown", software?.version ?? "unknown", String(count)]
         }
         out += Self.table(title: "Clients", header: ["client id", "software", "version", "requests"], rows: clientRows)
+        out += Self.readiness(clientRecords)
         let topicRows = self.topicIndex.sorted { $0.key < $1.key }.map { name, index in
             let row = self.topicRows[index]
             return [name, String(row.producedRecords), String(row.producedBytes), String(row.fetchedRecords), String(row.fetchedBytes)]
@@ -144,6 +109,21 @@ public struct SummaryReport {
             out += "  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(value) + "\n"
         }
         return out
+    }
+
+    /// The clients that use API versions Kafka 4.0 removed (KIP-896), or one line saying that none does.
+    private static func readiness(_ clients: [(clientID: String, record: ClientRecord)]) -> String {
+        let rows = clients.flatMap { clientID, record in
+            record.removedInKafka4.map { key, count in
+                [clientID.isEmpty ? "-" : clientID, record.software?.name ?? "unknown", key.apiName, String(key.version), String(count)]
+            }
+        }
+        guard !rows.isEmpty else {
+            return "Kafka 4.0 readiness\nEvery client is ready: none uses an API version that Kafka 4.0 removed.\n\n"
+        }
+        return Self.table(
+            title: "Kafka 4.0 readiness: API versions Kafka 4.0 removed (KIP-896)",
+            header: ["client id", "software", "api", "version", "requests"], rows: rows)
     }
 
     private static func milliseconds(_ microseconds: Double) -> String {

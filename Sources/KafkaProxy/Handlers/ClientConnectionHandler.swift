@@ -39,8 +39,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.route = route
         self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
         self.logger = proxy.logger
-        self.recorder = proxy.metrics.recordsExchanges ? proxy.metrics.recorder(broker: route.metricLabel) : nil
+        self.recorder = proxy.metrics.recordsExchanges ? proxy.metrics.recorder(broker: route.metricLabel, client: nil) : nil
     }
+
+    /// Bytes of a streamed request's start kept for its client id (header fields, then at most a 255-byte id
+    /// in practice; a longer one is cut and still counted).
+    private static let keptHeadBytes = 512
 
     /// Whether the upstream side may read more responses.
     var canTakeResponses: Bool { (self.context?.channel.isWritable ?? false) && self.gateOpen }
@@ -52,6 +56,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.logger[metadataKey: "kafka.client.address"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         self.logger[metadataKey: "kafka.route"] = "\(self.route)"
         self.recorder?.logger = self.logger
+        self.recorder?.clientAddress = context.remoteAddress.flatMap { address in
+            address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]:\(address.port ?? 0)" : "\($0):\(address.port ?? 0)" }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -84,8 +91,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             let assembly = FrameAssembly.starting(
                 head, remaining: remaining, rewrite: false, skeleton: self.recorder == nil ? nil : .request)
             self.streamedRequest = StreamedRequest(
-                header: header, expectsResponse: expectsResponse, frameBytes: head.readableBytes + remaining,
-                assembly: assembly)
+                header: header, head: ByteBuffer(bytes: head.readableBytesView.dropFirst(4).prefix(Self.keptHeadBytes)),
+                expectsResponse: expectsResponse, frameBytes: head.readableBytes + remaining, assembly: assembly)
             self.upstream?.write(head)
         case .continuation(let bytes, let last):
             guard var streamed = self.streamedRequest else { return }
@@ -97,7 +104,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
                     let now = NIODeadline.now()
                     self.stateMachine.updateRequest(correlationID: streamed.header.correlationID) { $0.receivedAt = now }
                     error = recorder.requestRead(
-                        skeleton, header: streamed.header, frameBytes: streamed.frameBytes,
+                        skeleton, head: streamed.head, header: streamed.header, frameBytes: streamed.frameBytes,
                         expectsResponse: streamed.expectsResponse)
                 }
                 self.requestFinished(streamed.header, expectsResponse: streamed.expectsResponse, lastPart: bytes, undecodable: error)

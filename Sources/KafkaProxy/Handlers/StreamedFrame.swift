@@ -40,6 +40,9 @@ enum FrameAssembly {
 /// A large request on its way upstream.
 struct StreamedRequest {
     var header: RequestHeaderPrefix
+    /// A copy of the frame's first bytes after the size prefix, for the client id: a slice would hold the whole
+    /// first part until the last arrives.
+    var head: ByteBuffer
     var expectsResponse: Bool
     var frameBytes: Int
     var assembly: FrameAssembly

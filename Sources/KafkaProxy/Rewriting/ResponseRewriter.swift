@@ -28,6 +28,13 @@ struct ResponseRewriter: Sendable {
 
     /// `frame` is a whole response including its size prefix.
     func rewrite(_ frame: ByteBuffer, for request: InFlightRequest) -> Outcome {
+        if request.apiKey == .apiVersions, let known = APIDescriptor.lookup(.apiVersions)?.validVersions,
+            request.apiVersion > known.highest
+        {
+            return .rewritten(
+                frame: Self.unsupportedApiVersions(correlationID: request.correlationID, supported: known),
+                brokers: [], clampedAPIs: [.apiVersions])
+        }
         let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
         do {
             let (header, body) = try KafkaCodec.splitResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion)
@@ -44,6 +51,27 @@ struct ResponseRewriter: Sendable {
             // Encoding our own decoded values back cannot fail short of a codec bug; forward untouched.
             return .undecodable(KafkaDecodingError(.invalidLength, offset: 0, "re-encoding failed: \(error)"))
         }
+    }
+
+    /// What a broker answers to an ApiVersions version it does not know (KIP-511): UNSUPPORTED_VERSION in the
+    /// v0 format, which every client reads, with the versions it does know, so that the client asks again at one
+    /// of those. A newer client's request is answered so whatever the broker said, which the codec cannot read:
+    /// no client may learn of versions the proxy cannot decode.
+    static func unsupportedApiVersions(correlationID: Int32, supported: VersionRange) -> ByteBuffer {
+        var response = ApiVersionsResponse()
+        response.errorCode = KafkaErrorName.unsupportedVersion
+        var range = ApiVersionsResponse.ApiVersion()
+        range.apiKey = APIKey.apiVersions.rawValue
+        range.minVersion = supported.lowest
+        range.maxVersion = supported.highest
+        response.apiKeys = [range]
+        var body = ByteBuffer()
+        // Encoding at v0 a value made here cannot fail: it has no field v0 lacks.
+        try! response.encode(into: &body, version: 0)
+        var frame = ByteBuffer()
+        frame.writeMultipleIntegers(Int32(4 + body.readableBytes), correlationID)
+        frame.writeImmutableBuffer(body)
+        return frame
     }
 
     private struct Rewritten {

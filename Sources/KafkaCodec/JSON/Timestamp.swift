@@ -1,10 +1,10 @@
 import Glibc
 
-/// Capture timestamps as ISO-8601 text in UTC, with microseconds.
-enum Timestamp {
+/// Times (capture or wall clock) as ISO-8601 text in UTC, with microseconds.
+package enum Timestamp {
     /// `microseconds` is within `CaptureTime`'s range, so the year has four digits; times before 1970 count
     /// back from the epoch, with the fraction still forward within its second.
-    static func iso8601(microseconds: Int64) -> String {
+    package static func iso8601(microseconds: Int64) -> String {
         let (quotient, remainder) = microseconds.quotientAndRemainder(dividingBy: 1_000_000)
         var seconds = time_t(remainder < 0 ? quotient - 1 : quotient)
         let fraction = remainder < 0 ? remainder + 1_000_000 : remainder
