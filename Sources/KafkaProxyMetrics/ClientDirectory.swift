@@ -24,6 +24,9 @@ public final class ClientDirectory: Sendable {
         }
 
         var snapshot: ClientRecord { self.record.withLockedValue { $0 } }
+
+        /// The software the client last named.
+        var software: ClientSoftware? { self.record.withLockedValue { $0.software } }
     }
 
     private let entries = NIOLockedValueBox<[String: Entry]>([:])

@@ -126,6 +126,7 @@ public final class ExchangeRecorder {
     ) {
         self.requestCounter(header.apiKey, header.apiVersion).increment()
         let client = self.sightings.request(head, header: header, at: microseconds ?? WallClock.microseconds())
+        if self.client == nil { self.identifyClient(client) }
         if header.isRemovedInKafka4 { self.removedCounter(header, clientID: client.clientID).increment() }
         self.principalRequests?.increment()
         self.handles(header.apiKey).requestBytes.add(frameBytes)
@@ -141,13 +142,10 @@ public final class ExchangeRecorder {
         switch decoded {
         case .failure(let error):
             self.metrics.frameUndecoded(direction: "request", reason: .malformed)
-            self.identifyClient(from: nil)
             return error
         case .success(.opaque(let frame)):
             self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
-            self.identifyClient(from: nil)
         case .success(.message(let request)):
-            self.identifyClient(from: request)
             guard let facts = MessageInspector.facts(of: request, recordTallies: tallies) else { return nil }
             self.countInvalid(facts.invalidValues, direction: "request", api: request.apiKey)
             self.countRecords(facts.records, direction: .produced)
@@ -296,17 +294,15 @@ public final class ExchangeRecorder {
         return id.base64
     }
 
-    /// Counts the client in `kafkascope_clients` once per connection, from its first request; ApiVersions v3+
-    /// carries the client's software name and version.
-    private func identifyClient(from request: KafkaRequest?) {
-        guard self.client == nil else { return }
-        var software = request?.clientSoftware ?? ("unknown", "unknown")
-        let clientID = self.metrics.clients.admit(request?.clientID ?? "")
+    /// Counts the client in `kafkascope_clients` once per connection, from its first request: its id as the
+    /// directory admitted it, and the software it named in ApiVersions v3+, which comes first.
+    private func identifyClient(_ entry: ClientDirectory.Entry) {
+        var software = entry.software.map { ($0.name, $0.version) } ?? ("unknown", "unknown")
         if self.metrics.clientSoftware.admit("\(software.0) \(software.1)") == LabelLimiter.other {
             software = (LabelLimiter.other, LabelLimiter.other)
         }
         let gauge = self.metrics.gauge(.clients, [
-            ("client_id", clientID), ("software_name", software.0), ("software_version", software.1),
+            ("client_id", entry.clientID), ("software_name", software.0), ("software_version", software.1),
         ])
         gauge.increment()
         self.client = gauge
