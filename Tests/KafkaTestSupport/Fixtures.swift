@@ -20,6 +20,10 @@ public enum Fixtures {
     }
 
     public static let names = ["kafka-python", "confluent-kafka"]
+    /// Frames hand-encoded from the August 2026 schemas by `newest_frames.py`: the seven newest APIs and today's
+    /// newest ApiVersions, Metadata, FindCoordinator, DescribeCluster, Produce and Fetch, which no broker or client
+    /// available here speaks. Not a recording, so not among `names`.
+    public static let newestVersions = "newest-versions"
 
     public static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
