@@ -474,3 +474,17 @@ def histogram(parsed, name, **label_filter):
         buckets[le] = buckets.get(le, 0.0) + value
     return metric_sum(parsed, name + "_sum", **label_filter), metric_sum(parsed, name + "_count", **label_filter), \
         dict(sorted(buckets.items()))
+
+
+def settled_metrics(proxy, timeout=15.0):
+    """The proxy's metrics once no client connection is open and nothing is in flight."""
+    last = {}
+
+    def settled():
+        last["m"] = m = parse_metrics(fetch_metrics(proxy))
+        return m if metric_sum(m, "kafkascope_connections_active", side="client") == 0 \
+            and metric_sum(m, "kafkascope_inflight_requests") == 0 else None
+    return wait_until(settled, timeout, interval=0.2, what=lambda: "proxy with no client connection and nothing "
+                      "in flight (connections_active=%s, inflight=%s)" % (
+                          metric_sum(last["m"], "kafkascope_connections_active", side="client"),
+                          metric_sum(last["m"], "kafkascope_inflight_requests")))

@@ -12,7 +12,8 @@ import pytest
 import kafka_wire as kw
 import workloads as wl
 from harness import (HOST, TANSU_NODE_ID, attach_log, can_connect, fetch_metrics, find_port_block, histogram,
-                     http_get, metric_by, metric_series, metric_sum, parse_metrics, tool_binary, wait_until)
+                     http_get, metric_by, metric_series, metric_sum, parse_metrics, settled_metrics, tool_binary,
+                     wait_until)
 from relays import DelayingRelay
 from wirecapture import LoopbackCapture
 
@@ -22,20 +23,6 @@ RECORDS = 2000
 def scrape(p):
     return parse_metrics(fetch_metrics(p))
 
-
-def settled_metrics(p, timeout=15.0):
-    """Metrics once no client connection is open any more (every client closed, so no request is in flight)."""
-    last = {}
-
-    def settled():
-        last["m"] = scrape(p)
-        m = last["m"]
-        return m if metric_sum(m, "kafkascope_connections_active", side="client") == 0 \
-            and metric_sum(m, "kafkascope_inflight_requests") == 0 else None
-    return wait_until(settled, timeout, interval=0.2, what=lambda: "proxy with no client connection and nothing "
-                      "in flight (connections_active=%s, inflight=%s)" % (
-                          metric_sum(last["m"], "kafkascope_connections_active", side="client"),
-                          metric_sum(last["m"], "kafkascope_inflight_requests")))
 
 
 def api_name(key):

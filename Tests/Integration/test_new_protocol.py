@@ -27,7 +27,7 @@ import uuid
 import pytest
 
 import kafka_wire as kw
-from harness import HOST, fetch_metrics, find_port_block, metric_series, metric_sum, parse_metrics, wait_until
+from harness import HOST, find_port_block, metric_series, metric_sum, settled_metrics
 
 NODES = (1, 7, 1000)
 COORDINATORS = {"group-one": 1, "group-seven": 7, "group-thousand": 1000}
@@ -304,19 +304,6 @@ def test_node_endpoints_of_produce_v13_and_fetch_v18_rewritten(cluster):
     assert not fake.unsupported, "the broker got versions it does not advertise: %s" % fake.unsupported
     p.assert_alive()
 
-
-def settled_metrics(p, timeout=10.0):
-    """Metrics once no client connection is open and nothing is in flight."""
-    last = {}
-
-    def settled():
-        last["m"] = m = parse_metrics(fetch_metrics(p))
-        return m if metric_sum(m, "kafkascope_connections_active", side="client") == 0 \
-            and metric_sum(m, "kafkascope_inflight_requests") == 0 else None
-    return wait_until(settled, timeout, interval=0.2, what=lambda: "no client connection and nothing in flight "
-                      "(connections_active=%s, inflight=%s)" % (
-                          metric_sum(last["m"], "kafkascope_connections_active", side="client"),
-                          metric_sum(last["m"], "kafkascope_inflight_requests")))
 
 
 def nonzero(m, name):

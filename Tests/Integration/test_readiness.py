@@ -19,14 +19,10 @@ which is what counts. Needs tcpdump and tshark (capturing on lo: root or capture
 kafka-python and confluent-kafka; a missing one fails the test.
 """
 import collections
-import contextlib
 import datetime
 import json
 import re
-import signal
-import socket
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -34,12 +30,11 @@ from pathlib import Path
 import pytest
 
 import workloads as wl
-from harness import (HOST, TANSU_NODE_ID, _spawn, _stop_process, attach_log, fetch_metrics, find_port_block,
-                     http_get, kafkascope_binary, metric_series, metric_sum, parse_metrics, tool_binary, wait_until)
+from wirecapture import LoopbackCapture
+from harness import (HOST, TANSU_NODE_ID, attach_log, fetch_metrics, http_get, kafkascope_binary, metric_series,
+                     metric_sum, parse_metrics, settled_metrics, tool_binary)
 
 PCAP_DIR = Path(__file__).resolve().parent / "pcap"
-sys.path.insert(0, str(PCAP_DIR))
-import pcapio  # noqa: E402
 
 # Lowest request version Apache Kafka 4.0 and later still accept (KIP-896, "Remove old client protocol API versions
 # in Kafka 4.0"): the lower end of "validVersions" in Kafka's <Api>Request.json message schemas (e.g. Produce "3-13":
@@ -80,76 +75,6 @@ RUN_TIMEOUT = 120
 
 
 # ---------------------------------------------------------------------------------------------- capture
-
-class TcpdumpLoopback:
-    """tcpdump -i lo on the given ports into a classic pcap file. Start and end are confirmed with sentinel
-    connections (a connect to a closed port that is part of the filter): capturing has started before the first
-    one is in the file and stops after the last one is, so everything in between is in the file. tcpdump must
-    report 0 packets dropped by the kernel."""
-
-    def __init__(self, ports, path, log_path):
-        self.ports = sorted(set(ports))
-        self.path, self.log_path = str(path), log_path
-        self.tcpdump = tool_binary("tcpdump", "tcpdump", env="TCPDUMP_BIN")
-        self.start_sentinel = find_port_block([0, 1])
-        self.end_sentinel = self.start_sentinel + 1
-        filt = " or ".join("tcp port %d" % p for p in self.ports + [self.start_sentinel, self.end_sentinel])
-        # -U: each packet written at once (the sentinel check reads the file); -B: 8 MiB kernel buffer; -Z root:
-        # keep writing as root into pytest's private temporary directory.
-        self.argv = [self.tcpdump, "-i", "lo", "-n", "-U", "-s", "0", "-B", "8192", "-Z", "root", "-w", self.path,
-                     filt]
-        self.proc = None
-
-    def __enter__(self):
-        with open(self.log_path, "ab") as log:
-            log.write(("$ %s\n" % " ".join(self.argv)).encode())
-        self.proc = _spawn(self.argv, self.log_path)
-        try:
-            self._wait_for_sentinel(self.start_sentinel, 20.0, "start")
-        except BaseException:
-            self._stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                self._wait_for_sentinel(self.end_sentinel, 15.0, "end")
-        finally:
-            self._stop()
-        if exc_type is None:
-            text = Path(self.log_path).read_text(errors="replace")
-            assert re.search(r"^0 packets dropped by kernel", text, re.M), \
-                "tcpdump dropped packets or did not report its counts:\n%s" % text[-2000:]
-        return False
-
-    def _stop(self):
-        if self.proc is not None:
-            _stop_process(self.proc, signal.SIGINT, timeout=10)  # SIGINT: tcpdump flushes and prints its counts
-
-    def _seen(self, port):
-        try:
-            cap = pcapio.read_pcap(self.path, allow_truncated=True)
-        except (OSError, pcapio.PcapError):
-            return False
-        return any((s := pcapio.tcp_segment(cap.linktype, r.data, cap.endian)) and port in (s.sport, s.dport)
-                   for r in cap.records)
-
-    def _wait_for_sentinel(self, port, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("tcpdump exited with code %s before the capture %s was confirmed (root or "
-                                     "capture rights on lo needed); see the tcpdump log section"
-                                     % (self.proc.returncode, what))
-            with contextlib.suppress(OSError):
-                socket.create_connection((HOST, port), timeout=0.5).close()  # nothing listens: SYN, RST
-            time.sleep(0.2)
-            if self._seen(port):
-                return
-        raise AssertionError("tcpdump: the %s sentinel connection to port %d did not show up in %s within %.0f s"
-                             % (what, port, self.path, timeout))
-
 
 Request = collections.namedtuple("Request", "time client_port api_key api_version client_id software_name "
                                             "software_version")
@@ -427,19 +352,6 @@ def run_pcap(capture, ports, fmt_name):
     return done.stdout.decode(errors="replace")
 
 
-def settled_metrics(p, timeout=20.0):
-    """Metrics once no client connection is open and nothing is in flight."""
-    last = {}
-
-    def settled():
-        last["m"] = parse_metrics(fetch_metrics(p))
-        return last["m"] if metric_sum(last["m"], "kafkascope_connections_active", side="client") == 0 and \
-            metric_sum(last["m"], "kafkascope_inflight_requests") == 0 else None
-    return wait_until(settled, timeout, interval=0.2, what=lambda: "no client connection and nothing in flight "
-                      "(connections_active=%s, inflight=%s)" % (
-                          metric_sum(last["m"], "kafkascope_connections_active", side="client"),
-                          metric_sum(last["m"], "kafkascope_inflight_requests")))
-
 
 def get_clients(p):
     status, headers, body = http_get(p.metrics_port, "/clients", timeout=10)
@@ -475,14 +387,14 @@ def test_kafka_4_readiness_of_old_and_current_clients(tansu, proxy, tmp_path, re
     topic = wl.unique("kip896")
     outcomes = {}
     started = time.time()
-    with TcpdumpLoopback(ports, capture, log):
+    with LoopbackCapture(ports, capture, log, recorder="tcpdump"):
         run_admin(p.bootstrap, topic)
         run_current_kafka_python(p.bootstrap, topic, wl.unique("kip896-new-kp"))
         run_current_confluent(p.bootstrap, topic, wl.unique("kip896-new-ck"))
         outcomes[OLD_KP] = run_old_kafka_python(p.bootstrap, topic, wl.unique("kip896-old-kp"), OLD_KP, (0, 10, 1))
         outcomes[OLD_KP09] = run_old_kafka_python(p.bootstrap, topic, wl.unique("kip896-old-kp09"), OLD_KP09, (0, 9))
         outcomes[OLD_CK] = run_old_confluent(p.bootstrap, topic, wl.unique("kip896-old-ck"))
-        metrics = settled_metrics(p)
+        metrics = settled_metrics(p, timeout=20.0)
         clients_doc = get_clients(p)
     finished = time.time()
     (tmp_path / "proxy-clients.json").write_text(json.dumps(clients_doc, indent=1))

@@ -12,6 +12,7 @@ last one is, so every packet in between is in the file too (loopback packets are
 """
 import collections
 import contextlib
+import re
 import signal
 import socket
 import struct
@@ -29,17 +30,27 @@ class CaptureError(AssertionError):
 
 
 class LoopbackCapture:
-    def __init__(self, ports, path, log_path, ready_timeout=20.0):
+    """`recorder` is "tshark" (pcapng) or "tcpdump" (classic pcap, as operators record; it must then report 0
+    packets dropped by the kernel). tshark reads the file back either way."""
+
+    def __init__(self, ports, path, log_path, ready_timeout=20.0, recorder="tshark"):
         self.ports = sorted(set(ports))
         self.path, self.log_path = str(path), log_path
         self.tshark = tool_binary("tshark", "tshark", env="TSHARK_BIN")
         self.start_sentinel = find_port_block([0, 1])
         self.end_sentinel = self.start_sentinel + 1
         self.ready_timeout = ready_timeout
+        self.recorder = recorder
         self.proc = None
         filt = " or ".join("tcp port %d" % p for p in self.ports + [self.start_sentinel, self.end_sentinel])
-        # -B: a 64 MiB kernel buffer, so that a burst is not dropped; -s 0: whole packets.
-        self.argv = [self.tshark, "-i", "lo", "-f", filt, "-B", "64", "-s", "0", "-w", self.path]
+        if recorder == "tcpdump":
+            # -U: each packet written at once (the sentinel check reads the file); -B: 8 MiB kernel buffer;
+            # -Z root: keep writing as root into pytest's private temporary directory.
+            tcpdump = tool_binary("tcpdump", "tcpdump", env="TCPDUMP_BIN")
+            self.argv = [tcpdump, "-i", "lo", "-n", "-U", "-s", "0", "-B", "8192", "-Z", "root", "-w", self.path, filt]
+        else:
+            # -B: a 64 MiB kernel buffer, so that a burst is not dropped; -s 0: whole packets.
+            self.argv = [self.tshark, "-i", "lo", "-f", filt, "-B", "64", "-s", "0", "-w", self.path]
 
     # ----------------------------------------------------------------------------------------- live capture
 
@@ -60,11 +71,16 @@ class LoopbackCapture:
                 self._wait_for_sentinel(self.end_sentinel, 15.0, "end")
         finally:
             self._stop()
+        if exc_type is None and self.recorder == "tcpdump":
+            with open(self.log_path, errors="replace") as log:
+                text = log.read()
+            if not re.search(r"^0 packets dropped by kernel", text, re.M):
+                raise CaptureError("tcpdump dropped packets or did not report its counts:\n%s" % text[-2000:])
         return False
 
     def _stop(self):
         if self.proc is not None:
-            _stop_process(self.proc, signal.SIGINT, timeout=10)  # SIGINT: tshark finishes the file
+            _stop_process(self.proc, signal.SIGINT, timeout=10)  # SIGINT: the recorder finishes the file
 
     def _poke(self, port):
         with contextlib.suppress(OSError):
@@ -80,9 +96,9 @@ class LoopbackCapture:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise CaptureError("tshark exited with code %s before the capture %s was confirmed (are we root, "
-                                   "or allowed to capture on lo?); see the tshark log section"
-                                   % (self.proc.returncode, what))
+                raise CaptureError("%s exited with code %s before the capture %s was confirmed (are we root, "
+                                   "or allowed to capture on lo?); see its log section"
+                                   % (self.recorder, self.proc.returncode, what))
             self._poke(port)
             time.sleep(0.3)
             if self._sentinel_seen(port):
