@@ -66,6 +66,15 @@ print(f"demo: topic {topic}: produced 100, consumed {received}; the client sees 
 sys.exit(0 if received == 100 else 1)
 PY
 
+# The Kafka 4.0 readiness view of the clients that just ran (GET /clients on the metrics endpoint).
+python3 - <<'PY'
+import json, urllib.request
+clients = json.load(urllib.request.urlopen("http://127.0.0.1:9464/clients", timeout=10))["clients"]
+for c in clients:
+    removed = ", ".join(f"{r['api']} v{r['version']}" for r in c["removed_in_4_0"]) or "ready for Kafka 4.0"
+    print(f"demo: client {c['client_id'] or '-'} ({c['software_name']} {c['software_version']}): {removed}")
+PY
+
 if $once; then
     echo "demo: done"
     exit 0
@@ -75,6 +84,8 @@ cat <<NEXT
 Kafkascope is proxying 127.0.0.1:$proxy_port -> Tansu at 127.0.0.1:$broker_port. Try:
   kcat -b 127.0.0.1:$proxy_port -L
   python3 -c 'from kafka import KafkaAdminClient as A; print(A(bootstrap_servers="127.0.0.1:$proxy_port").list_topics())'
+  curl -s 127.0.0.1:9464/metrics | grep kafkascope_requests_total
+  curl -s 127.0.0.1:9464/clients     # every client and its API versions: the Kafka 4.0 readiness view
 Press Ctrl-C to stop both.
 NEXT
 wait
