@@ -61,18 +61,46 @@ consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="demo", au
                          session_timeout_ms=6000, heartbeat_interval_ms=500, consumer_timeout_ms=30000)
 received = sum(1 for _ in consumer)
 brokers = sorted(f"{b.host}:{b.port}" for b in consumer._client.cluster.brokers())
-consumer.close()
-print(f"demo: topic {topic}: produced 100, consumed {received}; the client sees brokers {brokers}")
+consumer.close()  # commits what it consumed
+# 25 more records that the group has not read yet: its lag.
+for i in range(25):
+    producer.send(topic, key=f"late-{i}".encode(), value=f"late-{i}".encode())
+producer.flush()
+producer.close()
+print(f"demo: topic {topic}: produced 125, group demo consumed {received}; the client sees brokers {brokers}")
 sys.exit(0 if received == 100 else 1)
 PY
 
-# The Kafka 4.0 readiness view of the clients that just ran (GET /clients on the metrics endpoint).
+# What Kafkascope saw, from its metrics endpoint: requests per API with latency, the clients and their Kafka 4.0
+# readiness (GET /clients), and the demo group's lag (GET /lag).
 python3 - <<'PY'
-import json, urllib.request
-clients = json.load(urllib.request.urlopen("http://127.0.0.1:9464/clients", timeout=10))["clients"]
-for c in clients:
+import json, re, urllib.request
+def get(path):
+    return urllib.request.urlopen("http://127.0.0.1:9464" + path, timeout=10).read().decode()
+counts, buckets = {}, {}
+for line in get("/metrics").splitlines():
+    m = re.match(r'kafkascope_request_duration_seconds_bucket\{(.*)\} (\S+)', line)
+    if m:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        api, le = labels["api"], float(labels["le"])
+        buckets.setdefault(api, {})[le] = buckets.get(api, {}).get(le, 0) + float(m.group(2))
+def quantile(api, q):
+    ordered = sorted(buckets[api].items())
+    total = ordered[-1][1]
+    return next(le for le, count in ordered if count >= q * total) * 1000
+print("demo: requests by API (client latency, upper bucket bounds)")
+for api in sorted(buckets, key=lambda a: -max(buckets[a].values())):
+    total = int(max(buckets[api].values()))
+    if total:
+        print(f"demo:   {api:<16} {total:>5} requests  p50 <= {quantile(api, 0.5):g} ms  p99 <= {quantile(api, 0.99):g} ms")
+for c in json.loads(get("/clients"))["clients"]:
     removed = ", ".join(f"{r['api']} v{r['version']}" for r in c["removed_in_4_0"]) or "ready for Kafka 4.0"
     print(f"demo: client {c['client_id'] or '-'} ({c['software_name']} {c['software_version']}): {removed}")
+for group in json.loads(get("/lag"))["groups"]:
+    for topic in group["topics"]:
+        print(f"demo: group {group['group']} on {topic['topic']}: lag {topic['lag']} records, "
+              f"{topic['lag_seconds']} s (partitions: " + ", ".join(
+                  f"{p['partition']}: {p['committed_offset']}/{p['log_end_offset']}" for p in topic["partitions"]) + ")")
 PY
 
 if $once; then
@@ -86,6 +114,7 @@ Kafkascope is proxying 127.0.0.1:$proxy_port -> Tansu at 127.0.0.1:$broker_port.
   python3 -c 'from kafka import KafkaAdminClient as A; print(A(bootstrap_servers="127.0.0.1:$proxy_port").list_topics())'
   curl -s 127.0.0.1:9464/metrics | grep kafkascope_requests_total
   curl -s 127.0.0.1:9464/clients     # every client and its API versions: the Kafka 4.0 readiness view
+  curl -s 127.0.0.1:9464/lag         # consumer-group lag, from the traffic alone
 Press Ctrl-C to stop both.
 NEXT
 wait

@@ -53,6 +53,8 @@ public final class ExchangeRecorder {
     private var removedCounters: (clientID: String, counters: [Int32: Counter])?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
+    /// The facts of requests whose answers consumer lag reads, oldest first; answers come in request order.
+    private var lagRequests: [(api: APIKey, facts: MessageFacts?)] = []
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
     /// The client's ip:port, for the readiness view.
@@ -77,7 +79,9 @@ public final class ExchangeRecorder {
         _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
-        return self.requestDecoded(Result { () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, tallies: nil)
+        return self.requestDecoded(
+            Result { () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, tallies: nil,
+            keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A request that streamed through in parts, followed by `skeleton`; `head` holds its first bytes.
@@ -88,30 +92,32 @@ public final class ExchangeRecorder {
     ) -> KafkaDecodingError? {
         self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
         return self.requestDecoded(
-            Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }, tallies: skeleton.recordTallies)
+            Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }, tallies: skeleton.recordTallies,
+            keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A whole response frame read from the broker, answering a request of `apiKey` at `apiVersion`.
     /// `frameBytes` is what the client receives, after any rewriting.
     @discardableResult
     public func responseRead(
-        _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?
+        _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?,
+        at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
         let decoded = Result { () throws(KafkaDecodingError) in
             try KafkaCodec.decodeResponse(payload, apiKey: apiKey, apiVersion: apiVersion)
         }
-        return self.responseDecoded(decoded, apiKey: apiKey, tallies: nil)
+        return self.responseDecoded(decoded, apiKey: apiKey, tallies: nil, at: microseconds)
     }
 
     /// A response that streamed through in parts, followed by `skeleton`.
     @discardableResult
     public func responseRead(
-        _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?
+        _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
         let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeResponse() }
-        return self.responseDecoded(decoded, apiKey: apiKey, tallies: skeleton.recordTallies)
+        return self.responseDecoded(decoded, apiKey: apiKey, tallies: skeleton.recordTallies, at: microseconds)
     }
 
     /// The connection authenticated (or re-authenticated) as `principal`; later requests count under it.
@@ -137,8 +143,13 @@ public final class ExchangeRecorder {
     }
 
     private func requestDecoded(
-        _ decoded: Result<DecodedFrame<KafkaRequest>, KafkaDecodingError>, tallies: [RecordTally]?
+        _ decoded: Result<DecodedFrame<KafkaRequest>, KafkaDecodingError>, tallies: [RecordTally]?, keptForLag: APIKey?
     ) -> KafkaDecodingError? {
+        var facts: MessageFacts?
+        defer {
+            // Kept even when unreadable, so that the answer pairs with its own request.
+            if let api = keptForLag { self.keepForLag(api, facts) }
+        }
         switch decoded {
         case .failure(let error):
             self.metrics.frameUndecoded(direction: "request", reason: .malformed)
@@ -146,7 +157,8 @@ public final class ExchangeRecorder {
         case .success(.opaque(let frame)):
             self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
         case .success(.message(let request)):
-            guard let facts = MessageInspector.facts(of: request, recordTallies: tallies) else { return nil }
+            facts = MessageInspector.facts(of: request, recordTallies: tallies)
+            guard let facts else { return nil }
             self.countInvalid(facts.invalidValues, direction: "request", api: request.apiKey)
             self.countRecords(facts.records, direction: .produced)
         }
@@ -164,8 +176,10 @@ public final class ExchangeRecorder {
     }
 
     private func responseDecoded(
-        _ decoded: Result<DecodedFrame<KafkaResponse>, KafkaDecodingError>, apiKey: APIKey, tallies: [RecordTally]?
+        _ decoded: Result<DecodedFrame<KafkaResponse>, KafkaDecodingError>, apiKey: APIKey, tallies: [RecordTally]?,
+        at microseconds: Int64?
     ) -> KafkaDecodingError? {
+        let lagRequest = self.tracksLag(apiKey) ? self.takeLagRequest(apiKey) : nil
         switch decoded {
         case .failure(let error):
             self.metrics.frameUndecoded(direction: "response", reason: .malformed)
@@ -182,8 +196,29 @@ public final class ExchangeRecorder {
             }
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, direction: .fetched)
+            if let lag = self.metrics.consumerLag, let lagRequest {
+                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds(), name: self.topicLabel)
+            }
         }
         return nil
+    }
+
+    // MARK: Consumer lag
+
+    private func tracksLag(_ api: APIKey) -> Bool {
+        self.metrics.consumerLag != nil && ConsumerLag.isRelevant(api)
+    }
+
+    private func keepForLag(_ api: APIKey, _ facts: MessageFacts?) {
+        // A broker that never answers must not make this grow without end.
+        if self.lagRequests.count >= 4096 { self.lagRequests.removeFirst(self.lagRequests.count / 2) }
+        self.lagRequests.append((api, facts))
+    }
+
+    /// The oldest kept request of `api`: the one this answer belongs to. `.some(nil)` for one that did not decode.
+    private func takeLagRequest(_ api: APIKey) -> MessageFacts?? {
+        guard let index = self.lagRequests.firstIndex(where: { $0.api == api }) else { return nil }
+        return self.lagRequests.remove(at: index).facts
     }
 
     /// The response reached the client `duration` after its request had been read.

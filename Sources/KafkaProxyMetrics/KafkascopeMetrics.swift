@@ -16,14 +16,23 @@ public final class KafkascopeMetrics: Sendable {
     let topicDirectory = TopicDirectory()
     /// Every client seen and the API versions it used (`GET /clients`); ids capped as the `client_id` label is.
     public let clientDirectory: ClientDirectory
+    /// Consumer-group lag from the traffic recorded (`GET /lag`, the lag families); nil when not tracked.
+    public let consumerLag: ConsumerLag?
+    let groups: LabelLimiter
+    /// Whether lag is rendered as of the wall clock (a proxy) or of the newest traffic seen (a capture).
+    private let lagAsOfWallClock: Bool
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         labelCap: Int = KafkascopeMetrics.defaultLabelCap,
-        recordsExchanges: Bool = true
+        recordsExchanges: Bool = true,
+        lag: LagSettings? = LagSettings(),
+        lagAsOfWallClock: Bool = true
     ) {
         self.registry = registry
         self.recordsExchanges = recordsExchanges
+        self.consumerLag = recordsExchanges ? lag.map(ConsumerLag.init) : nil
+        self.lagAsOfWallClock = lagAsOfWallClock
         let folded = { @Sendable (label: String) in
             registry.makeCounter(descriptor: MetricFamily.labelValuesFolded.descriptor, labels: [("label", label)])
         }
@@ -31,6 +40,8 @@ public final class KafkascopeMetrics: Sendable {
         let clientFolds = folded("client_id")
         let softwareFolds = folded("client_software")
         let principalFolds = folded("principal")
+        let groupFolds = folded("group")
+        self.groups = LabelLimiter(cap: labelCap) { groupFolds.increment() }
         self.topics = LabelLimiter(cap: labelCap) { topicFolds.increment() }
         self.clients = LabelLimiter(cap: labelCap) { clientFolds.increment() }
         self.clientDirectory = ClientDirectory(limiter: self.clients)
@@ -45,7 +56,16 @@ public final class KafkascopeMetrics: Sendable {
 
     /// The Prometheus text exposition of everything recorded so far.
     public func exposition() -> [UInt8] {
-        self.registry.emitToBuffer()
+        var text = self.registry.emitToBuffer()
+        if let snapshot = self.lagSnapshot() {
+            text += snapshot.exposition { name, value in (name == "group" ? self.groups : self.topics).admit(value) }.utf8
+        }
+        return text
+    }
+
+    /// Consumer lag as of now (a proxy) or of the newest traffic (a capture); nil when lag is not tracked.
+    public func lagSnapshot() -> LagSnapshot? {
+        self.consumerLag?.snapshot(now: self.lagAsOfWallClock ? WallClock.microseconds() : nil)
     }
 
     /// A recorder for one connection from `client` (ip:port) to `broker` (a node id, or `bootstrap`).

@@ -1,7 +1,7 @@
 import NIOCore
 import NIOHTTP1
 
-/// Answers `/metrics`, `/clients`, `/healthz` and `/readyz`; everything else is a 404.
+/// Answers `/metrics`, `/clients`, `/lag`, `/healthz` and `/readyz`; everything else is a 404.
 ///
 /// Each response closes its connection: scrapers reconnect cheaply, and no idle keep-alive connection is left for
 /// a misbehaving client to hold.
@@ -43,6 +43,11 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             self.send(.ok, body, contentType: "text/plain; version=0.0.4; charset=utf-8", head: head, context: context)
         case "/clients":
             self.send(.ok, ByteBuffer(string: self.metrics.clientDirectory.json()), contentType: "application/json", head: head, context: context)
+        case "/lag":
+            guard let snapshot = self.metrics.lagSnapshot() else {
+                return self.send(.notFound, "consumer lag is not tracked (--no-metrics)\n", head: head, context: context)
+            }
+            self.send(.ok, ByteBuffer(string: snapshot.json()), contentType: "application/json", head: head, context: context)
         case "/healthz":
             self.send(.ok, "ok\n", head: head, context: context)
         case "/readyz":
@@ -52,7 +57,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
                 self.send(.serviceUnavailable, "not ready: not listening yet, or no bootstrap broker reached\n", head: head, context: context)
             }
         default:
-            self.send(.notFound, "not found; try /metrics, /clients, /healthz or /readyz\n", head: head, context: context)
+            self.send(.notFound, "not found; try /metrics, /clients, /lag, /healthz or /readyz\n", head: head, context: context)
         }
     }
 

@@ -29,7 +29,7 @@ struct PcapCommand: ParsableCommand {
     @Option(name: .customLong("port"), help: "A broker port (repeatable).")
     var ports: [Int] = []
 
-    @Option(help: "summary (tables), jsonl (one object per request/response pair), prometheus (text exposition) or clients (JSON: every client and the API versions it used, for Kafka 4.0 readiness).")
+    @Option(help: "summary (tables), jsonl (one object per request/response pair), prometheus (text exposition), clients (JSON: every client and the API versions it used, for Kafka 4.0 readiness) or lag (JSON: consumer-group lag as of the capture's end, as the proxy's /lag).")
     var format: CaptureReport.Format = .summary
 
     @Option(help: "With jsonl: full adds the decoded request and response bodies (SASL secrets redacted).")

@@ -67,6 +67,21 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
     var metricsLabelCap: Int?
 
+    @Option(help: "Export consumer lag per partition as well as per topic; false leaves the per-topic sums, for large clusters (default true).")
+    var lagPartitions: Bool?
+
+    @Option(help: "Consumer groups whose lag is tracked at most; the one seen longest ago makes room (default 5000).")
+    var lagMaxGroups: Int?
+
+    @Option(help: "Partitions whose log end offset is tracked at most, and committed partitions per group (default 100000).")
+    var lagMaxPartitions: Int?
+
+    @Option(help: "(offset, time) samples kept per partition for lag in seconds (default 64).")
+    var lagSamples: Int?
+
+    @Option(help: "Seconds after which a consumer group with no traffic is forgotten (default 3600).")
+    var lagGroupIdle: Int?
+
     @Option(help: "Record both legs of every connection to this pcap file (plaintext: it holds everything clients send, SASL included).")
     var record: String?
 
@@ -124,7 +139,8 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "kafkascope")
         let metricsAddress = try settings.metricsAddress()
-        let metrics = KafkascopeMetrics(labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil)
+        let metrics = KafkascopeMetrics(
+            labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil, lag: try settings.lagSettings())
         let server: ProxyServer
         do {
             server = try ProxyServer(configuration: configuration, metrics: metrics, logger: logger)

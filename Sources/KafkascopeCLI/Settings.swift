@@ -43,7 +43,7 @@ struct Settings {
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
-        "metrics-label-cap", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
+        "metrics-label-cap", "lag-partitions", "lag-max-groups", "lag-max-partitions", "lag-samples", "lag-group-idle", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
         "upstream-tls", "upstream-ca", "upstream-cert", "upstream-key", "upstream-insecure-skip-verify",
         "metrics-tls-cert", "metrics-tls-key",
     ]
@@ -158,6 +158,24 @@ struct Settings {
 
     func metricsLabelCap() throws -> Int {
         try self.integer(self.command.metricsLabelCap, "metrics-label-cap", range: 1...1_000_000) ?? KafkascopeMetrics.defaultLabelCap
+    }
+
+    func lagSettings() throws -> LagSettings {
+        var lag = LagSettings()
+        if let text = self.value(self.command.lagPartitions.map { String($0) }, "lag-partitions") {
+            guard let partitions = Bool(text.lowercased()) else {
+                throw ValidationError("lag-partitions must be true or false, not '\(text)'")
+            }
+            lag.partitionSeries = partitions
+        }
+        lag.maximumGroups = try self.integer(self.command.lagMaxGroups, "lag-max-groups", range: 1...10_000_000) ?? lag.maximumGroups
+        lag.maximumPartitions =
+            try self.integer(self.command.lagMaxPartitions, "lag-max-partitions", range: 1...100_000_000) ?? lag.maximumPartitions
+        lag.samplesPerPartition = try self.integer(self.command.lagSamples, "lag-samples", range: 2...100_000) ?? lag.samplesPerPartition
+        if let seconds = try self.integer(self.command.lagGroupIdle, "lag-group-idle", range: 1...86_400 * 365) {
+            lag.groupIdleMicroseconds = Int64(seconds) * 1_000_000
+        }
+        return lag
     }
 
     func logLevel() throws -> Logger.Level {

@@ -45,7 +45,10 @@ FAMILIES = {"requests_total", "request_duration_seconds", "broker_duration_secon
             "address_rewrites_total", "produced_records_total", "produced_bytes_total", "fetched_records_total",
             "fetched_bytes_total", "throttle_seconds", "clients", "build_info", "listener_errors_total",
             "label_values_folded_total", "sasl_authentications_total", "principal_requests_total",
-            "tls_reloads_total", "invalid_values_total", "removed_version_requests_total"}
+            "tls_reloads_total", "invalid_values_total", "removed_version_requests_total", "consumergroup_lag",
+            "consumergroup_lag_sum", "consumergroup_lag_seconds", "consumergroup_current_offset",
+            "topic_partition_current_offset", "consumergroup_members", "consumergroup_lag_observed_timestamp_seconds",
+            "lag_evictions_total"}
 KNOWN_NAMES = {"kafkascope_" + f + suffix for f in FAMILIES for suffix in ("", "_bucket", "_sum", "_count")}
 
 

@@ -60,6 +60,10 @@ import Testing
         #expect(whole.throttleMilliseconds == skeletal.throttleMilliseconds, "\(frame)")
         #expect(whole.topicNames == skeletal.topicNames, "\(frame)")
         #expect(whole.records == skeletal.records, "\(frame)")
+        #expect(whole.groups == skeletal.groups, "\(frame)")
+        #expect(whole.members == skeletal.members, "\(frame)")
+        #expect(whole.offsets == skeletal.offsets, "\(frame)")
+        #expect(whole.memberEpoch == skeletal.memberEpoch, "\(frame)")
     }
 }
 
@@ -145,5 +149,9 @@ import Testing
         #expect(tree.records == read.records, "\(frame)")
         #expect(tree.topicNames == read.topicNames, "\(frame)")
         #expect(tree.topics == read.topics, "\(frame)")
+        #expect(tree.groups == read.groups, "\(frame)")
+        #expect(tree.members == read.members, "\(frame)")
+        #expect(tree.offsets == read.offsets, "\(frame)")
+        #expect(tree.memberEpoch == read.memberEpoch, "\(frame)")
     }
 }

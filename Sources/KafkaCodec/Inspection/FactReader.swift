@@ -21,17 +21,18 @@ struct FactReader {
     func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {
         var facts = MessageFacts()
         facts.listsTopics = self.listsTopics
-        try self.readStruct(0, topic: nil, partition: nil, from: &reader, into: &facts)
+        try self.readStruct(0, topic: nil, partition: nil, group: nil, from: &reader, into: &facts)
         return facts
     }
 
     private func readStruct(
-        _ index: Int32, topic inherited: TopicReference?, partition inheritedPartition: Int32?,
+        _ index: Int32, topic inherited: TopicReference?, partition inheritedPartition: Int32?, group inheritedGroup: String?,
         from reader: inout WireReader, into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
         let structure = self.structures[Int(index)]
         var topic = inherited
         var partition = inheritedPartition
+        var group = inheritedGroup
         var name: String?
         var id: KafkaUUID?
         var errorCode: Int16 = 0
@@ -56,8 +57,15 @@ struct FactReader {
                 let value = try reader.readInteger(as: Int32.self)
                 if step.role == .partition { partition = value }
                 if step.role == .throttleTimeMs, index == 0 { facts.noteThrottle(milliseconds: value) }
+                if step.role == .memberEpoch, index == 0 { facts.noteMemberEpoch(value) }
             case .uint32: _ = try reader.readInteger(as: UInt32.self)
-            case .int64, .float64: _ = try reader.readInteger(as: UInt64.self)
+            case .int64:
+                let value = try reader.readInteger(as: Int64.self)
+                if let kind = step.role.offsetKind {
+                    settleTopic()
+                    facts.noteOffset(kind, value, group: group, topic: topic, partition: partition)
+                }
+            case .float64: _ = try reader.readInteger(as: UInt64.self)
             case .uuid:
                 let value = KafkaUUID(high: try reader.readInteger(), low: try reader.readInteger())
                 if step.role == .topicID, value != .zero { id = value }
@@ -67,6 +75,12 @@ struct FactReader {
                 else { continue }
                 if step.kind == .string, step.role == .topicName {
                     name = try reader.readText(length: length)
+                } else if step.kind == .string, step.role == .groupID {
+                    let text = try reader.readText(length: length)
+                    group = text
+                    facts.noteGroup(text)
+                } else if step.kind == .string, step.role == .memberID {
+                    facts.noteMember(try reader.readText(length: length), group: group)
                 } else if step.kind == .records, step.role == .records {
                     let slice = try reader.readSlice(length: length)
                     settleTopic()
@@ -82,12 +96,12 @@ struct FactReader {
                     throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
                 }
                 for _ in 0..<count {
-                    try self.skipOrRead(step, topic: topic, partition: partition, from: &reader, into: &facts)
+                    try self.skipOrRead(step, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
                 }
             case .structure:
                 if step.nullable, try reader.readInteger(as: Int8.self) < 0 { continue }
                 settleTopic()
-                try self.readStruct(step.structure, topic: topic, partition: partition, from: &reader, into: &facts)
+                try self.readStruct(step.structure, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
             }
         }
         settleTopic()
@@ -98,12 +112,12 @@ struct FactReader {
     }
 
     private func skipOrRead(
-        _ step: MessagePlan.Step, topic: TopicReference?, partition: Int32?, from reader: inout WireReader,
+        _ step: MessagePlan.Step, topic: TopicReference?, partition: Int32?, group: String?, from reader: inout WireReader,
         into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
         switch step.element {
         case .structure:
-            try self.readStruct(step.structure, topic: topic, partition: partition, from: &reader, into: &facts)
+            try self.readStruct(step.structure, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
         case .string, .bytes, .records:
             let length = try reader.readNullableLength(compact: step.compact, classicWidth: step.element == .string ? 2 : 4, nullable: false) ?? 0
             try reader.skip(length: length)

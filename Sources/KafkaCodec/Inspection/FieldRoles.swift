@@ -11,6 +11,12 @@ public struct FieldRoles: Sendable {
     public let topicID: Int?
     public let partition: Int?
     public let records: Int?
+    /// What consumer lag is computed from (`GroupFacts`): group and member ids, and per-partition offsets and
+    /// times, again by the names every schema gives them.
+    public let groupID: Int?
+    public let memberID: Int?
+    public let memberEpoch: Int?
+    public let offsets: [(index: Int, kind: PartitionOffset.Kind)]
     /// Fields holding nested structures, which may hold more of the above.
     public let nested: [Int]
 
@@ -27,6 +33,20 @@ public struct FieldRoles: Sendable {
         self.partition = isPartition
             ? index(["partitionIndex", "partition", "partitionId", "index"]) { if case .int32 = $0 { true } else { false } }
             : nil
+        let isString = { (type: FieldType) in if case .string = type { true } else { false } }
+        let isInt64 = { (type: FieldType) in if case .int64 = type { true } else { false } }
+        self.groupID = index(["groupId"], where: isString)
+        self.memberID = index(["memberId"], where: isString)
+        self.memberEpoch = index(["memberEpoch"]) { if case .int32 = $0 { true } else { false } }
+        let offsetNames: [(String, PartitionOffset.Kind, Bool)] = [
+            ("committedOffset", .committed, false), ("highWatermark", .highWatermark, true),
+            ("baseOffset", .baseOffset, true), ("logAppendTimeMs", .logAppendTime, true),
+            ("offset", .listedOffset, true), ("timestamp", .listedTimestamp, true),
+        ]
+        self.offsets = offsetNames.compactMap { name, kind, partitionOnly in
+            guard !partitionOnly || isPartition, let position = index([name], where: isInt64) else { return nil }
+            return (position, kind)
+        }.sorted { $0.index < $1.index }  // field order, as the byte reader meets them
         self.records = fields.firstIndex { if case .records = $0.type { true } else { false } }
         self.nested = fields.indices.filter { position in
             switch fields[position].type {

@@ -10,6 +10,8 @@ public enum KafkaErrorName {
 
     /// UNSUPPORTED_VERSION: the answer to a request at a version the receiver does not know.
     public static let unsupportedVersion: Int16 = 35
+    /// REBALANCE_IN_PROGRESS: the member is still in its group, which is rebalancing.
+    public static let rebalanceInProgress: Int16 = 27
 
     /// Whether Kafka defines `code`.
     public static func isKnown(_ code: Int16) -> Bool {

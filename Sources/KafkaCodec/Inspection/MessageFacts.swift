@@ -41,6 +41,8 @@ public struct MessageFacts: Sendable {
     public var listsTopics = true
     /// Nil until the message pairs a topic id with a name or, when `listsTopics`, names a topic.
     private var listing: TopicListing?
+    /// Nil until the message names a group or member, or states a partition offset (see `GroupFacts.swift`).
+    var groupListing: GroupListing?
 
     public init() {}
 

@@ -7,7 +7,10 @@ public enum MessageInspector {
         if let index = schema.roles.throttleTimeMs, case .int32(let milliseconds)? = body.values[index] {
             facts.noteThrottle(milliseconds: milliseconds)
         }
-        self.walk(body, schema: schema, topic: nil, partition: nil, into: &facts)
+        if let index = schema.roles.memberEpoch, case .int32(let epoch)? = body.values[index] {
+            facts.noteMemberEpoch(epoch)
+        }
+        self.walk(body, schema: schema, topic: nil, partition: nil, group: nil, into: &facts)
         if let recordTallies { facts.replaceTallies(with: recordTallies) }
         return facts
     }
@@ -27,11 +30,21 @@ public enum MessageInspector {
         schema: StructSchema,
         topic inherited: TopicReference?,
         partition inheritedPartition: Int32?,
+        group inheritedGroup: String?,
         into facts: inout MessageFacts
     ) {
         let roles = schema.roles
         var topic = inherited
         var partition = inheritedPartition
+        var group = inheritedGroup
+        // In field order, as the byte reader meets them: a group's id comes before its members and offsets.
+        if let index = roles.groupID, case .string(let id)? = value.values[index] {
+            group = id
+            facts.noteGroup(id)
+        }
+        if let index = roles.memberID, case .string(let id)? = value.values[index] {
+            facts.noteMember(id, group: group)
+        }
         if roles.topicName != nil || roles.topicID != nil {
             let name: String? = roles.topicName.flatMap { if case .string(let name)? = value.values[$0] { name } else { nil } }
             let id: KafkaUUID? = roles.topicID.flatMap { if case .uuid(let id)? = value.values[$0], id != .zero { id } else { nil } }
@@ -42,6 +55,11 @@ public enum MessageInspector {
         if let index = roles.partition, case .int32(let number)? = value.values[index] {
             partition = number
         }
+        for (index, kind) in roles.offsets {
+            if case .int64(let offset)? = value.values[index] {
+                facts.noteOffset(kind, offset, group: group, topic: topic, partition: partition)
+            }
+        }
         if let index = roles.errorCode, case .int16(let code)? = value.values[index], code != 0 {
             facts.errors.append(ErrorOccurrence(code: code, topic: topic, partition: partition))
         }
@@ -51,10 +69,10 @@ public enum MessageInspector {
         for index in roles.nested {
             switch (schema.fields[index].type, value.values[index]) {
             case (.structure(let nested), .structure(let child)?):
-                self.walk(child, schema: nested, topic: topic, partition: partition, into: &facts)
+                self.walk(child, schema: nested, topic: topic, partition: partition, group: group, into: &facts)
             case (.array(.structure(let nested)), .array(let elements)?):
                 for case .structure(let child) in elements {
-                    self.walk(child, schema: nested, topic: topic, partition: partition, into: &facts)
+                    self.walk(child, schema: nested, topic: topic, partition: partition, group: group, into: &facts)
                 }
             default:
                 continue

@@ -4,8 +4,8 @@
 /// (`RecordBatchReader.tally`) and for fields that stream through in parts (`RecordTallyScanner`) alike.
 enum RecordEntryHead {
     enum Judgement: Equatable {
-        /// `bytes` in all (from the base offset on) holding `records` records.
-        case entry(bytes: Int, records: Int)
+        /// `bytes` in all (from the base offset on) holding `records` records; a v2 batch also gives its span.
+        case entry(bytes: Int, records: Int, span: RecordSpan?)
         /// An entry of `bytes` whose other header values cannot be true: its records are not counted.
         case malformed(bytes: Int, InvalidValue)
         /// The entry's length cannot be true, so neither it nor anything after it can be delimited.
@@ -42,15 +42,27 @@ enum RecordEntryHead {
                 return .malformed(bytes: total, .recordCount)
             }
             if firstTimestamp < -1 || maxTimestamp < -1 { return .malformed(bytes: total, .batchTimestamp) }
-            return .entry(bytes: total, records: Int(recordCount))
+            let baseOffset = Self.int64(start, at: 0)
+            let (lastOffset, overflow) = baseOffset.addingReportingOverflow(Int64(lastOffsetDelta))
+            // Attribute bit 3: the broker stamped the batch with its append time, held in the max timestamp.
+            let logAppendTime = Self.int16(start, at: 21) & 0x08 != 0
+            let span = baseOffset < 0 || overflow ? nil : RecordSpan(
+                firstOffset: baseOffset, lastOffset: lastOffset,
+                firstTimestamp: logAppendTime ? maxTimestamp : firstTimestamp, lastTimestamp: maxTimestamp,
+                logAppendTime: logAppendTime)
+            return .entry(bytes: total, records: Int(recordCount), span: span)
         case 0, 1:
             // CRC, magic, attributes, (timestamp,) then key and value lengths.
             let minimum = start[16] == 0 ? 14 : 22
             guard length >= minimum else { return .unreadable(.batchLength) }
-            return .entry(bytes: total, records: 1)  // a compressed wrapper's inner set is not opened
+            return .entry(bytes: total, records: 1, span: nil)  // a compressed wrapper's inner set is not opened
         default:
             return length >= 5 ? .malformed(bytes: total, .magic) : .unreadable(.batchLength)
         }
+    }
+
+    private static func int16(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int16 {
+        Int16(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int16.self))
     }
 
     private static func int32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32 {

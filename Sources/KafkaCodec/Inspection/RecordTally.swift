@@ -8,6 +8,8 @@ public struct RecordTally: Hashable, Sendable {
     public var records: Int
     public var bytes: Int
     public var invalid = InvalidValues()
+    /// The offsets and times of the counted v2 batches, first batch to last: what consumer lag in seconds reads.
+    public var span: RecordSpan?
 
     public init(records: Int, bytes: Int) {
         self.records = records
@@ -16,9 +18,10 @@ public struct RecordTally: Hashable, Sendable {
 
     mutating func add(_ entry: RecordEntryHead.Judgement) {
         switch entry {
-        case .entry(let bytes, let records):
+        case .entry(let bytes, let records, let span):
             self.records += records
             self.bytes += bytes
+            if let span { self.span = self.span.map { $0.extended(to: span) } ?? span }
         case .malformed(let bytes, let value):
             self.bytes += bytes
             self.invalid.note(value)
@@ -41,7 +44,7 @@ extension RecordBatchReader {
                 guard rest.count >= needed else { return }
                 let judgement = RecordEntryHead.judge(rest)
                 switch judgement {
-                case .entry(let size, _), .malformed(let size, _):
+                case .entry(let size, _, _), .malformed(let size, _):
                     guard size <= rest.count else { return }  // the partial tail
                     position += size
                 case .unreadable:
@@ -52,5 +55,39 @@ extension RecordBatchReader {
             }
         }
         return tally
+    }
+}
+
+/// The offsets a run of record batches covers, with the time of its first and last record.
+///
+/// Timestamps are the producer's clock (CreateTime) unless `logAppendTime`, when the broker stamped each batch as
+/// it appended it; -1 where a batch carries none.
+public struct RecordSpan: Hashable, Sendable {
+    /// The first batch's base offset: in a Produce request the producer's own count from 0, in a Fetch response
+    /// the log's offset.
+    public var firstOffset: Int64
+    /// The last batch's base offset plus its last offset delta.
+    public var lastOffset: Int64
+    public var firstTimestamp: Int64
+    public var lastTimestamp: Int64
+    public var logAppendTime: Bool
+
+    public init(firstOffset: Int64, lastOffset: Int64, firstTimestamp: Int64, lastTimestamp: Int64, logAppendTime: Bool) {
+        self.firstOffset = firstOffset
+        self.lastOffset = lastOffset
+        self.firstTimestamp = firstTimestamp
+        self.lastTimestamp = lastTimestamp
+        self.logAppendTime = logAppendTime
+    }
+
+    /// Offsets from the first batch to the last, both included: what a Produce request adds to the log.
+    public var offsetCount: Int64 { self.lastOffset - self.firstOffset + 1 }
+
+    func extended(to later: RecordSpan) -> RecordSpan {
+        var span = self
+        span.lastOffset = max(self.lastOffset, later.lastOffset)
+        span.lastTimestamp = later.lastTimestamp
+        span.logAppendTime = self.logAppendTime && later.logAppendTime
+        return span
     }
 }

@@ -35,7 +35,7 @@ struct RecordTallyScanner {
     private mutating func headerComplete() {
         let judgement = self.header.withUnsafeBytes { RecordEntryHead.judge($0) }
         switch judgement {
-        case .entry(let total, _), .malformed(let total, _):
+        case .entry(let total, _, _), .malformed(let total, _):
             self.pending = judgement
             self.rest = total - self.header.count
             if self.rest == 0 { self.entryComplete() }

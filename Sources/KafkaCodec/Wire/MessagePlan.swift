@@ -11,7 +11,32 @@ final class MessagePlan: @unchecked Sendable {
     /// What a field says for `MessageFacts` (see `FieldRoles`), resolved when the plan is built so that reading
     /// facts compares one byte per field.
     enum Role: UInt8 {
-        case none, errorCode, throttleTimeMs, topicName, topicID, partition, records
+        case none, errorCode, throttleTimeMs, topicName, topicID, partition, records, groupID, memberID, memberEpoch
+        case committedOffset, highWatermark, baseOffset, logAppendTime, listedOffset, listedTimestamp
+
+        init(_ kind: PartitionOffset.Kind) {
+            switch kind {
+            case .committed: self = .committedOffset
+            case .highWatermark: self = .highWatermark
+            case .baseOffset: self = .baseOffset
+            case .logAppendTime: self = .logAppendTime
+            case .listedOffset: self = .listedOffset
+            case .listedTimestamp: self = .listedTimestamp
+            }
+        }
+
+        /// The offset kind of an int64 step, if it holds one.
+        var offsetKind: PartitionOffset.Kind? {
+            switch self {
+            case .committedOffset: .committed
+            case .highWatermark: .highWatermark
+            case .baseOffset: .baseOffset
+            case .logAppendTime: .logAppendTime
+            case .listedOffset: .listedOffset
+            case .listedTimestamp: .listedTimestamp
+            default: nil
+            }
+        }
     }
 
     struct Step {
@@ -113,7 +138,8 @@ final class MessagePlan: @unchecked Sendable {
             let roles: [(Int?, Role)] = [
                 (roles.errorCode, .errorCode), (roles.throttleTimeMs, .throttleTimeMs), (roles.topicName, .topicName),
                 (roles.topicID, .topicID), (roles.partition, .partition), (roles.records, .records),
-            ]
+                (roles.groupID, .groupID), (roles.memberID, .memberID), (roles.memberEpoch, .memberEpoch),
+            ] + roles.offsets.map { ($0.index, Role($0.kind)) }
             return roles.first { $0.0 == slot }?.1 ?? .none
         }
 

@@ -390,11 +390,12 @@ public final class CaptureAnalyzer {
         let latency = Duration.microseconds(CaptureTime.elapsed(from: request.timestamp, to: timestamp))
         if let skeleton = frame.followed?.skeleton {
             self.followedFrames += 1
-            connection.recorder?.responseRead(skeleton, apiKey: request.header.apiKey, frameBytes: frame.size, brokerDuration: latency)
+            connection.recorder?.responseRead(
+                skeleton, apiKey: request.header.apiKey, frameBytes: frame.size, brokerDuration: latency, at: timestamp)
         } else {
             connection.recorder?.responseRead(
                 frame.payload, apiKey: request.header.apiKey, apiVersion: request.header.apiVersion, frameBytes: frame.size,
-                brokerDuration: latency)
+                brokerDuration: latency, at: timestamp)
         }
         connection.recorder?.responseDelivered(apiKey: request.header.apiKey, after: latency)
         connection.release(request.slot)

@@ -12,6 +12,12 @@ public struct TopicNames: Sendable {
         topic.name ?? topic.id.flatMap { self.byID[$0] }
     }
 
+    /// A topic as lag and per-topic metrics label it: its name, else its id in base64.
+    public func label(of topic: TopicReference?) -> String {
+        guard let topic else { return "" }
+        return self.name(of: topic) ?? topic.id?.base64 ?? ""
+    }
+
     mutating func learn(_ names: [KafkaUUID: String]) {
         self.byID.merge(names) { _, new in new }
     }

@@ -1,3 +1,4 @@
+import KafkaCodec
 import KafkaProxyMetrics
 
 /// One analysis of captures into one report format: what `kafkascope pcap` runs, and what the capture fuzzer runs
@@ -12,6 +13,8 @@ public final class CaptureReport {
         case prometheus
         /// Every client and the API versions it used, as JSON: the proxy's `GET /clients` for a capture.
         case clients
+        /// Consumer-group lag as of the capture's end, as JSON: the proxy's `GET /lag` for a capture.
+        case lag
     }
 
     public struct Settings {
@@ -35,17 +38,21 @@ public final class CaptureReport {
     private let summary: SummaryBox
     /// Every client seen, for the summary and clients formats.
     private let clients: ClientDirectory
+    /// Consumer lag, for the summary and lag formats (prometheus has its own, in `metrics`).
+    private let lag: ConsumerLag
 
     /// `write` takes the report's text as it is produced; jsonl lines come from the thread that reads frames.
     public init(settings: Settings, write: @escaping (String) -> Void) {
         self.settings = settings
         self.write = write
-        let metrics = settings.format == .prometheus ? KafkascopeMetrics() : nil
+        let metrics = settings.format == .prometheus ? KafkascopeMetrics(lagAsOfWallClock: false) : nil
         let clients = ClientDirectory()
+        let lag = ConsumerLag()
+        let tracksLag = settings.format == .summary || settings.format == .lag
         var options = CaptureAnalyzer.Options()
         options.brokerPorts = settings.brokerPorts
         options.clients = clients
-        options.decode = settings.format == .summary || settings.format == .jsonl
+        options.decode = settings.format == .summary || settings.format == .jsonl || settings.format == .lag
         options.keepDecoded = settings.decodeFull
         options.listTopics = settings.format == .jsonl
         options.metrics = metrics
@@ -54,14 +61,20 @@ public final class CaptureReport {
         let (window, format, decodeFull) = (settings.window, settings.format, settings.decodeFull)
         self.analyzer = CaptureAnalyzer(options: options) { exchange, names in
             guard window.contains(exchange.request.timestamp) else { return }
+            if tracksLag, let response = exchange.responseFacts, ConsumerLag.isRelevant(exchange.request.header.apiKey) {
+                lag.observe(
+                    exchange.request.header.apiKey, request: exchange.request.facts, response: response,
+                    at: exchange.responseTimestamp, name: names.label(of:))
+            }
             switch format {
             case .summary: summary.report.add(exchange, names: names)
             case .jsonl: write(JSONLines.line(for: exchange, decodeFull: decodeFull, topicName: names.name(of:)) + "\n")
-            case .prometheus, .clients: break
+            case .prometheus, .clients, .lag: break
             }
         }
         self.metrics = metrics
         self.clients = clients
+        self.lag = lag
         self.summary = summary
     }
 
@@ -91,10 +104,12 @@ public final class CaptureReport {
         let counters = self.analyzer.counters
         switch self.settings.format {
         case .summary:
-            self.write(self.summary.report.render(counters: counters, brokerPorts: self.analyzer.brokerPorts, clients: self.clients))
+            self.write(self.summary.report.render(
+                counters: counters, brokerPorts: self.analyzer.brokerPorts, clients: self.clients, lag: self.lag.snapshot()))
         case .jsonl: break
         case .prometheus: self.write(String(decoding: self.metrics!.exposition(), as: UTF8.self))
         case .clients: self.write(self.clients.json())
+        case .lag: self.write(self.lag.snapshot().json())
         }
         return counters
     }

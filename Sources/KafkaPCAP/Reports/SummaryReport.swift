@@ -75,7 +75,7 @@ public struct SummaryReport {
     }
 
     /// The report; its client tables come from `clients`, which saw every request, answered or not.
-    public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>, clients: ClientDirectory) -> String {
+    public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>, clients: ClientDirectory, lag: LagSnapshot) -> String {
         var out = ""
         let apiRows = self.apis.sorted { ($1.value.latency.count, $0.key) < ($0.value.latency.count, $1.key) }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
@@ -104,6 +104,7 @@ public struct SummaryReport {
         out += Self.table(
             title: "Topics", header: ["topic", "produced records", "produced bytes", "fetched records", "fetched bytes"],
             rows: topicRows)
+        out += Self.consumerGroups(lag)
         out += "Broker ports: \(brokerPorts.sorted().map(String.init).joined(separator: ", "))\n\nTotals\n"
         for (name, value) in counters.all {
             out += "  " + name.padding(toLength: 18, withPad: " ", startingAt: 0) + String(value) + "\n"
@@ -124,6 +125,23 @@ public struct SummaryReport {
         return Self.table(
             title: "Kafka 4.0 readiness: API versions Kafka 4.0 removed (KIP-896)",
             header: ["client id", "software", "api", "version", "requests"], rows: rows)
+    }
+
+    /// Per group and topic, as of the capture's last packet: what the proxy's `/lag` would have said then.
+    private static func consumerGroups(_ lag: LagSnapshot) -> String {
+        let rows = lag.groups.flatMap { group in
+            group.topics.map { topic in
+                [
+                    group.group, topic.topic, String(topic.partitions.count), String(topic.committedOffsets),
+                    topic.logEndOffsets.map(String.init) ?? "?", String(topic.lag),
+                    topic.lagSeconds.map { String(format: "%.1f", $0) } ?? "?",
+                    group.lastCommit.map { Timestamp.iso8601(microseconds: $0) } ?? "-",
+                ]
+            }
+        }
+        return Self.table(
+            title: "Consumer groups (lag as of the capture's end; ? where the traffic did not show it)",
+            header: ["group", "topic", "partitions", "committed", "log end", "lag", "lag s", "last commit"], rows: rows)
     }
 
     private static func milliseconds(_ microseconds: Double) -> String {

@@ -1,0 +1,121 @@
+import KafkaCodec
+
+extension LagState {
+    /// The APIs whose exchanges say something about consumer lag.
+    static func isRelevant(_ api: APIKey) -> Bool {
+        switch api {
+        case .produce, .fetch, .listOffsets, .offsetCommit, .offsetFetch, .joinGroup, .heartbeat, .leaveGroup,
+            .syncGroup, .txnOffsetCommit, .consumerGroupHeartbeat:
+            true
+        default:
+            false
+        }
+    }
+
+    /// Reads one request/response pair. `request` is nil when the request could not be read; `name` gives a
+    /// topic's name (or its id in base64) as the per-topic metrics label it.
+    mutating func observe(
+        _ api: APIKey, request: MessageFacts?, response: MessageFacts, at time: Int64, name: (TopicReference?) -> String
+    ) {
+        func key(_ topic: TopicReference?, _ partition: Int32?) -> TopicPartition? {
+            partition.map { TopicPartition(topic: name(topic), partition: $0) }
+        }
+        /// Partitions whose entry in the response carries an error, and whether the whole response failed.
+        func failures() -> (partitions: Set<TopicPartition>, whole: Bool) {
+            var partitions: Set<TopicPartition> = []
+            var whole = false
+            for error in response.errors {
+                if let failed = key(error.topic, error.partition) { partitions.insert(failed) } else if error.topic == nil { whole = true }
+            }
+            return (partitions, whole)
+        }
+        let group = request?.groups.first
+        switch api {
+        case .produce:
+            self.produced(request: request, response: response, at: time, key: key)
+        case .fetch:
+            for offset in response.offsets where offset.kind == .highWatermark {
+                if let partition = key(offset.topic, offset.partition) { self.logEnd(offset.value, of: partition, at: time) }
+            }
+            for traffic in response.records {
+                guard let span = traffic.tally.span, let partition = key(traffic.topic, traffic.partition) else { continue }
+                self.appended(offset: span.firstOffset, timestampMilliseconds: span.firstTimestamp, in: partition)
+                self.appended(offset: span.lastOffset, timestampMilliseconds: span.lastTimestamp, in: partition)
+            }
+        case .listOffsets:
+            // Only answers to "latest" (-1) are log ends; a ListOffsets answer never lowers one seen elsewhere.
+            let latest = Set((request?.offsets ?? []).filter { $0.kind == .listedTimestamp && $0.value == -1 }.compactMap {
+                key($0.topic, $0.partition)
+            })
+            for offset in response.offsets where offset.kind == .listedOffset {
+                if let partition = key(offset.topic, offset.partition), latest.contains(partition) {
+                    self.logEnd(offset.value, of: partition, at: time)
+                }
+            }
+        case .offsetCommit, .txnOffsetCommit:
+            guard let group, let request else { return }
+            let (failed, whole) = failures()
+            guard !whole else { return }
+            var succeeded = false
+            for offset in request.offsets where offset.kind == .committed {
+                guard let partition = key(offset.topic, offset.partition), !failed.contains(partition) else { continue }
+                self.committed(offset.value, group: group, partition: partition, at: time)
+                succeeded = true
+            }
+            guard succeeded else { return }  // a refused commit may come from no member at all
+            self.commitSucceeded(group: group, at: time)
+            for member in request.members { self.memberSeen(member.memberID, group: group, at: time) }
+        case .offsetFetch:
+            let failed = failures().partitions
+            for offset in response.offsets where offset.kind == .committed {
+                // v8+ answers for several groups, each named in the response; before, for the one requested.
+                guard let owner = offset.group ?? group, let partition = key(offset.topic, offset.partition),
+                    !failed.contains(partition)
+                else { continue }
+                self.committed(offset.value, group: owner, partition: partition, at: time)
+            }
+        case .joinGroup, .heartbeat, .syncGroup, .consumerGroupHeartbeat:
+            // A member answered with an error other than "rebalance in progress" is not (or no longer) in the group.
+            guard let group, response.errors.allSatisfy({ $0.code == KafkaErrorName.rebalanceInProgress }) else { return }
+            if api == .consumerGroupHeartbeat, let epoch = request?.memberEpoch, epoch < 0 {
+                for member in request?.members ?? [] { self.memberLeft(member.memberID, group: group, at: time) }
+                return
+            }
+            for member in (request?.members ?? []) + response.members { self.memberSeen(member.memberID, group: group, at: time) }
+        case .leaveGroup:
+            guard let group else { return }
+            for member in request?.members ?? [] { self.memberLeft(member.memberID, group: group, at: time) }
+        default:
+            return
+        }
+    }
+
+    /// A Produce exchange: the log now ends after the request's batches, placed at the response's base offset.
+    private mutating func produced(
+        request: MessageFacts?, response: MessageFacts, at time: Int64, key: (TopicReference?, Int32?) -> TopicPartition?
+    ) {
+        guard let request else { return }
+        // Per partition, the offset given to the request's first record and, from v2, the broker's append time
+        // (-1 unless the topic uses LogAppendTime).
+        var placed: [TopicPartition: (base: Int64, appendTime: Int64)] = [:]
+        for offset in response.offsets {
+            guard let partition = key(offset.topic, offset.partition) else { continue }
+            switch offset.kind {
+            case .baseOffset: placed[partition] = (offset.value, -1)
+            case .logAppendTime: placed[partition]?.appendTime = offset.value
+            default: continue
+            }
+        }
+        for traffic in request.records {
+            guard let span = traffic.tally.span, let partition = key(traffic.topic, traffic.partition),
+                let (base, appendTime) = placed[partition], base >= 0
+            else { continue }
+            let last = base + span.offsetCount - 1
+            self.logEnd(last + 1, of: partition, at: time)
+            // With LogAppendTime the broker's stamp holds for every record; otherwise the producer's clock does.
+            let (first, final) = appendTime >= 0 ? (appendTime, appendTime) : (span.firstTimestamp, span.lastTimestamp)
+            self.appended(offset: base, timestampMilliseconds: first, in: partition)
+            self.appended(offset: last, timestampMilliseconds: final, in: partition)
+        }
+    }
+}
