@@ -54,7 +54,7 @@ public final class ExchangeRecorder {
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
     /// The facts of requests whose answers consumer lag reads, oldest first; answers come in request order.
-    private var lagRequests: [(api: APIKey, facts: MessageFacts?)] = []
+    private var lagRequests = CircularBuffer<(api: APIKey, facts: MessageFacts?)>()
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
     /// The client's ip:port, for the readiness view.
@@ -197,7 +197,7 @@ public final class ExchangeRecorder {
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, direction: .fetched)
             if let lag = self.metrics.consumerLag, let lagRequest {
-                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds(), name: self.topicLabel)
+                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds(), name: { self.topicLabel($0) })
             }
         }
         return nil
@@ -217,6 +217,8 @@ public final class ExchangeRecorder {
 
     /// The oldest kept request of `api`: the one this answer belongs to. `.some(nil)` for one that did not decode.
     private func takeLagRequest(_ api: APIKey) -> MessageFacts?? {
+        // Answers come in request order, so the oldest kept request is nearly always the one.
+        if self.lagRequests.first?.api == api { return self.lagRequests.removeFirst().facts }
         guard let index = self.lagRequests.firstIndex(where: { $0.api == api }) else { return nil }
         return self.lagRequests.remove(at: index).facts
     }

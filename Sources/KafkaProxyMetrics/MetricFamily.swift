@@ -30,6 +30,15 @@ enum MetricFamily: String {
     case tlsReloads = "kafkascope_tls_reloads_total"
     case invalidValues = "kafkascope_invalid_values_total"
     case removedVersionRequests = "kafkascope_removed_version_requests_total"
+    // Consumer lag, rendered at scrape time from a `LagSnapshot` rather than kept in the registry.
+    case consumerGroupLag = "kafkascope_consumergroup_lag"
+    case consumerGroupLagSum = "kafkascope_consumergroup_lag_sum"
+    case consumerGroupLagSeconds = "kafkascope_consumergroup_lag_seconds"
+    case consumerGroupCurrentOffset = "kafkascope_consumergroup_current_offset"
+    case topicPartitionCurrentOffset = "kafkascope_topic_partition_current_offset"
+    case consumerGroupMembers = "kafkascope_consumergroup_members"
+    case consumerGroupLagObserved = "kafkascope_consumergroup_lag_observed_timestamp_seconds"
+    case lagEvictions = "kafkascope_lag_evictions_total"
 
     var help: String {
         switch self {
@@ -60,6 +69,22 @@ enum MetricFamily: String {
         case .tlsReloads: "Reloads of served TLS certificates (client listeners, metrics endpoint), by outcome."
         case .removedVersionRequests:
             "Requests at API versions Kafka 4.0 no longer accepts (KIP-896), by API, version and client id; see /clients."
+        case .consumerGroupLag:
+            "Records a consumer group has yet to commit: log end offset minus committed offset, from observed traffic."
+        case .consumerGroupLagSum:
+            "Consumer group lag summed over a topic's partitions."
+        case .consumerGroupLagSeconds:
+            "How long ago the first record the group has not committed was appended (record batch timestamps)."
+        case .consumerGroupCurrentOffset:
+            "The consumer group's committed offset, as the last successful commit or OffsetFetch said."
+        case .topicPartitionCurrentOffset:
+            "A partition's log end offset: the highest of Fetch high watermarks, Produce results and ListOffsets latest."
+        case .consumerGroupMembers:
+            "Members of the consumer group heard from within the member timeout (JoinGroup, SyncGroup, Heartbeat, ConsumerGroupHeartbeat)."
+        case .consumerGroupLagObserved:
+            "When the traffic the group's lag on the topic rests on was last seen; older values may be stale."
+        case .lagEvictions:
+            "Entries dropped from the bounded lag tables (groups, partitions, samples)."
         case .invalidValues:
             "Values in frames that cannot be true (negative record counts, impossible lengths...), left out of the other metrics; the frames were forwarded as is."
         }

@@ -67,6 +67,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
     var metricsLabelCap: Int?
 
+    @Option(help: "Track consumer-group lag from the traffic (GET /lag and the lag families; default true).")
+    var lag: Bool?
+
     @Option(help: "Export consumer lag per partition as well as per topic; false leaves the per-topic sums, for large clusters (default true).")
     var lagPartitions: Bool?
 

@@ -43,7 +43,7 @@ struct Settings {
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
-        "metrics-label-cap", "lag-partitions", "lag-max-groups", "lag-max-partitions", "lag-samples", "lag-group-idle", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
+        "metrics-label-cap", "lag", "lag-partitions", "lag-max-groups", "lag-max-partitions", "lag-samples", "lag-group-idle", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
         "upstream-tls", "upstream-ca", "upstream-cert", "upstream-key", "upstream-insecure-skip-verify",
         "metrics-tls-cert", "metrics-tls-key",
     ]
@@ -58,6 +58,12 @@ struct Settings {
         if given { return true }
         guard let text = self.value(nil, name) else { return false }
         return ["true", "1", "yes"].contains(text.lowercased())
+    }
+
+    private func boolean(_ flag: Bool?, _ name: String) throws -> Bool? {
+        guard let text = self.value(flag.map { String($0) }, name) else { return nil }
+        guard let value = Bool(text.lowercased()) else { throw ValidationError("\(name) must be true or false, not '\(text)'") }
+        return value
     }
 
     private func integer(_ flag: Int?, _ name: String, range: ClosedRange<Int>) throws -> Int? {
@@ -160,14 +166,11 @@ struct Settings {
         try self.integer(self.command.metricsLabelCap, "metrics-label-cap", range: 1...1_000_000) ?? KafkascopeMetrics.defaultLabelCap
     }
 
-    func lagSettings() throws -> LagSettings {
+    /// Nil with `--lag false`: no lag is tracked.
+    func lagSettings() throws -> LagSettings? {
+        guard try self.boolean(self.command.lag, "lag") ?? true else { return nil }
         var lag = LagSettings()
-        if let text = self.value(self.command.lagPartitions.map { String($0) }, "lag-partitions") {
-            guard let partitions = Bool(text.lowercased()) else {
-                throw ValidationError("lag-partitions must be true or false, not '\(text)'")
-            }
-            lag.partitionSeries = partitions
-        }
+        lag.partitionSeries = try self.boolean(self.command.lagPartitions, "lag-partitions") ?? lag.partitionSeries
         lag.maximumGroups = try self.integer(self.command.lagMaxGroups, "lag-max-groups", range: 1...10_000_000) ?? lag.maximumGroups
         lag.maximumPartitions =
             try self.integer(self.command.lagMaxPartitions, "lag-max-partitions", range: 1...100_000_000) ?? lag.maximumPartitions

@@ -64,7 +64,7 @@ public final class CaptureReport {
             if tracksLag, let response = exchange.responseFacts, ConsumerLag.isRelevant(exchange.request.header.apiKey) {
                 lag.observe(
                     exchange.request.header.apiKey, request: exchange.request.facts, response: response,
-                    at: exchange.responseTimestamp, name: names.label(of:))
+                    at: exchange.responseTimestamp) { names.label(of: $0) }
             }
             switch format {
             case .summary: summary.report.add(exchange, names: names)

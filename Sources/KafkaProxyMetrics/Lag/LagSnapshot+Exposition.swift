@@ -7,28 +7,28 @@ extension LagSnapshot {
         var families = LagFamilies()
         for group in self.groups {
             let groupLabel = ("group", label("group", group.group))
-            families.add(.members, [groupLabel], Double(group.members), .sum)
+            families.add(.consumerGroupMembers, [groupLabel], Double(group.members), .sum)
             for topic in group.topics {
                 let topicLabel = ("topic", label("topic", topic.topic))
-                families.add(.lagSum, [groupLabel, topicLabel], Double(topic.lag), .sum)
-                families.add(.observed, [groupLabel, topicLabel], Double(topic.observedAt) / 1_000_000, .max)
+                families.add(.consumerGroupLagSum, [groupLabel, topicLabel], Double(topic.lag), .sum)
+                families.add(.consumerGroupLagObserved, [groupLabel, topicLabel], Double(topic.observedAt) / 1_000_000, .max)
                 guard self.partitionSeries else { continue }
                 for partition in topic.partitions {
                     let labels = [groupLabel, topicLabel, ("partition", String(partition.partition))]
-                    families.add(.currentOffset, labels, Double(partition.committedOffset), .max)
-                    if let lag = partition.lag { families.add(.lag, labels, Double(lag), .sum) }
-                    if let seconds = partition.lagSeconds { families.add(.lagSeconds, labels, seconds, .max) }
+                    families.add(.consumerGroupCurrentOffset, labels, Double(partition.committedOffset), .max)
+                    if let lag = partition.lag { families.add(.consumerGroupLag, labels, Double(lag), .sum) }
+                    if let seconds = partition.lagSeconds { families.add(.consumerGroupLagSeconds, labels, seconds, .max) }
                 }
             }
         }
         if self.partitionSeries {
             for end in self.logEnds {
                 let labels = [("topic", label("topic", end.topic)), ("partition", String(end.partition))]
-                families.add(.logEnd, labels, Double(end.offset), .max)
+                families.add(.topicPartitionCurrentOffset, labels, Double(end.offset), .max)
             }
         }
         for (table, count) in self.evictions {
-            families.add(.evictions, [("table", table)], Double(count), .sum)
+            families.add(.lagEvictions, [("table", table)], Double(count), .sum)
         }
         return families.text
     }
@@ -36,29 +36,13 @@ extension LagSnapshot {
 
 /// The lag families being rendered, each series once.
 private struct LagFamilies {
-    enum Family: String, CaseIterable {
-        case lag = "kafkascope_consumergroup_lag"
-        case lagSum = "kafkascope_consumergroup_lag_sum"
-        case lagSeconds = "kafkascope_consumergroup_lag_seconds"
-        case currentOffset = "kafkascope_consumergroup_current_offset"
-        case logEnd = "kafkascope_topic_partition_current_offset"
-        case members = "kafkascope_consumergroup_members"
-        case observed = "kafkascope_consumergroup_lag_observed_timestamp_seconds"
-        case evictions = "kafkascope_lag_evictions_total"
+    typealias Family = MetricFamily
 
-        var help: String {
-            switch self {
-            case .lag: "Records a consumer group has yet to commit: log end offset minus committed offset, from observed traffic."
-            case .lagSum: "Consumer group lag summed over a topic's partitions."
-            case .lagSeconds: "How long ago the first record the group has not committed was appended (record batch timestamps)."
-            case .currentOffset: "The consumer group's committed offset, as the last successful commit or OffsetFetch said."
-            case .logEnd: "A partition's log end offset: the highest of Fetch high watermarks, Produce results and ListOffsets latest."
-            case .members: "Members of the consumer group heard from within the member timeout (JoinGroup, SyncGroup, Heartbeat, ConsumerGroupHeartbeat)."
-            case .observed: "When the traffic the group's lag on the topic rests on was last seen; older values may be stale."
-            case .evictions: "Entries dropped from the bounded lag tables (groups, partitions, samples)."
-            }
-        }
-    }
+    /// The lag families, in the order they are written.
+    static let families: [Family] = [
+        .consumerGroupLag, .consumerGroupLagSum, .consumerGroupLagSeconds, .consumerGroupCurrentOffset,
+        .topicPartitionCurrentOffset, .consumerGroupMembers, .consumerGroupLagObserved, .lagEvictions,
+    ]
 
     enum Merge {
         case sum, max
@@ -80,10 +64,10 @@ private struct LagFamilies {
 
     var text: String {
         var out = ""
-        for family in Family.allCases {
+        for family in Self.families {
             guard let series = self.series[family] else { continue }
             out += "# HELP \(family.rawValue) \(family.help)\n"
-            out += "# TYPE \(family.rawValue) \(family == .evictions ? "counter" : "gauge")\n"
+            out += "# TYPE \(family.rawValue) \(family == .lagEvictions ? "counter" : "gauge")\n"
             for (labels, value) in series {
                 out += "\(family.rawValue){\(labels)} \(Self.number(value))\n"
             }

@@ -39,8 +39,9 @@ extension LagState {
             }
             for traffic in response.records {
                 guard let span = traffic.tally.span, let partition = key(traffic.topic, traffic.partition) else { continue }
-                self.appended(offset: span.firstOffset, timestampMilliseconds: span.firstTimestamp, in: partition)
-                self.appended(offset: span.lastOffset, timestampMilliseconds: span.lastTimestamp, in: partition)
+                self.logged(
+                    partition, end: nil, samples: ((span.firstOffset, span.firstTimestamp), (span.lastOffset, span.lastTimestamp)),
+                    at: time)
             }
         case .listOffsets:
             // Only answers to "latest" (-1) are log ends; a ListOffsets answer never lowers one seen elsewhere.
@@ -95,27 +96,23 @@ extension LagState {
         request: MessageFacts?, response: MessageFacts, at time: Int64, key: (TopicReference?, Int32?) -> TopicPartition?
     ) {
         guard let request else { return }
-        // Per partition, the offset given to the request's first record and, from v2, the broker's append time
-        // (-1 unless the topic uses LogAppendTime).
-        var placed: [TopicPartition: (base: Int64, appendTime: Int64)] = [:]
-        for offset in response.offsets {
-            guard let partition = key(offset.topic, offset.partition) else { continue }
-            switch offset.kind {
-            case .baseOffset: placed[partition] = (offset.value, -1)
-            case .logAppendTime: placed[partition]?.appendTime = offset.value
-            default: continue
-            }
-        }
+        let offsets = response.offsets
         for traffic in request.records {
-            guard let span = traffic.tally.span, let partition = key(traffic.topic, traffic.partition),
-                let (base, appendTime) = placed[partition], base >= 0
+            // Request and response name the topic alike (same version), so they pair without resolving names.
+            guard let span = traffic.tally.span,
+                let position = offsets.firstIndex(where: {
+                    $0.kind == .baseOffset && $0.partition == traffic.partition && $0.topic == traffic.topic
+                }),
+                offsets[position].value >= 0, let partition = key(traffic.topic, traffic.partition)
             else { continue }
-            let last = base + span.offsetCount - 1
-            self.logEnd(last + 1, of: partition, at: time)
-            // With LogAppendTime the broker's stamp holds for every record; otherwise the producer's clock does.
+            let base = offsets[position].value
+            // From v2 the broker's append time follows: -1 unless the topic uses LogAppendTime, whose stamp then
+            // holds for every record; otherwise the producer's clock does.
+            let next = offsets.index(after: position)
+            let appendTime = next < offsets.endIndex && offsets[next].kind == .logAppendTime ? offsets[next].value : -1
             let (first, final) = appendTime >= 0 ? (appendTime, appendTime) : (span.firstTimestamp, span.lastTimestamp)
-            self.appended(offset: base, timestampMilliseconds: first, in: partition)
-            self.appended(offset: last, timestampMilliseconds: final, in: partition)
+            let last = base + span.offsetCount - 1
+            self.logged(partition, end: last + 1, samples: ((base, first), (last, final)), at: time)
         }
     }
 }

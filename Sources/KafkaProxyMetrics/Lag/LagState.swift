@@ -66,21 +66,28 @@ struct LagState: Sendable {
 
     /// A log end offset seen: the log end only moves forward, as a lower one may come from a stale answer.
     mutating func logEnd(_ offset: Int64, of partition: TopicPartition, at time: Int64) {
-        guard offset >= 0 else { return }
-        self.editLog(partition) { log in
-            if let end = log.end, end.value > offset {
-                log.end?.at = max(end.at, time)
-            } else {
-                log.end = Observed(value: offset, at: time)
-            }
-        }
+        self.logged(partition, end: offset, samples: nil, at: time)
     }
 
-    mutating func appended(offset: Int64, timestampMilliseconds: Int64, in partition: TopicPartition) {
+    /// What one partition entry says of the log: its end offset, if it gives one, and when offsets were appended
+    /// (offset, milliseconds), in one visit of the partition's record.
+    mutating func logged(
+        _ partition: TopicPartition, end: Int64?, samples: (first: (Int64, Int64), last: (Int64, Int64))?, at time: Int64
+    ) {
         let capacity = self.settings.samplesPerPartition
         var dropped = 0
         self.editLog(partition) { log in
-            dropped = log.timeline.add(offset: offset, timestamp: timestampMilliseconds, capacity: capacity)
+            if let end, end >= 0 {
+                if let known = log.end, known.value > end {
+                    log.end?.at = max(known.at, time)
+                } else {
+                    log.end = Observed(value: end, at: time)
+                }
+            }
+            if let (first, last) = samples {
+                dropped += log.timeline.add(offset: first.0, timestamp: first.1, capacity: capacity)
+                dropped += log.timeline.add(offset: last.0, timestamp: last.1, capacity: capacity)
+            }
         }
         if dropped > 0 { self.evictions[.samples, default: 0] += dropped }
     }
@@ -114,7 +121,7 @@ struct LagState: Sendable {
     }
 
     private mutating func editLog(_ partition: TopicPartition, _ change: (inout PartitionLog) -> Void) {
-        if self.logs[partition] == nil, self.logs.count >= self.settings.maximumPartitions,
+        if self.logs.count >= self.settings.maximumPartitions, self.logs[partition] == nil,
             let oldest = self.logs.min(by: { ($0.value.end?.at ?? 0) < ($1.value.end?.at ?? 0) })?.key
         {
             self.logs[oldest] = nil

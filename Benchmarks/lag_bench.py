@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""What consumer-lag tracking costs the proxy: kafkascope with lag tracking (the default) against
+`kafkascope proxy --lag false`, in the same run, on the small-request load.
+
+Each round starts, for each variant in rotated order, a fresh in-memory Tansu and a fresh proxy (metrics on), then:
+  - a consumer group member (confluent-kafka, in its own process) reads the topic and commits every 100 ms
+    (enable.auto.commit, auto.commit.interval.ms=100), so that lag is computed all along;
+  - a producer sends --requests one-record Produce requests, pipelined (linger.ms=0, batch.num.messages=1,
+    acks=all), after 1,000 warm-up requests;
+  - the proxy's CPU (utime+stime from /proc) is read before and after; requests/s is the produce requests counted
+    by the proxy itself (kafkascope_requests_total{api="Produce"}) over the wall time from the first send to the
+    last acknowledgement.
+Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per request.
+
+  python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH]
+"""
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from bench_support import CLK_TCK, HOST, BenchError, Processes, logger, port_is_free, tansu_binary
+
+REPO = Path(__file__).resolve().parents[1]
+log = logger("lag_bench")
+
+COMMITTER = r"""
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "client.id": "bench-committer",
+              "auto.offset.reset": "earliest", "enable.auto.commit": True, "auto.commit.interval.ms": 100,
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+c.subscribe([sys.argv[3]])
+while True:
+    c.consume(num_messages=1000, timeout=0.1)
+"""
+
+
+def free_block(size, start):
+    port = start
+    while not all(port_is_free(port + i) for i in range(size)):
+        port += size
+    return port
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def metric(port, name, **labels):
+    text = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, port), timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def one_round(variant, args, processes, tansu, base):
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    broker_port, listen, metrics_port = base, base + 1, base + 500
+    t = processes.spawn("tansu-%s" % variant, [
+        tansu, "broker", "--listener-url", "tcp://%s:%d" % (HOST, broker_port),
+        "--advertised-listener-url", "tcp://%s:%d" % (HOST, broker_port), "--storage-engine", "memory://tansu/"])
+    processes.wait_port(t, broker_port, 20)
+    proxy = processes.spawn("kafkascope-%s" % variant, [
+        args.kafkascope, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
+        "--listen", "%s:%d" % (HOST, listen), "--metrics-listen", "%s:%d" % (HOST, metrics_port),
+        "--log-level", "warning", "--lag", "true" if variant == "lag" else "false"])
+    processes.wait_port(proxy, listen, 20)
+    bootstrap = "%s:%d" % (HOST, listen)
+    topic = "small-requests"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 1, 1)], operation_timeout=15).values():
+        f.result(30)
+    committer = processes.spawn("committer-%s" % variant, [sys.executable, "-c", COMMITTER, bootstrap, "bench-lag", topic])
+    p = Producer({"bootstrap.servers": bootstrap, "client.id": "bench-small", "acks": "all", "linger.ms": 0,
+                  "batch.num.messages": 1, "enable.idempotence": False, "compression.type": "none",
+                  "queue.buffering.max.messages": 500000, "delivery.report.only.error": True})
+    value = b"x" * 100
+
+    def send(count):
+        for i in range(count):
+            while True:
+                try:
+                    p.produce(topic, value=value)
+                    break
+                except BufferError:
+                    p.poll(0.005)
+            if i % 1000 == 0:
+                p.poll(0)
+        if p.flush(120):
+            raise BenchError("%s: records left unacknowledged" % variant)
+
+    send(1000)
+    # Measure once the committer has joined (Tansu completes a join after about the session timeout) and commits.
+    deadline = time.monotonic() + 60
+    while metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") == 0:
+        if time.monotonic() > deadline:
+            raise BenchError("%s: the committer sent no OffsetCommit within 60 s" % variant)
+        send(100)
+        time.sleep(0.2)
+    requests0, commits0 = metric(metrics_port, "kafkascope_requests_total", api="Produce"), \
+        metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit")
+    cpu0, t0 = cpu_seconds(proxy.pid), time.perf_counter()
+    send(args.requests)
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proxy.pid) - cpu0
+    requests = metric(metrics_port, "kafkascope_requests_total", api="Produce") - requests0
+    commits = metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") - commits0
+    lag_series = metric(metrics_port, "kafkascope_consumergroup_lag_sum") if variant == "lag" else None
+    processes.check_alive(proxy)
+    for proc in (committer, proxy, t):
+        processes.stop(proc)
+    return {"rps": requests / elapsed, "cpu_us": cpu / requests * 1e6, "requests": requests, "commits": commits,
+            "seconds": elapsed, "lag_sum": lag_series}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kafkascope", default=str(REPO / ".build" / "release" / "kafkascope"))
+    args = parser.parse_args()
+    missing = []
+    tansu = tansu_binary(missing)
+    if missing:
+        raise BenchError("; ".join(missing))
+    results = {"lag": [], "no-lag": []}
+    with tempfile.TemporaryDirectory(prefix="lag-bench-") as workdir:
+        processes = Processes(workdir)
+        try:
+            for round_number in range(args.rounds):
+                order = ["lag", "no-lag"] if round_number % 2 == 0 else ["no-lag", "lag"]
+                for variant in order:
+                    r = one_round(variant, args, processes, tansu, free_block(600, 30000))
+                    results[variant].append(r)
+                    log("round %d %-6s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
+                        round_number + 1, variant, r["rps"], r["cpu_us"], r["requests"], r["commits"],
+                        "" if r["lag_sum"] is None else ", lag_sum series total %.0f" % r["lag_sum"]))
+        finally:
+            processes.stop_all()
+    median = {v: {k: statistics.median(r[k] for r in rs) for k in ("rps", "cpu_us", "commits")}
+              for v, rs in results.items()}
+    print("| variant | requests/s | proxy CPU per request | OffsetCommit requests per round |")
+    print("|---|---:|---:|---:|")
+    for v in ("no-lag", "lag"):
+        print("| %s | %.0f | %.1f µs | %.0f |" % (v, median[v]["rps"], median[v]["cpu_us"], median[v]["commits"]))
+    print("\nlag / no-lag: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests)" % (
+        median["lag"]["rps"] / median["no-lag"]["rps"], median["lag"]["cpu_us"] / median["no-lag"]["cpu_us"],
+        args.rounds, args.requests))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BenchError as e:
+        sys.exit("lag_bench: %s" % e)
