@@ -28,7 +28,7 @@ import kafka_wire as kw
 import workloads as wl
 from wirecapture import LoopbackCapture
 from harness import (HOST, TANSU_NODE_ID, attach_log, fetch_metrics, find_port_block, http_get, kafkascope_binary,
-                     metric_by, metric_sum, parse_metrics, wait_until)
+                     metric_by, metric_sum, parse_metrics, promtool_complaints, tool_binary, wait_until)
 from test_readiness import run_pcap
 
 PARTITIONS = 3
@@ -178,7 +178,10 @@ def test_exact_lag_at_quiescence_from_proxy_and_capture(tansu, proxy, tmp_path, 
         except AssertionError:
             pytest.fail("/lag says %s for %s, the truth (broker commits, delivery reports) is %s" % (
                 partitions_of(lag_document(p), group, topic), group, truth), pytrace=False)
-        parsed = parse_metrics(fetch_metrics(p))
+        exposition = fetch_metrics(p)
+        complaints = promtool_complaints(tool_binary("promtool", "prometheus", env="PROMTOOL_BIN"), exposition)
+        assert not complaints, "promtool check metrics on /metrics with lag:\n%s" % "\n".join(complaints)
+        parsed = parse_metrics(exposition)
         assert metric_lag(parsed, group, topic) == {q: lag for q, (_, _, lag) in truth.items()}
         assert metric_sum(parsed, "kafkascope_consumergroup_lag_sum", group=group, topic=topic) == \
             sum(lag for _, _, lag in truth.values())
