@@ -197,7 +197,9 @@ public final class ExchangeRecorder {
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, direction: .fetched)
             if let lag = self.metrics.consumerLag, let lagRequest {
-                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds(), name: { self.topicLabel($0) })
+                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds()) {
+                    self.topicLabel($0)
+                }
             }
         }
         return nil

@@ -45,7 +45,7 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             self.send(.ok, ByteBuffer(string: self.metrics.clientDirectory.json()), contentType: "application/json", head: head, context: context)
         case "/lag":
             guard let snapshot = self.metrics.lagSnapshot() else {
-                return self.send(.notFound, "consumer lag is not tracked (--no-metrics)\n", head: head, context: context)
+                return self.send(.notFound, "consumer lag is not tracked (--lag false or --no-metrics)\n", head: head, context: context)
             }
             self.send(.ok, ByteBuffer(string: snapshot.json()), contentType: "application/json", head: head, context: context)
         case "/healthz":

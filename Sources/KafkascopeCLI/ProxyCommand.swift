@@ -64,7 +64,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Flag(help: "Serve no metrics endpoint, and skip decoding and timing the traffic for it.")
     var noMetrics = false
 
-    @Option(help: "Most distinct values of the topic and client labels; more fold into __other__ (default 500).")
+    @Option(help: "Most distinct values of the topic, group and client labels; more fold into __other__ (default 500).")
     var metricsLabelCap: Int?
 
     @Option(help: "Track consumer-group lag from the traffic (GET /lag and the lag families; default true).")

@@ -43,7 +43,8 @@ struct Settings {
     static let optionNames: Set<String> = [
         "bootstrap-server", "listen", "advertised-host", "broker-port-base", "max-frame-bytes", "max-connections",
         "max-in-flight", "idle-timeout", "drain-timeout", "log-level", "metrics-listen", "no-metrics",
-        "metrics-label-cap", "lag", "lag-partitions", "lag-max-groups", "lag-max-partitions", "lag-samples", "lag-group-idle", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
+        "metrics-label-cap", "lag", "lag-partitions", "lag-max-groups", "lag-max-partitions", "lag-samples",
+        "lag-group-idle", "record", "record-max-bytes", "record-redact-sasl", "tls-cert", "tls-key", "tls-client-ca",
         "upstream-tls", "upstream-ca", "upstream-cert", "upstream-key", "upstream-insecure-skip-verify",
         "metrics-tls-cert", "metrics-tls-key",
     ]

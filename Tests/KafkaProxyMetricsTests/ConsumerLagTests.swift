@@ -40,7 +40,7 @@ import Testing
         let request = self.facts { facts in
             var tally = RecordTally(records: Int(records), bytes: 100)
             tally.span = RecordSpan(
-                firstOffset: 0, lastOffset: records - 1, firstTimestamp: createTime, lastTimestamp: createTime, logAppendTime: false)
+                firstOffset: 0, lastOffset: records - 1, firstTimestamp: createTime, lastTimestamp: createTime)
             facts.noteRecords(tally, topic: self.topic, partition: partition)
         }
         let response = self.facts { facts in

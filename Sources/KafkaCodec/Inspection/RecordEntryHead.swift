@@ -48,8 +48,7 @@ enum RecordEntryHead {
             let logAppendTime = Self.int16(start, at: 21) & 0x08 != 0
             let span = baseOffset < 0 || overflow ? nil : RecordSpan(
                 firstOffset: baseOffset, lastOffset: lastOffset,
-                firstTimestamp: logAppendTime ? maxTimestamp : firstTimestamp, lastTimestamp: maxTimestamp,
-                logAppendTime: logAppendTime)
+                firstTimestamp: logAppendTime ? maxTimestamp : firstTimestamp, lastTimestamp: maxTimestamp)
             return .entry(bytes: total, records: Int(recordCount), span: span)
         case 0, 1:
             // CRC, magic, attributes, (timestamp,) then key and value lengths.

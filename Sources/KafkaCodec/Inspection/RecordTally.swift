@@ -60,8 +60,8 @@ extension RecordBatchReader {
 
 /// The offsets a run of record batches covers, with the time of its first and last record.
 ///
-/// Timestamps are the producer's clock (CreateTime) unless `logAppendTime`, when the broker stamped each batch as
-/// it appended it; -1 where a batch carries none.
+/// Timestamps are the producer's clock (CreateTime), or the broker's append time for a batch it stamped
+/// (LogAppendTime, which then stands for every record of the batch); -1 where a batch carries none.
 public struct RecordSpan: Hashable, Sendable {
     /// The first batch's base offset: in a Produce request the producer's own count from 0, in a Fetch response
     /// the log's offset.
@@ -70,14 +70,12 @@ public struct RecordSpan: Hashable, Sendable {
     public var lastOffset: Int64
     public var firstTimestamp: Int64
     public var lastTimestamp: Int64
-    public var logAppendTime: Bool
 
-    public init(firstOffset: Int64, lastOffset: Int64, firstTimestamp: Int64, lastTimestamp: Int64, logAppendTime: Bool) {
+    public init(firstOffset: Int64, lastOffset: Int64, firstTimestamp: Int64, lastTimestamp: Int64) {
         self.firstOffset = firstOffset
         self.lastOffset = lastOffset
         self.firstTimestamp = firstTimestamp
         self.lastTimestamp = lastTimestamp
-        self.logAppendTime = logAppendTime
     }
 
     /// Offsets from the first batch to the last, both included: what a Produce request adds to the log.
@@ -87,7 +85,6 @@ public struct RecordSpan: Hashable, Sendable {
         var span = self
         span.lastOffset = max(self.lastOffset, later.lastOffset)
         span.lastTimestamp = later.lastTimestamp
-        span.logAppendTime = self.logAppendTime && later.logAppendTime
         return span
     }
 }

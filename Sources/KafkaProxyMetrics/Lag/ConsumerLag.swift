@@ -9,10 +9,8 @@ import NIOConcurrencyHelpers
 /// request/response pairs through `observe`, so both compute lag the same way.
 public final class ConsumerLag: Sendable {
     private let state: NIOLockedValueBox<LagState>
-    public let settings: LagSettings
 
     public init(settings: LagSettings = LagSettings()) {
-        self.settings = settings
         self.state = NIOLockedValueBox(LagState(settings: settings))
     }
 

@@ -34,14 +34,14 @@ extension LagState {
         case .produce:
             self.produced(request: request, response: response, at: time, key: key)
         case .fetch:
+            // Each partition entry gives its high watermark, then its records: one visit of the partition for both.
+            let records = response.records
             for offset in response.offsets where offset.kind == .highWatermark {
-                if let partition = key(offset.topic, offset.partition) { self.logEnd(offset.value, of: partition, at: time) }
-            }
-            for traffic in response.records {
-                guard let span = traffic.tally.span, let partition = key(traffic.topic, traffic.partition) else { continue }
+                guard let partition = key(offset.topic, offset.partition) else { continue }
+                let span = records.first { $0.partition == offset.partition && $0.topic == offset.topic }?.tally.span
                 self.logged(
-                    partition, end: nil, samples: ((span.firstOffset, span.firstTimestamp), (span.lastOffset, span.lastTimestamp)),
-                    at: time)
+                    partition, end: offset.value,
+                    samples: span.map { (($0.firstOffset, $0.firstTimestamp), ($0.lastOffset, $0.lastTimestamp)) }, at: time)
             }
         case .listOffsets:
             // Only answers to "latest" (-1) are log ends; a ListOffsets answer never lowers one seen elsewhere.
