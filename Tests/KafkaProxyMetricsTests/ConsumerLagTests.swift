@@ -99,6 +99,21 @@ import Testing
         #expect(lag.snapshot(now: 500 * Self.second).groups.first?.topics.first?.partitions.first?.lagSeconds == 0)
     }
 
+    /// Values from the wire that cannot be offsets (-1 for "none", or worse) change nothing.
+    @Test func offsetsThatCannotBeTrueAreIgnored() throws {
+        let lag = ConsumerLag()
+        self.highWatermark(lag, [0: 100], at: Self.second)
+        self.commit(lag, group: "g", offsets: [0: 40], at: 2 * Self.second)
+        self.highWatermark(lag, [0: -1, 1: -7], at: 3 * Self.second)  // a partition answered with an error
+        self.commit(lag, group: "g", offsets: [0: -1, 1: -5], at: 4 * Self.second)  // -1: no offset committed
+        self.produce(lag, partition: 0, records: 10, base: -1, createTime: 5_000, at: 5 * Self.second)  // acks failed
+        let snapshot = lag.snapshot()
+        #expect(snapshot.logEnds.map { [$0.partition: $0.offset] } == [[0: 100]])
+        let partitions = try #require(snapshot.groups.first?.topics.first?.partitions)
+        #expect(partitions.map(\.committedOffset) == [40])
+        #expect(partitions.map(\.lag) == [60])
+    }
+
     @Test func timelineInterpolatesAndStaysBounded() {
         var timeline = OffsetTimeline()
         #expect(timeline.add(offset: 0, timestamp: 1_000, capacity: 8) == 0)
