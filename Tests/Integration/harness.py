@@ -441,7 +441,7 @@ def parse_metrics(text):
     their _bucket/_sum/_count names (le is a label). Comments and blank lines are skipped; a malformed line or a
     repeated series raises ValueError."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the format's only line break; splitlines() would also split at \x1c or \x85
         if not line.strip() or line.startswith("#"):
             continue
         pos = 0

@@ -93,6 +93,19 @@ import Testing
         #expect(exposition.sum("kafkascope_removed_version_requests_total", ["client_id": "__other__"]) == 2)
     }
 
+    /// A hostile client in CI chose an id with \u{1C}, which Python's splitlines() took for a line break.
+    @Test func controlCharactersInAClientIdNeverReachALabel() throws {
+        let metrics = KafkascopeMetrics()
+        let recorder = metrics.recorder(broker: "bootstrap", client: nil)
+        try self.send(recorder, .produce, 2, clientID: "app\u{1C}\n\u{1B}[31m\u{85}\u{2028}é", correlationID: 1, at: 0)
+        let shown = "app\u{FFFD}\u{FFFD}\u{FFFD}[31m\u{FFFD}\u{FFFD}é"
+        #expect(metrics.clientDirectory.clients.map(\.clientID) == [shown])
+        let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+        let badScalars: Set<UInt32> = [0x1B, 0x1C, 0x85]
+        #expect(exposition.split(separator: "\n").contains { $0.contains("client_id=\"\(shown)\"") })
+        #expect(!exposition.unicodeScalars.contains { badScalars.contains($0.value) })
+    }
+
     @Test func theClientIdIsReadFromAStreamedFramesHead() throws {
         let (payload, _) = try self.request(.produce, 9, clientID: "streamed-client", correlationID: 9)
         #expect(KafkaCodec.peekClientID(payload.getSlice(at: payload.readerIndex, length: 40)!) == "streamed-client")
