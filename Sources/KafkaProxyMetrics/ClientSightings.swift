@@ -1,3 +1,4 @@
+import Glibc
 public import KafkaCodec
 public import NIOCore
 
@@ -9,8 +10,9 @@ public struct ClientSightings {
     public var address: String?
     /// The principal the connection authenticated as, once it has.
     public var principal: String?
-    /// The entry of the client id last seen, which a connection rarely changes.
-    private var cached: (clientID: String, entry: ClientDirectory.Entry)?
+    /// The entry of the client id last seen, which a connection rarely changes, found by its bytes so that a
+    /// request makes no string.
+    private var cached: (clientID: [UInt8]?, entry: ClientDirectory.Entry)?
 
     public init(directory: ClientDirectory, address: String?) {
         self.directory = directory
@@ -21,16 +23,22 @@ public struct ClientSightings {
     /// names the client's software, is always small). Returns the entry it was noted under.
     @discardableResult
     public mutating func request(_ payload: ByteBuffer, header: RequestHeaderPrefix, at microseconds: Int64) -> ClientDirectory.Entry {
-        let clientID = KafkaCodec.peekClientID(payload) ?? ""
+        let clientID = KafkaCodec.peekClientIDBytes(payload)
         let entry: ClientDirectory.Entry
-        if let cached = self.cached, cached.clientID == clientID {
+        if let cached = self.cached, Self.same(clientID, cached.clientID) {
             entry = cached.entry
         } else {
-            entry = self.directory.entry(for: clientID, at: microseconds)
-            self.cached = (clientID, entry)
+            entry = self.directory.entry(for: clientID.map { String(decoding: $0, as: UTF8.self) } ?? "", at: microseconds)
+            self.cached = (clientID.map(Array.init), entry)
         }
         entry.note(header, software: Self.software(payload, header), address: self.address, principal: self.principal, at: microseconds)
         return entry
+    }
+
+    private static func same(_ bytes: ByteBufferView?, _ cached: [UInt8]?) -> Bool {
+        guard let bytes, let cached else { return bytes == nil && cached == nil }
+        guard bytes.count == cached.count else { return false }
+        return bytes.withUnsafeBytes { mine in cached.withUnsafeBytes { memcmp(mine.baseAddress!, $0.baseAddress!, $0.count) == 0 } }
     }
 
     private static func software(_ payload: ByteBuffer, _ header: RequestHeaderPrefix) -> ClientSoftware? {

@@ -49,15 +49,16 @@ import Testing
         return "\(facts.errors) \(facts.records) \(facts.topics) \(facts.throttleMilliseconds.map(String.init) ?? "-")"
     }
 
-    typealias Tuning = (batchEvents: Int, largestCopiedFrame: Int, readRequestsOnFirstThread: Bool?)
+    typealias Tuning = (batchEvents: Int, largestCopiedFrame: Int, firstThreadReads: SharedReading?)
 
     @Test(arguments: Fixtures.names, [
         (1024, 64 << 10, nil),  // the defaults
         (3, 64 << 10, nil),  // many batches, so the worker and the reader overlap
-        (5, 0, false),  // every frame read on the first thread, as large frames are
-        (7, 100, false),  // some of each
-        (4, 64 << 10, true),  // requests read on the first thread, responses on the second
-        (4, 64 << 10, false),  // all read on the second
+        (5, 0, .nothing),  // every frame read on the first thread, as large frames are
+        (7, 100, .nothing),  // some of each
+        (4, 64 << 10, .requests),  // requests read on the first thread, responses on the second
+        (4, 64 << 10, .requestsAndResponses),  // all read on the first thread, the reports made on the second
+        (4, 64 << 10, .nothing),  // all read on the second
     ] as [Tuning])
     func aSecondThreadGivesTheSameExchanges(fixture: String, tuning: Tuning) throws {
         let (file, responses) = try RecordedCapture.write(fixture)
@@ -69,7 +70,7 @@ import Testing
                 $0.secondThread = true
                 $0.batchEvents = tuning.batchEvents
                 $0.largestCopiedFrame = tuning.largestCopiedFrame
-                $0.readRequestsOnFirstThread = tuning.readRequestsOnFirstThread
+                $0.firstThreadReads = tuning.firstThreadReads
             }
             #expect(one.count == responses.count)
             #expect(one.allSatisfy { $0.requestFacts != "none" && $0.responseFacts != "none" }, "every frame was read")

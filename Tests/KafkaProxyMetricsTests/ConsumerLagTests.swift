@@ -130,6 +130,21 @@ import Testing
         #expect(timeline.timestamp(at: 5_050) == 51_500)
     }
 
+    @Test func aBatchEveryMillisecondKeepsSamplesASpacingApart() {
+        var timeline = OffsetTimeline()
+        var dropped = 0
+        for offset in 0..<5_000 {  // one record a millisecond for 5 s
+            dropped += timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset), capacity: 64)
+        }
+        #expect(dropped == 0, "5 s at a sample per 100 ms fit in 64")
+        #expect((50...52).contains(timeline.offsets.count))
+        #expect(timeline.offsets.last == 4_999 && timeline.timestamps.last == 1_004_999, "the newest batch is exact")
+        for offset in stride(from: 0, to: 5_000, by: 37) {
+            let error = abs(timeline.timestamp(at: Int64(offset))! - (1_000_000 + Int64(offset)))
+            #expect(error <= OffsetTimeline.spacing)
+        }
+    }
+
     @Test func groupsAreBoundedEvictedOldestFirstAndForgottenWhenIdle() throws {
         var settings = LagSettings()
         settings.maximumGroups = 3

@@ -51,11 +51,12 @@ extension KafkaCodec {
 extension KafkaCodec {
     /// The client id in a request's header, from the frame's first bytes (a streamed frame's head is enough);
     /// nil when absent, null or not text.
-    public static func peekClientID(_ payload: ByteBuffer) -> String? {
+    /// (Bytes rather than a string, so that a caller can compare them with the last ones before making one.)
+    public static func peekClientIDBytes(_ payload: ByteBuffer) -> ByteBufferView? {
         guard let prefix = self.peekRequestHeader(payload),
             APIDescriptor.lookup(prefix.apiKey).map({ $0.requestHeaderVersion(prefix.apiVersion) >= 1 }) ?? true,
             let length = payload.getInteger(at: payload.readerIndex + 8, as: Int16.self), length >= 0
         else { return nil }
-        return payload.getString(at: payload.readerIndex + 10, length: Int(length))
+        return payload.viewBytes(at: payload.readerIndex + 10, length: Int(length))
     }
 }

@@ -33,14 +33,12 @@ public struct GroupMember: Hashable, Sendable {
 final class GroupListing: @unchecked Sendable {
     var groups: [String] = []
     var members: [GroupMember] = []
-    var offsets: [PartitionOffset] = []
     var memberEpoch: Int32?
 
     func copy() -> GroupListing {
         let copy = GroupListing()
         copy.groups = self.groups
         copy.members = self.members
-        copy.offsets = self.offsets
         copy.memberEpoch = self.memberEpoch
         return copy
     }
@@ -51,8 +49,6 @@ extension MessageFacts {
     public var groups: [String] { self.groupListing?.groups ?? [] }
     /// Member ids the message names (empty ones left out), in order.
     public var members: [GroupMember] { self.groupListing?.members ?? [] }
-    /// Per-partition offsets and times, in order.
-    public var offsets: [PartitionOffset] { self.groupListing?.offsets ?? [] }
     /// The top-level member epoch (ConsumerGroupHeartbeat: -1 or -2 when the member leaves).
     public var memberEpoch: Int32? { self.groupListing?.memberEpoch }
 
@@ -80,6 +76,8 @@ extension MessageFacts {
 
     mutating func noteOffset(_ kind: PartitionOffset.Kind, _ value: Int64, group: String?, topic: TopicReference?, partition: Int32?) {
         guard let partition else { return }
-        self.editGroups { $0.offsets.append(PartitionOffset(kind: kind, group: group, topic: topic, partition: partition, value: value)) }
+        // Produce and Fetch responses state two offsets per partition, and most name one partition.
+        if self.offsets.isEmpty { self.offsets.reserveCapacity(4) }
+        self.offsets.append(PartitionOffset(kind: kind, group: group, topic: topic, partition: partition, value: value))
     }
 }

@@ -1,11 +1,15 @@
 /// A topic as a message names it: by name, by id (Fetch v13+ and other newer versions), or both.
 public struct TopicReference: Hashable, Sendable {
     public var name: String?
-    public var id: KafkaUUID?
+    /// Kafka's "no id" is the zero UUID, so the id is stored as one: with an optional stored here, every copy of
+    /// an optional reference (several per frame) went through the generic runtime.
+    private var storedID: KafkaUUID
+
+    public var id: KafkaUUID? { self.storedID == .zero ? nil : self.storedID }
 
     public init(name: String?, id: KafkaUUID?) {
         self.name = name
-        self.id = id
+        self.storedID = id ?? .zero
     }
 }
 
@@ -27,13 +31,16 @@ public struct RecordTraffic: Hashable, Sendable {
 
 /// What a decoded message says that metrics and reports count.
 ///
-/// Made for every frame and moved along with it, so its rarely used parts share one reference (`TopicListing`):
-/// every copy and drop then costs two reference counts where it would cost five.
+/// Made for every frame and moved along with it, so its rarely used parts sit behind one reference each
+/// (`TopicListing`, `GroupListing`): a copy or drop costs a reference count per part, not per array within it.
 public struct MessageFacts: Sendable {
     public var errors: [ErrorOccurrence] = []
     /// Never negative: a negative value on the wire is counted in `invalidValues` instead.
     public private(set) var throttleMilliseconds: Int32?
     public private(set) var records: [RecordTraffic] = []
+    /// Per-partition offsets and times, in order: kept here rather than with the group facts, since every Produce
+    /// and Fetch response states some (see `GroupFacts.swift`).
+    public internal(set) var offsets: [PartitionOffset] = []
     /// Values in the message that cannot be true, and so were left out of the facts above.
     public private(set) var invalidValues = InvalidValues()
     /// Whether `topics` is filled in: summaries count topics from `records` and do not need the list, whose

@@ -38,8 +38,8 @@ public final class CaptureAnalyzer {
         var largestBufferedFrame = 64 << 10
         /// Bytes of a followed frame kept from its start (`KafkaFramer.defaultHeadLength`).
         var followedFrameHead = KafkaFramer.defaultHeadLength
-        /// Whether the first thread reads requests: nil to decide batch by batch (see `ExchangeFeed`).
-        var readRequestsOnFirstThread: Bool?
+        /// What the first thread reads: nil to decide batch by batch (see `ExchangeFeed`).
+        var firstThreadReads: SharedReading?
 
         public init() {}
     }

@@ -11,11 +11,11 @@ final class ExchangeFeed {
     private let decode: Bool
     private var batch = FrameBatch()
     private let batchEvents: Int
-    /// Whether this thread reads the requests of the batch it fills, rather than the worker. Set while the worker
-    /// falls behind, which balances the reading between the two threads batch by batch: it depends on the traffic
-    /// which thread has more to do.
-    private var readsRequestsHere: Bool
-    private let requestReadingPolicy: Bool?
+    /// What this thread reads of the batch it fills, rather than the worker. It takes on more while the worker
+    /// falls behind and gives it back while it keeps up, which balances the reading between the two threads batch
+    /// by batch: it depends on the traffic which thread has more to do.
+    private var readsHere: SharedReading
+    private let readingPolicy: SharedReading?
     private let largestCopiedFrame: Int
 
     /// Events per batch, and arena bytes after which a batch is handed over early.
@@ -31,8 +31,8 @@ final class ExchangeFeed {
         self.decode = options.decode
         self.batchEvents = max(1, options.batchEvents)
         self.largestCopiedFrame = options.largestCopiedFrame
-        self.requestReadingPolicy = options.readRequestsOnFirstThread
-        self.readsRequestsHere = options.secondThread && options.readRequestsOnFirstThread == true
+        self.readingPolicy = options.firstThreadReads
+        self.readsHere = options.secondThread ? options.firstThreadReads ?? .nothing : .nothing
         self.worker = options.secondThread ? BatchWorker { [assembler] batch in assembler.handle(&batch) } : nil
         if self.worker != nil { self.startBatch() }
     }
@@ -49,7 +49,7 @@ final class ExchangeFeed {
             // Followed in parts: only its structure is at hand, and it is read here.
             content = .readRequest(index: self.batch.add(self.reader.request(skeleton)), clientID: nil)
         } else if self.decode {
-            let readHere = self.readsRequestsHere && self.reader.inspects(header.apiKey)
+            let readHere = self.readsHere >= .requests && self.reader.inspects(header.apiKey)
             content = self.content(frame.payload, readHere: readHere) {
                 var reading = self.reader.request(frame.payload)
                 // The client id travels as bytes in the arena: a slice would keep the frame, and the framer's
@@ -70,7 +70,7 @@ final class ExchangeFeed {
         if self.decode, let skeleton = frame.followed?.skeleton {
             content = .readResponse(index: self.batch.add(self.reader.response(skeleton)))
         } else if self.decode {
-            content = self.content(frame.payload, readHere: false) {
+            content = self.content(frame.payload, readHere: self.readsHere == .requestsAndResponses && !self.reader.keepDecoded) {
                 .readResponse(index: self.batch.add(self.reader.response(frame.payload, to: request)))
             }
         }
@@ -114,7 +114,7 @@ final class ExchangeFeed {
         self.batch.events.append(event)
         if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes {
             let (spare, workerWasBehind) = worker.hand(self.takeBatch())
-            self.readsRequestsHere = self.requestReadingPolicy ?? workerWasBehind
+            self.readsHere = self.readingPolicy ?? (workerWasBehind ? self.readsHere.more : self.readsHere.less)
             self.startBatch(reusing: spare)
         }
     }
@@ -140,3 +140,13 @@ final class ExchangeFeed {
 
 @available(*, unavailable)
 extension ExchangeFeed: Sendable {}
+
+/// What the thread that cuts frames also reads when a worker reads the rest.
+enum SharedReading: Int, Comparable {
+    case nothing, requests, requestsAndResponses
+
+    var more: Self { Self(rawValue: self.rawValue + 1) ?? self }
+    var less: Self { Self(rawValue: self.rawValue - 1) ?? self }
+
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}

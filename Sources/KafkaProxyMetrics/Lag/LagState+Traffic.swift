@@ -95,15 +95,16 @@ extension LagState {
     private mutating func produced(
         request: MessageFacts?, response: MessageFacts, at time: Int64, key: (TopicReference?, Int32?) -> TopicPartition?
     ) {
-        guard let request else { return }
         let offsets = response.offsets
-        for traffic in request.records {
+        guard let records = request?.records, !offsets.isEmpty else { return }
+        // By index: a loop over the elements would copy each, and this runs for every Produce exchange.
+        for index in records.indices {
             // Request and response name the topic alike (same version), so they pair without resolving names.
-            guard let span = traffic.tally.span,
+            guard let span = records[index].tally.span,
                 let position = offsets.firstIndex(where: {
-                    $0.kind == .baseOffset && $0.partition == traffic.partition && $0.topic == traffic.topic
+                    $0.kind == .baseOffset && $0.partition == records[index].partition && $0.topic == records[index].topic
                 }),
-                offsets[position].value >= 0, let partition = key(traffic.topic, traffic.partition)
+                offsets[position].value >= 0, let partition = key(records[index].topic, records[index].partition)
             else { continue }
             let base = offsets[position].value
             // From v2 the broker's append time follows: -1 unless the topic uses LogAppendTime, whose stamp then

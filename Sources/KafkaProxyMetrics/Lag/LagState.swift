@@ -42,6 +42,9 @@ struct LagState: Sendable {
     /// The newest time any observation carried: "now" for a capture, whose clock is its packets'.
     var latest: Int64 = 0
     private var lastSweep: Int64 = 0
+    /// The partition log found last and where: batches mostly come in runs to one partition, and comparing keys
+    /// is cheaper than hashing them. Inserting or removing a log invalidates it.
+    private var lastLog: (partition: TopicPartition, index: Dictionary<TopicPartition, PartitionLog>.Index)?
 
     init(settings: LagSettings) {
         self.settings = settings
@@ -121,13 +124,25 @@ struct LagState: Sendable {
     }
 
     private mutating func editLog(_ partition: TopicPartition, _ change: (inout PartitionLog) -> Void) {
-        if self.logs.count >= self.settings.maximumPartitions, self.logs[partition] == nil,
+        if let last = self.lastLog, last.partition == partition {
+            change(&self.logs.values[last.index])
+            return
+        }
+        if let index = self.logs.index(forKey: partition) {
+            self.lastLog = (partition, index)
+            change(&self.logs.values[index])
+            return
+        }
+        self.lastLog = nil
+        if self.logs.count >= self.settings.maximumPartitions,
             let oldest = self.logs.min(by: { ($0.value.end?.at ?? 0) < ($1.value.end?.at ?? 0) })?.key
         {
             self.logs[oldest] = nil
             self.evictions[.partitions, default: 0] += 1
         }
-        change(&self.logs[partition, default: PartitionLog()])
+        var log = PartitionLog()
+        change(&log)
+        self.logs[partition] = log
     }
 
     /// Moves the clock on and, once a minute, forgets the groups idle for longer than the settings allow.

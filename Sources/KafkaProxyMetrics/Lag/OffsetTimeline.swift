@@ -1,16 +1,30 @@
 /// When offsets of one partition were appended: a bounded, offset-ordered table of (offset, timestamp) samples
 /// from record batch headers, read by interpolation.
 ///
-/// Batches are produced and fetched roughly in offset order, so a new sample mostly goes at the end. When the
-/// table is full every other sample is dropped: the range stays covered, at half the resolution.
+/// Batches are produced and fetched roughly in offset order, so a new sample mostly goes at the end. There the
+/// newest sample moves on, rather than a new one being added, while the new one is within `spacing` of the sample
+/// before the newest: a partition taking a batch a millisecond would otherwise fill the table, and thin it, every
+/// 30 batches. When the table is full every other sample is dropped: the range stays covered, at half the
+/// resolution.
 struct OffsetTimeline: Sendable {
     private(set) var offsets: [Int64] = []
     private(set) var timestamps: [Int64] = []
+
+    /// Milliseconds between samples, at least, except for the newest; interpolated times are this close.
+    static let spacing: Int64 = 100
 
     /// Adds a sample; returns how many samples were dropped to make room.
     mutating func add(offset: Int64, timestamp: Int64, capacity: Int) -> Int {
         guard timestamp >= 0, offset >= 0 else { return 0 }
         let position = self.insertionPoint(offset)
+        let newest = self.offsets.count - 1
+        if position == self.offsets.count, newest >= 1, timestamp >= self.timestamps[newest],
+            timestamp - self.timestamps[newest - 1] < Self.spacing
+        {
+            self.offsets[newest] = offset
+            self.timestamps[newest] = timestamp
+            return 0
+        }
         if position < self.offsets.count, self.offsets[position] == offset {
             self.timestamps[position] = timestamp  // the same offset seen again: fetched after it was produced
             return 0
