@@ -79,7 +79,10 @@ public struct ClientRecord: Sendable {
     public var firstSeen: Int64
     public var lastSeen: Int64
     /// Requests by API and version, bounded as the metric labels are (`WireLabels`).
-    public var requests: [APIVersionKey: Int] = [:]
+    public var requests: [APIVersionKey: Int] { Dictionary(uniqueKeysWithValues: self.counts.lazy.map { ($0.key, $0.requests) }) }
+    /// The same, in the order first seen: a client uses a dozen API versions or so, which a search finds sooner
+    /// than a hash, and this is counted for every request.
+    private var counts: [(key: APIVersionKey, requests: Int)] = []
 
     init(firstSeen: Int64, lastSeen: Int64) {
         self.firstSeen = firstSeen
@@ -88,7 +91,11 @@ public struct ClientRecord: Sendable {
 
     mutating func note(_ header: RequestHeaderPrefix, software: ClientSoftware?, address: String?, principal: String?, at microseconds: Int64) {
         let key = APIVersionKey(api: WireLabels.bounded(header.apiKey), version: WireLabels.bounded(header.apiVersion, of: header.apiKey))
-        self.requests[key, default: 0] += 1
+        if let index = self.counts.firstIndex(where: { $0.key == key }) {
+            self.counts[index].requests += 1
+        } else {
+            self.counts.append((key, 1))
+        }
         if let software { self.software = software }
         if let principal { self.principal = principal }
         if let address, self.addresses.last != address {
@@ -103,7 +110,7 @@ public struct ClientRecord: Sendable {
 
     /// The API versions used that Kafka 4.0 no longer accepts, with their request counts.
     public var removedInKafka4: [(key: APIVersionKey, requests: Int)] {
-        self.requests.filter { $0.key.isRemovedInKafka4 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.counts.filter { $0.key.isRemovedInKafka4 }.sorted { $0.key < $1.key }
     }
 }
 

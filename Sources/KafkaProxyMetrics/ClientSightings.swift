@@ -23,22 +23,26 @@ public struct ClientSightings {
     /// names the client's software, is always small). Returns the entry it was noted under.
     @discardableResult
     public mutating func request(_ payload: ByteBuffer, header: RequestHeaderPrefix, at microseconds: Int64) -> ClientDirectory.Entry {
-        let clientID = KafkaCodec.peekClientIDBytes(payload)
+        let clientID = KafkaCodec.peekClientID(payload)
         let entry: ClientDirectory.Entry
-        if let cached = self.cached, Self.same(clientID, cached.clientID) {
+        if let cached = self.cached, Self.same(payload, clientID, cached.clientID) {
             entry = cached.entry
         } else {
-            entry = self.directory.entry(for: clientID.map { String(decoding: $0, as: UTF8.self) } ?? "", at: microseconds)
-            self.cached = (clientID.map(Array.init), entry)
+            let bytes = clientID.map { payload.getBytes(at: payload.readerIndex + $0.lowerBound, length: $0.count)! }
+            entry = self.directory.entry(for: bytes.map { String(decoding: $0, as: UTF8.self) } ?? "", at: microseconds)
+            self.cached = (bytes, entry)
         }
         entry.note(header, software: Self.software(payload, header), address: self.address, principal: self.principal, at: microseconds)
         return entry
     }
 
-    private static func same(_ bytes: ByteBufferView?, _ cached: [UInt8]?) -> Bool {
-        guard let bytes, let cached else { return bytes == nil && cached == nil }
-        guard bytes.count == cached.count else { return false }
-        return bytes.withUnsafeBytes { mine in cached.withUnsafeBytes { memcmp(mine.baseAddress!, $0.baseAddress!, $0.count) == 0 } }
+    /// Whether the client id at `range` of `payload` is `cached`.
+    private static func same(_ payload: ByteBuffer, _ range: Range<Int>?, _ cached: [UInt8]?) -> Bool {
+        guard let range, let cached else { return range == nil && cached == nil }
+        guard range.count == cached.count else { return false }
+        return payload.withUnsafeReadableBytes { bytes in
+            cached.withUnsafeBytes { memcmp(bytes.baseAddress! + range.lowerBound, $0.baseAddress!, range.count) == 0 }
+        }
     }
 
     private static func software(_ payload: ByteBuffer, _ header: RequestHeaderPrefix) -> ClientSoftware? {

@@ -109,9 +109,11 @@ import Testing
     @Test func theClientIdIsReadFromAStreamedFramesHead() throws {
         let (payload, _) = try self.request(.produce, 9, clientID: "streamed-client", correlationID: 9)
         let head = payload.getSlice(at: payload.readerIndex, length: 40)!
-        #expect(KafkaCodec.peekClientIDBytes(head).map { String(decoding: $0, as: UTF8.self) } == "streamed-client")
+        let range = try #require(KafkaCodec.peekClientID(head))
+        #expect(head.getString(at: head.readerIndex + range.lowerBound, length: range.count) == "streamed-client")
+        #expect(KafkaCodec.peekClientID(payload.getSlice(at: payload.readerIndex, length: 20)!) == nil, "cut short")
         var nullID = ByteBuffer()
         nullID.writeMultipleIntegers(APIKey.metadata.rawValue, Int16(1), Int32(1), Int16(-1))
-        #expect(KafkaCodec.peekClientIDBytes(nullID) == nil)
+        #expect(KafkaCodec.peekClientID(nullID) == nil)
     }
 }

@@ -49,14 +49,15 @@ extension KafkaCodec {
 }
 
 extension KafkaCodec {
-    /// The client id in a request's header, from the frame's first bytes (a streamed frame's head is enough);
-    /// nil when absent, null or not text.
-    /// (Bytes rather than a string, so that a caller can compare them with the last ones before making one.)
-    public static func peekClientIDBytes(_ payload: ByteBuffer) -> ByteBufferView? {
+    /// Where the client id of a request's header lies, relative to the reader index, from the frame's first bytes
+    /// (a streamed frame's head is enough); nil when absent, null or cut off. A range rather than a string, so that
+    /// a caller can compare the bytes with the last ones before making one.
+    public static func peekClientID(_ payload: ByteBuffer) -> Range<Int>? {
         guard let prefix = self.peekRequestHeader(payload),
             APIDescriptor.lookup(prefix.apiKey).map({ $0.requestHeaderVersion(prefix.apiVersion) >= 1 }) ?? true,
-            let length = payload.getInteger(at: payload.readerIndex + 8, as: Int16.self), length >= 0
+            let length = payload.getInteger(at: payload.readerIndex + 8, as: Int16.self), length >= 0,
+            10 + Int(length) <= payload.readableBytes
         else { return nil }
-        return payload.viewBytes(at: payload.readerIndex + 10, length: Int(length))
+        return 10..<(10 + Int(length))
     }
 }

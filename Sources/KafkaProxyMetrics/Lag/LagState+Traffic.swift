@@ -97,14 +97,13 @@ extension LagState {
     ) {
         let offsets = response.offsets
         guard let records = request?.records, !offsets.isEmpty else { return }
-        // By index: a loop over the elements would copy each, and this runs for every Produce exchange.
-        for index in records.indices {
+        for traffic in records {
             // Request and response name the topic alike (same version), so they pair without resolving names.
-            guard let span = records[index].tally.span,
+            guard let span = traffic.tally.span,
                 let position = offsets.firstIndex(where: {
-                    $0.kind == .baseOffset && $0.partition == records[index].partition && $0.topic == records[index].topic
+                    $0.kind == .baseOffset && $0.partition == traffic.partition && $0.topic == traffic.topic
                 }),
-                offsets[position].value >= 0, let partition = key(records[index].topic, records[index].partition)
+                offsets[position].value >= 0, let partition = key(traffic.topic, traffic.partition)
             else { continue }
             let base = offsets[position].value
             // From v2 the broker's append time follows: -1 unless the topic uses LogAppendTime, whose stamp then

@@ -42,9 +42,10 @@ struct LagState: Sendable {
     /// The newest time any observation carried: "now" for a capture, whose clock is its packets'.
     var latest: Int64 = 0
     private var lastSweep: Int64 = 0
-    /// The partition log found last and where: batches mostly come in runs to one partition, and comparing keys
-    /// is cheaper than hashing them. Inserting or removing a log invalidates it.
-    private var lastLog: (partition: TopicPartition, index: Dictionary<TopicPartition, PartitionLog>.Index)?
+    /// The partition logs found last and where: traffic mostly goes to a few partitions at a time, and comparing
+    /// keys is cheaper than hashing them. Inserting or removing a log invalidates the indices.
+    private var recentLogs: [(partition: TopicPartition, index: Dictionary<TopicPartition, PartitionLog>.Index)] = []
+    private static let recentLogsKept = 4
 
     init(settings: LagSettings) {
         self.settings = settings
@@ -124,16 +125,17 @@ struct LagState: Sendable {
     }
 
     private mutating func editLog(_ partition: TopicPartition, _ change: (inout PartitionLog) -> Void) {
-        if let last = self.lastLog, last.partition == partition {
-            change(&self.logs.values[last.index])
+        if let recent = self.recentLogs.first(where: { $0.partition == partition }) {
+            change(&self.logs.values[recent.index])
             return
         }
         if let index = self.logs.index(forKey: partition) {
-            self.lastLog = (partition, index)
+            if self.recentLogs.count == Self.recentLogsKept { self.recentLogs.removeFirst() }
+            self.recentLogs.append((partition, index))
             change(&self.logs.values[index])
             return
         }
-        self.lastLog = nil
+        self.recentLogs.removeAll(keepingCapacity: true)
         if self.logs.count >= self.settings.maximumPartitions,
             let oldest = self.logs.min(by: { ($0.value.end?.at ?? 0) < ($1.value.end?.at ?? 0) })?.key
         {
