@@ -194,7 +194,7 @@ import Testing
             switch frame.kind {
             case .request:
                 let header = try #require(KafkaCodec.peekRequestHeader(frame.payload))
-                let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
+                let expectsResponse = KafkaCodec.expectsResponse(frame.payload, header: header)
                 recorder.requestRead(frame.payload, header: header, frameBytes: frame.bytes.readableBytes, expectsResponse: expectsResponse, at: time)
                 pending[frame.connection, default: [:]][header.correlationID] = try KafkaCodec.inspectRequest(frame.payload).facts
             case .response(let key, let version):

@@ -23,7 +23,7 @@ import Testing
             switch frame.kind {
             case .request:
                 let header = try #require(KafkaCodec.peekRequestHeader(frame.payload))
-                let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
+                let expectsResponse = KafkaCodec.expectsResponse(frame.payload, header: header)
                 #expect(recorder.requestRead(frame.payload, header: header, frameBytes: frame.bytes.readableBytes, expectsResponse: expectsResponse) == nil)
                 requests[header.apiKey.name, default: 0] += 1
                 if expectsResponse { awaited += 1 }

@@ -11,9 +11,10 @@ extension KafkaCodec {
         guard let prefix = self.peekRequestHeader(payload), prefix.apiKey == .produce,
             let version = APIDescriptor.reading(.produce)?(prefix.apiVersion)
         else { return nil }
-        var reader = WireReader(payload, origin: payload.readerIndex)
         // Produce requests are flexible exactly where their header is (v2).
         let flexible = version.requestHeaderVersion >= 2
+        if let acks = self.produceAcksAtUsualPlaces(payload, version: prefix.apiVersion, flexible: flexible) { return acks }
+        var reader = WireReader(payload, origin: payload.readerIndex)
         do {
             _ = try reader.skimRequestHeader(version: version.requestHeaderVersion, keepingClientID: false)
             if prefix.apiVersion >= 3, let transactionalID = try reader.readNullableLength(
@@ -25,6 +26,34 @@ extension KafkaCodec {
         } catch {
             return nil
         }
+    }
+
+    /// Whether the broker answers this request: every request but a Produce with `acks = 0`. The one rule for the
+    /// proxy, which must not wait for an answer that never comes, and the capture analyzer, which must not count
+    /// one as missing.
+    public static func expectsResponse(_ payload: ByteBuffer, header: RequestHeaderPrefix) -> Bool {
+        header.apiKey != .produce || self.produceAcks(payload) != 0
+    }
+
+    /// `acks` found by offsets alone when the header has no tagged fields and the lengths before it are short,
+    /// as in nearly every request; nil to leave anything else to the reader, which checks it the way decoding does.
+    private static func produceAcksAtUsualPlaces(_ payload: ByteBuffer, version: Int16, flexible: Bool) -> Int16? {
+        guard let clientID = payload.getInteger(at: payload.readerIndex + 8, as: Int16.self), clientID >= -1 else { return nil }
+        var position = payload.readerIndex + 10 + max(0, Int(clientID))
+        if flexible {
+            guard payload.getInteger(at: position, as: UInt8.self) == 0 else { return nil }  // tagged fields follow
+            position += 1
+        }
+        if version >= 3 {  // the transactional id, nullable
+            if flexible {
+                guard let length = payload.getInteger(at: position, as: UInt8.self), length < 0x80 else { return nil }
+                position += 1 + max(0, Int(length) - 1)
+            } else {
+                guard let length = payload.getInteger(at: position, as: Int16.self), length >= -1 else { return nil }
+                position += 2 + max(0, Int(length))
+            }
+        }
+        return payload.getInteger(at: position, as: Int16.self)
     }
 
     /// Splits a response payload into its header and body at the header version of `apiKey` and `apiVersion`.

@@ -25,6 +25,11 @@ extension WireReader {
 
     /// Checks tag order and sizes as `readTaggedField` does, without slicing out each field.
     mutating func skipTaggedFields() throws(KafkaDecodingError) {
+        // Nearly every structure has none: one zero byte.
+        if self.buffer.getInteger(at: self.buffer.readerIndex, as: UInt8.self) == 0 {
+            self.buffer.moveReaderIndex(forwardBy: 1)
+            return
+        }
         var previous: UInt32?
         for _ in 0..<(try self.readTaggedFieldCount()) {
             try self.skip(length: try self.readTaggedFieldHeader(after: &previous).size)

@@ -357,7 +357,7 @@ public final class CaptureAnalyzer {
             self.packetCounters.undecodable += 1
             return
         }
-        let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(frame.payload) != 0
+        let expectsResponse = KafkaCodec.expectsResponse(frame.payload, header: header)
         if let skeleton = frame.followed?.skeleton {
             self.followedFrames += 1
             connection.recorder?.requestRead(

@@ -125,7 +125,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         }
         let request = InFlightRequest(
             apiKey: header.apiKey, apiVersion: header.apiVersion, correlationID: header.correlationID, receivedAt: .now())
-        let expectsResponse = header.apiKey != .produce || KafkaCodec.produceAcks(payload) != 0
+        let expectsResponse = KafkaCodec.expectsResponse(payload, header: header)
         switch self.stateMachine.requestReceived(request, expectsResponse: expectsResponse) {
         case .forward:
             self.logger.trace("request", metadata: ["kafka.api": "\(header.apiKey.name)", "kafka.correlation_id": "\(header.correlationID)"])
