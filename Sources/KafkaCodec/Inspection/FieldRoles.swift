@@ -21,38 +21,69 @@ public struct FieldRoles: Sendable {
     public let nested: [Int]
 
     init(structName: String, fields: [FieldSchema]) {
-        func index(_ names: Set<String>, where matches: (FieldType) -> Bool) -> Int? {
-            fields.firstIndex { names.contains($0.name) && matches($0.type) }
+        // One pass with a switch on each name: this runs for every structure of every schema when the tables are
+        // built, at start-up.
+        let isTopic = Self.word("Topic", isIn: structName)
+        let isPartition = Self.word("Partition", isIn: structName)
+        var errorCode: Int?, throttleTimeMs: Int?, topicName: Int?, topicID: Int?, partition: Int?, records: Int?
+        var groupID: Int?, memberID: Int?, memberEpoch: Int?
+        var offsets: [(index: Int, kind: PartitionOffset.Kind)] = []
+        var nested: [Int] = []
+        func first(_ slot: inout Int?, _ position: Int, _ applies: Bool) {
+            if applies && slot == nil { slot = position }
         }
-        let isTopic = structName.contains("Topic")
-        let isPartition = structName.contains("Partition")
-        self.errorCode = index(["errorCode"]) { if case .int16 = $0 { true } else { false } }
-        self.throttleTimeMs = index(["throttleTimeMs"]) { if case .int32 = $0 { true } else { false } }
-        self.topicName = isTopic ? index(["name", "topic", "topicName"]) { if case .string = $0 { true } else { false } } : nil
-        self.topicID = isTopic ? index(["topicId"]) { if case .uuid = $0 { true } else { false } } : nil
-        self.partition = isPartition
-            ? index(["partitionIndex", "partition", "partitionId", "index"]) { if case .int32 = $0 { true } else { false } }
-            : nil
-        let isString = { (type: FieldType) in if case .string = type { true } else { false } }
-        let isInt64 = { (type: FieldType) in if case .int64 = type { true } else { false } }
-        self.groupID = index(["groupId"], where: isString)
-        self.memberID = index(["memberId"], where: isString)
-        self.memberEpoch = index(["memberEpoch"]) { if case .int32 = $0 { true } else { false } }
-        let offsetNames: [(String, PartitionOffset.Kind, Bool)] = [
-            ("committedOffset", .committed, false), ("highWatermark", .highWatermark, true),
-            ("baseOffset", .baseOffset, true), ("logAppendTimeMs", .logAppendTime, true),
-            ("offset", .listedOffset, true), ("timestamp", .listedTimestamp, true),
-        ]
-        self.offsets = offsetNames.compactMap { name, kind, partitionOnly in
-            guard !partitionOnly || isPartition, let position = index([name], where: isInt64) else { return nil }
-            return (position, kind)
-        }.sorted { $0.index < $1.index }  // field order, as the byte reader meets them
-        self.records = fields.firstIndex { if case .records = $0.type { true } else { false } }
-        self.nested = fields.indices.filter { position in
-            switch fields[position].type {
-            case .structure, .array(.structure): true
-            default: false
+        for (position, field) in fields.enumerated() {
+            switch field.type {
+            case .int16:
+                if field.name == "errorCode" { first(&errorCode, position, true) }
+            case .int32:
+                switch field.name {
+                case "throttleTimeMs": first(&throttleTimeMs, position, true)
+                case "partitionIndex", "partition", "partitionId", "index": first(&partition, position, isPartition)
+                case "memberEpoch": first(&memberEpoch, position, true)
+                default: break
+                }
+            case .string:
+                switch field.name {
+                case "name", "topic", "topicName": first(&topicName, position, isTopic)
+                case "groupId": first(&groupID, position, true)
+                case "memberId": first(&memberID, position, true)
+                default: break
+                }
+            case .uuid:
+                if field.name == "topicId" { first(&topicID, position, isTopic) }
+            case .int64:
+                guard let (kind, partitionOnly) = Self.offsetKinds[field.name], !partitionOnly || isPartition,
+                    !offsets.contains(where: { $0.kind == kind })
+                else { break }
+                offsets.append((position, kind))  // in field order, as the byte reader meets them
+            case .records:
+                if records == nil { records = position }
+            case .structure, .array(.structure):
+                nested.append(position)
+            default:
+                break
             }
         }
+        (self.errorCode, self.throttleTimeMs, self.topicName, self.topicID, self.partition) =
+            (errorCode, throttleTimeMs, topicName, topicID, partition)
+        (self.groupID, self.memberID, self.memberEpoch, self.records) = (groupID, memberID, memberEpoch, records)
+        self.offsets = offsets
+        self.nested = nested
     }
+
+    /// `String.contains` with a string argument goes through the generic string-processing search, which took
+    /// two thirds of building every schema's roles.
+    private static func word(_ word: String, isIn name: String) -> Bool {
+        let (name, word) = (Array(name.utf8), Array(word.utf8))
+        guard name.count >= word.count else { return false }
+        return (0...(name.count - word.count)).contains { name[$0..<($0 + word.count)].elementsEqual(word) }
+    }
+
+    /// The int64 fields that are offsets or times, and whether they count only inside a partition's structure.
+    private static let offsetKinds: [String: (PartitionOffset.Kind, Bool)] = [
+        "committedOffset": (.committed, false), "highWatermark": (.highWatermark, true),
+        "baseOffset": (.baseOffset, true), "logAppendTimeMs": (.logAppendTime, true),
+        "offset": (.listedOffset, true), "timestamp": (.listedTimestamp, true),
+    ]
 }
