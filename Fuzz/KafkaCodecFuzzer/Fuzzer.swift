@@ -28,7 +28,7 @@ enum FuzzTarget {
                 precondition(reencoded == encoded, "the canonical encoding must be stable")
             }
             if let (key, version) = frame.getMultipleIntegers(at: frame.readerIndex, as: (Int16, Int16).self) {
-                let body = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+                let body = frame.framePayload
                 _ = try? KafkaCodec.decodeResponse(body, apiKey: APIKey(rawValue: key), apiVersion: version)
             }
         }

@@ -48,9 +48,9 @@ public final class KafkascopeMetrics: Sendable {
         self.clientSoftware = LabelLimiter(cap: labelCap) { softwareFolds.increment() }
         self.principals = LabelLimiter(cap: labelCap) { principalFolds.increment() }
         self.gauge(.buildInfo, [("version", KafkascopeVersion.current)]).set(to: 1)
-        for side in ["client", "broker"] {
-            _ = self.counter(.connections, [("side", side)])
-            _ = self.gauge(.connectionsActive, [("side", side)])
+        for side in ConnectionSide.allCases {
+            _ = self.counter(.connections, [("side", side.rawValue)])
+            _ = self.gauge(.connectionsActive, [("side", side.rawValue)])
         }
     }
 
@@ -75,17 +75,17 @@ public final class KafkascopeMetrics: Sendable {
 
     // MARK: Cold-path events
 
-    public func connectionOpened(side: String) {
-        self.counter(.connections, [("side", side)]).increment()
-        self.gauge(.connectionsActive, [("side", side)]).increment()
+    public func connectionOpened(side: ConnectionSide) {
+        self.counter(.connections, [("side", side.rawValue)]).increment()
+        self.gauge(.connectionsActive, [("side", side.rawValue)]).increment()
     }
 
-    public func connectionClosed(side: String) {
-        self.gauge(.connectionsActive, [("side", side)]).decrement()
+    public func connectionClosed(side: ConnectionSide) {
+        self.gauge(.connectionsActive, [("side", side.rawValue)]).decrement()
     }
 
-    public func connectionError(side: String, reason: String) {
-        self.counter(.connectionErrors, [("side", side), ("reason", reason)]).increment()
+    public func connectionError(side: ConnectionSide, reason: String) {
+        self.counter(.connectionErrors, [("side", side.rawValue), ("reason", reason)]).increment()
     }
 
     public func addressesRewritten(api: APIKey) {

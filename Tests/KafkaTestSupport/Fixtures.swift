@@ -15,7 +15,7 @@ public enum Fixtures {
         /// The `# connection N` block the frame was recorded in.
         public var connection: Int
 
-        public var payload: ByteBuffer { self.bytes.getSlice(at: self.bytes.readerIndex + 4, length: self.bytes.readableBytes - 4)! }
+        public var payload: ByteBuffer { self.bytes.framePayload }
         public var description: String { "\(self.file):\(self.line)" }
     }
 

@@ -117,7 +117,7 @@ public final class CaptureAnalyzer {
             if !segment.flags.contains(.ack) { connection.synSender = segment.source }
         }
         if segment.flags.contains(.ack), case .kafka = connection.role {
-            let other = 1 - direction
+            let other = direction.reversed
             connection.streams[other].acknowledged(
                 segment.acknowledgment,
                 deliver: { bytes, packet in self.deliver(bytes, direction: other, packet: packet, timestamp: connection.lastSeen, on: connection) },
@@ -132,7 +132,7 @@ public final class CaptureAnalyzer {
             self.finish(connection)
         } else if segment.flags.contains(.fin) {
             connection.finished[direction] = true
-            if connection.finished[0] && connection.finished[1] { self.finish(connection) }
+            if connection.finished[.forward] && connection.finished[.backward] { self.finish(connection) }
         }
     }
 
@@ -156,19 +156,19 @@ public final class CaptureAnalyzer {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
         if self.lastConnection === connection { self.lastConnection = nil }
         if case .kafka = connection.role {
-            for direction in 0..<2 {
+            for direction in FlowDirection.allCases {
                 connection.streams[direction].finish(
                     deliver: { bytes, packet in self.deliver(bytes, direction: direction, packet: packet, timestamp: connection.lastSeen, on: connection) },
                     gap: { self.gap($0, direction: direction, on: connection) })
             }
             self.packetCounters.unanswered += connection.pending.count
             self.packetCounters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
-            self.packetCounters.outOfWindow += connection.streams[0].windowOverflows + connection.streams[1].windowOverflows
+            self.packetCounters.outOfWindow += connection.streams.forward.windowOverflows + connection.streams.backward.windowOverflows
             connection.recorder?.closed()
             // With metrics the recorder reads the frames (and the assembler does not): its count is the capture's.
             self.packetCounters.invalidValues += connection.recorder?.invalidValues ?? 0
             self.feed.closed(connection.exchanges!)
-            self.options.metrics?.connectionClosed(side: "client")
+            self.options.metrics?.connectionClosed(side: .client)
         }
     }
 
@@ -183,7 +183,7 @@ public final class CaptureAnalyzer {
 
     // MARK: Streams
 
-    private func receive(_ segment: TCPSegment, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
+    private func receive(_ segment: TCPSegment, direction: FlowDirection, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
         if case .undetermined(let seen) = connection.role {
             self.determineRole(of: connection, from: segment, seen: seen)
         }
@@ -237,11 +237,11 @@ public final class CaptureAnalyzer {
             startsAtFrameBoundary: connection.synchronized[clientDirection] || Self.looksLikeRequest(segment.payload),
             followingThreshold: followingThreshold, headLength: self.options.followedFrameHead)
         connection.responses = KafkaFramer(
-            maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[1 - clientDirection],
+            maximumFrameLength: self.options.maximumFrameLength, startsAtFrameBoundary: connection.synchronized[clientDirection.reversed],
             followingThreshold: followingThreshold, headLength: self.options.followedFrameHead)
         connection.startExchanges(client: client, server: server)
         if let metrics = self.options.metrics {
-            metrics.connectionOpened(side: "client")
+            metrics.connectionOpened(side: .client)
             connection.recorder = metrics.recorder(broker: server.description, client: client.description)
         } else if let clients = self.options.clients {
             connection.sightings = ClientSightings(directory: clients, address: client.description)
@@ -262,7 +262,7 @@ public final class CaptureAnalyzer {
         return Self.plausibleRequest(payload, length: Int(length)) != false
     }
 
-    private func deliver(_ bytes: UnsafeRawBufferPointer, direction: Int, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
+    private func deliver(_ bytes: UnsafeRawBufferPointer, direction: FlowDirection, packet: Int, timestamp: Int64, on connection: TrackedConnection) {
         guard case .kafka(let client, _) = connection.role else { return }
         let fromClient = connection.direction(from: client) == direction
         if fromClient {
@@ -287,7 +287,7 @@ public final class CaptureAnalyzer {
         }
     }
 
-    private func gap(_ bytes: Int, direction: Int, on connection: TrackedConnection) {
+    private func gap(_ bytes: Int, direction: FlowDirection, on connection: TrackedConnection) {
         guard case .kafka(let client, _) = connection.role else { return }
         self.packetCounters.gaps += 1
         self.packetCounters.gapBytes += bytes

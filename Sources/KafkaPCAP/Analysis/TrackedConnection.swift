@@ -13,12 +13,11 @@ final class TrackedConnection {
 
     let key: FlowKey
     var role: Role = .undetermined(payloadsSeen: 0)
-    /// Index 0: `key.first` to `key.second`; index 1 the other way.
-    var streams = [TCPStream(), TCPStream()]
-    var synchronized = [false, false]
+    var streams = PerDirection(TCPStream())
+    var synchronized = PerDirection(false)
     /// Who sent the SYN without ACK: the client.
     var synSender: Endpoint?
-    var finished = [false, false]
+    var finished = PerDirection(false)
     var requests: KafkaFramer?
     var responses: KafkaFramer?
     /// Requests waiting for their response, as far as reassembly needs to know them.
@@ -58,7 +57,7 @@ final class TrackedConnection {
         self.exchanges = exchanges
     }
 
-    func direction(from source: Endpoint) -> Int { source == self.key.first ? 0 : 1 }
+    func direction(from source: Endpoint) -> FlowDirection { source == self.key.first ? .forward : .backward }
 
     /// Whether data has flowed, so that a new SYN means the 4-tuple is being reused.
     var carriedData = false

@@ -1,8 +1,8 @@
 import KafkaCodec
 import NIOCore
 
-/// The life of one proxied connection pair, without I/O: the handler feeds it events and does what the
-/// returned action says.
+/// The life of one proxied connection pair, without I/O: the handler feeds it events and carries out the actions
+/// it returns, when to read included. Responses pass its `ResponseGate`, and large frames its stream machines.
 ///
 /// Kafka answers requests on a connection in the order they were sent (protocol guide, "Network"), so a FIFO of
 /// in-flight requests is enough to pair every response with its request.
@@ -10,10 +10,17 @@ struct ConnectionStateMachine {
     enum State: Equatable {
         /// Waiting for the upstream connection; nothing is read from the client yet.
         case connecting
-        case forwarding
+        /// Requests flow; `inFlight` holds those awaiting their response, oldest first.
+        case forwarding(inFlight: CircularBuffer<InFlightRequest>)
         /// Shutting down: no new requests are read; responses still flow until none are in flight.
-        case draining
+        case draining(inFlight: CircularBuffer<InFlightRequest>)
         case closed
+    }
+
+    enum ReadAction: Equatable {
+        case read
+        /// Not now: the read is remembered and returned by `readMayResume` once requests can be taken.
+        case wait
     }
 
     enum RequestAction: Equatable {
@@ -23,38 +30,98 @@ struct ConnectionStateMachine {
 
     enum ResponseAction: Equatable {
         case forward(InFlightRequest)
-        /// Forward, then close: the last response a draining connection was waiting for.
+        /// Forward, then close (`lastResponseSent`): the last response a draining connection was waiting for.
         case forwardAndClose(InFlightRequest)
         case close(ProxyError)
+    }
+
+    /// What ends a connection that has nothing more to wait for.
+    enum CloseAction: Equatable {
+        /// Close once what was written has gone out: the answers a draining client waits for.
+        case closeAfterWrites
+        /// Responses are held for a listener; releasing them (`listenersOpened`) closes.
+        case closeWithHeldResponses
     }
 
     enum DrainAction: Equatable {
         case closeNow
         case waitForResponses
+        case closeWithHeldResponses
+    }
+
+    enum ReleaseAction {
+        /// A newer wait replaced this one.
+        case none
+        /// Write these in order; then close if the connection's work is over.
+        case write(CircularBuffer<ResponseGate.Response>, thenClose: Bool)
     }
 
     private(set) var state: State = .connecting
-    private var inFlight = CircularBuffer<InFlightRequest>(initialCapacity: 16)
+    /// A read the channel asked for while no request could be taken.
+    private var readPending = false
+    private var gate = ResponseGate()
     let maximumInFlight: Int
 
     init(maximumInFlight: Int) {
         self.maximumInFlight = maximumInFlight
     }
 
-    var inFlightCount: Int { self.inFlight.count }
+    var inFlightCount: Int {
+        switch self.state {
+        case .forwarding(let inFlight), .draining(let inFlight): inFlight.count
+        case .connecting, .closed: 0
+        }
+    }
 
     /// Whether the handler may read more requests from the client.
-    var acceptsRequests: Bool { self.state == .forwarding && self.inFlight.count < self.maximumInFlight }
+    var acceptsRequests: Bool {
+        if case .forwarding(let inFlight) = self.state { return inFlight.count < self.maximumInFlight }
+        return false
+    }
+
+    /// Whether the broker side may read more responses: the client can take them and none are held.
+    func acceptsResponses(clientWritable: Bool) -> Bool {
+        clientWritable && self.gate.isOpen
+    }
+
+    // MARK: Reading
+
+    /// The channel asks to read from the client.
+    mutating func readRequested(upstreamWritable: Bool) -> ReadAction {
+        if self.acceptsRequests && upstreamWritable { return .read }
+        self.readPending = true
+        return .wait
+    }
+
+    /// Something changed that may let a waiting read go on: a response, upstream writability, the connection.
+    mutating func readMayResume(upstreamWritable: Bool) -> ReadAction {
+        guard self.readPending, self.acceptsRequests, upstreamWritable else { return .wait }
+        self.readPending = false
+        return .read
+    }
+
+    // MARK: Requests and responses
 
     mutating func upstreamConnected() {
-        if self.state == .connecting { self.state = .forwarding }
+        if case .connecting = self.state { self.state = .forwarding(inFlight: CircularBuffer(initialCapacity: 16)) }
     }
 
     /// A request was read from the client. `expectsResponse` is false for Produce with `acks = 0`.
     mutating func requestReceived(_ request: InFlightRequest, expectsResponse: Bool) -> RequestAction {
         switch self.state {
-        case .forwarding, .draining:
-            if expectsResponse { self.inFlight.append(request) }
+        case .forwarding(var inFlight):
+            if expectsResponse {
+                self.state = .closed  // while `inFlight` is changed, so that it is not copied
+                inFlight.append(request)
+            }
+            self.state = .forwarding(inFlight: inFlight)
+            return .forward
+        case .draining(var inFlight):
+            if expectsResponse {
+                self.state = .closed
+                inFlight.append(request)
+            }
+            self.state = .draining(inFlight: inFlight)
             return .forward
         case .connecting, .closed:
             return .ignore
@@ -64,59 +131,97 @@ struct ConnectionStateMachine {
     /// Notes something learnt about a request still in flight, such as when its last byte went upstream. The
     /// newest request with that id is the one meant, so the search starts at the back, where it nearly always is.
     mutating func updateRequest(correlationID: Int32, _ update: (inout InFlightRequest) -> Void) {
-        var index = self.inFlight.endIndex
-        while index != self.inFlight.startIndex {
-            index = self.inFlight.index(before: index)
-            if self.inFlight[index].correlationID == correlationID {
-                update(&self.inFlight[index])
-                return
+        self.modifyInFlight { inFlight in
+            var index = inFlight.endIndex
+            while index != inFlight.startIndex {
+                index = inFlight.index(before: index)
+                if inFlight[index].correlationID == correlationID {
+                    update(&inFlight[index])
+                    return
+                }
             }
         }
     }
 
     /// A response was read from the broker.
     mutating func responseReceived(correlationID: Int32) -> ResponseAction {
+        let draining: Bool
+        var inFlight: CircularBuffer<InFlightRequest>
         switch self.state {
         case .connecting, .closed:
             return .close(ProxyError(.unsolicitedResponse, "response \(correlationID) on a connection that is not forwarding"))
-        case .forwarding, .draining:
-            guard let head = self.inFlight.popFirst() else {
-                self.state = .closed
-                return .close(ProxyError(.unsolicitedResponse, "response \(correlationID) with no request in flight"))
-            }
-            guard head.correlationID == correlationID else {
-                self.state = .closed
-                return .close(ProxyError(
-                    .unexpectedCorrelationID,
-                    "response \(correlationID) while \(head.apiKey.name) request \(head.correlationID) was next"))
-            }
-            if self.state == .draining && self.inFlight.isEmpty {
-                self.state = .closed
-                return .forwardAndClose(head)
-            }
-            return .forward(head)
+        case .forwarding(let requests):
+            (draining, inFlight) = (false, requests)
+        case .draining(let requests):
+            (draining, inFlight) = (true, requests)
         }
+        self.state = .closed  // every path below leaves it closed or puts the queue back
+        guard let head = inFlight.popFirst() else {
+            return .close(ProxyError(.unsolicitedResponse, "response \(correlationID) with no request in flight"))
+        }
+        guard head.correlationID == correlationID else {
+            return .close(ProxyError(
+                .unexpectedCorrelationID, "response \(correlationID) while \(head.apiKey.name) request \(head.correlationID) was next"))
+        }
+        if draining && inFlight.isEmpty { return .forwardAndClose(head) }
+        self.state = draining ? .draining(inFlight: inFlight) : .forwarding(inFlight: inFlight)
+        return .forward(head)
     }
+
+    // MARK: Responses to the client
+
+    /// A response (or part) is ready for the client; `waitsForListeners` when it names listeners still opening.
+    mutating func responseReady(_ response: ResponseGate.Response, waitsForListeners: Bool) -> ResponseGate.SendAction {
+        self.gate.send(response, waitsForListeners: waitsForListeners)
+    }
+
+    /// The listeners a held response waited for are open.
+    mutating func listenersOpened(ticket: Int) -> ReleaseAction {
+        guard let held = self.gate.opened(ticket: ticket) else { return .none }
+        return .write(held, thenClose: self.state == .closed)
+    }
+
+    /// The response of a `.forwardAndClose` has been handed on.
+    func lastResponseSent() -> CloseAction {
+        self.gate.isOpen ? .closeAfterWrites : .closeWithHeldResponses
+    }
+
+    // MARK: Ending
 
     mutating func drain() -> DrainAction {
         switch self.state {
-        case .connecting, .closed:
-            self.state = .closed
-            return .closeNow
-        case .forwarding, .draining:
-            if self.inFlight.isEmpty {
-                self.state = .closed
-                return .closeNow
-            }
-            self.state = .draining
+        case .forwarding(let inFlight) where !inFlight.isEmpty:
+            self.state = .draining(inFlight: inFlight)
             return .waitForResponses
+        case .draining(let inFlight) where !inFlight.isEmpty:
+            return .waitForResponses
+        case .connecting, .forwarding, .draining, .closed:
+            self.state = .closed
+            return self.gate.isOpen ? .closeNow : .closeWithHeldResponses
         }
     }
 
     /// Either side closed; returns the requests that will never get a response.
     mutating func closed() -> [InFlightRequest] {
-        self.state = .closed
-        defer { self.inFlight.removeAll() }
-        return Array(self.inFlight)
+        defer { self.state = .closed }
+        switch self.state {
+        case .forwarding(let inFlight), .draining(let inFlight): return Array(inFlight)
+        case .connecting, .closed: return []
+        }
+    }
+
+    private mutating func modifyInFlight(_ change: (inout CircularBuffer<InFlightRequest>) -> Void) {
+        switch self.state {
+        case .forwarding(var inFlight):
+            self.state = .closed
+            change(&inFlight)
+            self.state = .forwarding(inFlight: inFlight)
+        case .draining(var inFlight):
+            self.state = .closed
+            change(&inFlight)
+            self.state = .draining(inFlight: inFlight)
+        case .connecting, .closed:
+            break
+        }
     }
 }

@@ -45,7 +45,7 @@ struct FrameStreamDecoder: NIOSingleStepByteToMessageDecoder {
     /// Requests need their header, and for Produce also `acks`, which says whether a response will come.
     static func requests(maximumFrameLength: Int) -> FrameStreamDecoder {
         FrameStreamDecoder(maximumFrameLength: maximumFrameLength) { head in
-            let payload = head.getSlice(at: head.readerIndex + 4, length: head.readableBytes - 4)!
+            let payload = head.framePayload
             guard let header = KafkaCodec.peekRequestHeader(payload) else { return false }
             return header.apiKey != .produce || KafkaCodec.produceAcks(payload) != nil
         }

@@ -41,12 +41,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.metrics.connectionOpened(side: "broker")
+        self.metrics.connectionOpened(side: .broker)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.metrics.connectionClosed(side: "broker")
+        self.metrics.connectionClosed(side: .broker)
         self.client?.upstreamClosed()
         self.client = nil
         context.fireChannelInactive()

@@ -51,7 +51,7 @@ struct SaslRedactor {
     }
 
     private mutating func requestFrame(_ frame: ByteBuffer) -> ByteBuffer {
-        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        let payload = frame.framePayload
         if self.legacyTokens {
             if case .message? = try? KafkaCodec.decodeRequest(payload) {
                 self.legacyTokens = false  // the exchange is over; this is an ordinary request
@@ -87,7 +87,7 @@ struct SaslRedactor {
             self.unansweredTokens -= 1
             return Self.blanked(frame)
         }
-        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        let payload = frame.framePayload
         guard let correlationID = payload.getInteger(at: payload.readerIndex, as: Int32.self) else { return frame }
         if correlationID == self.legacyHandshake {
             self.legacyHandshake = nil

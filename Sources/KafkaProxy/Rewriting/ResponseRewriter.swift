@@ -35,7 +35,7 @@ struct ResponseRewriter: Sendable {
                 frame: Self.unsupportedApiVersions(correlationID: request.correlationID, supported: known),
                 brokers: [], clampedAPIs: [.apiVersions])
         }
-        let payload = frame.getSlice(at: frame.readerIndex + 4, length: frame.readableBytes - 4)!
+        let payload = frame.framePayload
         do {
             let (header, body) = try KafkaCodec.splitResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion)
             guard let rewritten = try self.rewriteBody(body, request) else { return .unchanged }
