@@ -7,7 +7,7 @@ public import NIOEmbedded
 /// the proxy's real pipelines and handlers. Nothing listens and nothing connects, and time passes only when told,
 /// so fuzzers and tests can drive any sequence of bytes through the proxy deterministically.
 ///
-/// Broker listeners that a rewritten response would open are taken as opened.
+/// Broker listeners that a rewritten response would open are taken as opened, unless `openListener` says when.
 public final class EmbeddedProxyConnection {
     public let loop = EmbeddedEventLoop()
     public let client: EmbeddedChannel
@@ -20,14 +20,15 @@ public final class EmbeddedProxyConnection {
         configuration: ProxyConfiguration = ProxyConfiguration(
             bootstrapServers: [HostAndPort(host: "127.0.0.1", port: 9092)], listen: HostAndPort(host: "127.0.0.1", port: 19092)),
         metrics: KafkascopeMetrics,
-        logger: Logger
+        logger: Logger,
+        openListener: (@Sendable (_ nodeID: Int32, _ port: Int) -> EventLoopFuture<Bool>)? = nil
     ) throws {
         let loop = self.loop
         self.connector = EmbeddedUpstreamConnector(loop: loop)
         let mapping = BrokerPortMapping(base: configuration.effectiveBrokerPortBase, bootstrapPort: configuration.listen.port)
-        let directory = BrokerDirectory(portMapping: mapping, metrics: metrics, logger: logger) { _, _ in
-            loop.makeSucceededFuture(true)
-        }
+        let directory = BrokerDirectory(
+            portMapping: mapping, metrics: metrics, logger: logger,
+            openListener: openListener ?? { _, _ in loop.makeSucceededFuture(true) })
         let proxy = ProxyContext(
             configuration: configuration, directory: directory,
             connections: ConnectionRegistry(maximum: configuration.maxConnections), metrics: metrics,
