@@ -15,18 +15,14 @@ Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per 
   python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH]
 """
 import argparse
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-from bench_support import CLK_TCK, HOST, BenchError, Processes, logger, port_is_free, tansu_binary
+from bench_support import (HOST, KAFKASCOPE, BenchError, Components, Processes, cpu_seconds, logger, medians,
+                           port_block, rotated, start_tansu)
 
-REPO = Path(__file__).resolve().parents[1]
 log = logger("lag_bench")
 
 COMMITTER = r"""
@@ -39,19 +35,6 @@ c.subscribe([sys.argv[3]])
 while True:
     c.consume(num_messages=1000, timeout=0.1)
 """
-
-
-def free_block(size, start):
-    port = start
-    while not all(port_is_free(port + i) for i in range(size)):
-        port += size
-    return port
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid, "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def metric(port, name, **labels):
@@ -67,10 +50,7 @@ def one_round(variant, args, processes, tansu, base):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
     broker_port, listen, metrics_port = base, base + 1, base + 500
-    t = processes.spawn("tansu-%s" % variant, [
-        tansu, "broker", "--listener-url", "tcp://%s:%d" % (HOST, broker_port),
-        "--advertised-listener-url", "tcp://%s:%d" % (HOST, broker_port), "--storage-engine", "memory://tansu/"])
-    processes.wait_port(t, broker_port, 20)
+    t = start_tansu(processes, "tansu-%s" % variant, tansu, broker_port)
     proxy = processes.spawn("kafkascope-%s" % variant, [
         args.kafkascope, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
         "--listen", "%s:%d" % (HOST, listen), "--metrics-listen", "%s:%d" % (HOST, metrics_port),
@@ -127,28 +107,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--kafkascope", default=str(REPO / ".build" / "release" / "kafkascope"))
+    parser.add_argument("--kafkascope", default=KAFKASCOPE)
     args = parser.parse_args()
-    missing = []
-    tansu = tansu_binary(missing)
-    if missing:
-        raise BenchError("; ".join(missing))
+    components = Components()
+    tansu = components.tansu()
+    components.check()
     results = {"lag": [], "no-lag": []}
+    ports = set()
     with tempfile.TemporaryDirectory(prefix="lag-bench-") as workdir:
         processes = Processes(workdir)
         try:
             for round_number in range(args.rounds):
-                order = ["lag", "no-lag"] if round_number % 2 == 0 else ["no-lag", "lag"]
-                for variant in order:
-                    r = one_round(variant, args, processes, tansu, free_block(600, 30000))
+                for variant in rotated(["lag", "no-lag"], round_number):
+                    r = one_round(variant, args, processes, tansu, port_block([0, 1, 500], ports))
                     results[variant].append(r)
                     log("round %d %-6s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
                         round_number + 1, variant, r["rps"], r["cpu_us"], r["requests"], r["commits"],
                         "" if r["lag_sum"] is None else ", lag_sum series total %.0f" % r["lag_sum"]))
         finally:
             processes.stop_all()
-    median = {v: {k: statistics.median(r[k] for r in rs) for k in ("rps", "cpu_us", "commits")}
-              for v, rs in results.items()}
+    median = {v: medians(rs, ("rps", "cpu_us", "commits")) for v, rs in results.items()}
     print("| variant | requests/s | proxy CPU per request | OffsetCommit requests per round |")
     print("|---|---:|---:|---:|")
     for v in ("no-lag", "lag"):

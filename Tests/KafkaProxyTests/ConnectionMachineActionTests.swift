@@ -135,9 +135,10 @@ import Testing
         observer.handshakeRequested(mechanism: "PLAIN", version: 0)
         #expect(observer.handshakeAnswered(errorCode: 0) == nil)
         #expect(observer.expectsLegacyTokens)
+        let plain = Array("\u{0}alice\u{0}pwd".utf8)
         var token = ByteBuffer()
-        token.writeInteger(Int32(11))
-        token.writeBytes(Array("\u{0}alice\u{0}pwd".utf8))
+        token.writeInteger(Int32(plain.count))
+        token.writeBytes(plain)
         guard case .forward(let forwarded) = observer.clientPartWhileExchangingTokens(.frame(token)) else {
             Issue.record("a bare token is forwarded")
             return

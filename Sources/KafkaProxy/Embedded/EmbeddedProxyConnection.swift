@@ -21,14 +21,14 @@ public final class EmbeddedProxyConnection {
             bootstrapServers: [HostAndPort(host: "127.0.0.1", port: 9092)], listen: HostAndPort(host: "127.0.0.1", port: 19092)),
         metrics: KafkascopeMetrics,
         logger: Logger,
-        openListener: (@Sendable (_ nodeID: Int32, _ port: Int) -> EventLoopFuture<Bool>)? = nil
+        openListener: (@Sendable (_ loop: any EventLoop, _ nodeID: Int32, _ port: Int) -> EventLoopFuture<Bool>)? = nil
     ) throws {
         let loop = self.loop
         self.connector = EmbeddedUpstreamConnector(loop: loop)
         let mapping = BrokerPortMapping(base: configuration.effectiveBrokerPortBase, bootstrapPort: configuration.listen.port)
         let directory = BrokerDirectory(
             portMapping: mapping, metrics: metrics, logger: logger,
-            openListener: openListener ?? { _, _ in loop.makeSucceededFuture(true) })
+            openListener: { nodeID, port in openListener?(loop, nodeID, port) ?? loop.makeSucceededFuture(true) })
         let proxy = ProxyContext(
             configuration: configuration, directory: directory,
             connections: ConnectionRegistry(maximum: configuration.maxConnections), metrics: metrics,

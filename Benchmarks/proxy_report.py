@@ -1,0 +1,159 @@
+"""proxy_bench's report: medians over the rounds as Markdown tables, the ratios between paths, every round, the
+targets, and the TLS section."""
+from bench_support import MB, fmt, medians
+from proxy_paths import TLS_PATHS
+
+NUMERIC = ("produce_mbs", "consume_mbs", "p50", "p99", "mean", "max", "cpu_produce_per_gb", "cpu_consume_per_gb",
+           "cpu_per_gb", "cpu_latency_ms_per_req", "other_cores")
+TLS_CPU_TARGET = 1.3  # kafkascope-tls CPU/GB at most this many times haproxy-tls's
+
+
+def report(per_path, args, wall):
+    results = [dict({"path": name, "rounds": len(rounds)}, **medians(rounds, NUMERIC))
+               for name, rounds in per_path.items() if rounds]
+    by = {r["path"]: r for r in results}
+    lines = heading(args, wall) + medians_table(results)
+    for base_name in ("direct", "socat", "kafkascope-no-metrics"):
+        base = by.get(base_name)
+        if base is not None:
+            lines += comparison_table("vs %s" % base_name, [(r["path"], r, base) for r in results if r is not base])
+    if args.rounds > 1:
+        lines += rounds_table(per_path)
+    lines += targets(by, args)
+    tls = tls_report(per_path, by, args)
+    if tls:
+        if lines[-1] != "":
+            lines.append("")
+        lines.extend(tls)
+    print("\n".join(lines), flush=True)
+
+
+def heading(args, wall):
+    total_mb = args.records * args.record_bytes / MB
+    return ["Records: %d x %d B = %.1f MB per path and round, %d partition(s), acks=all, no compression; "
+            "latency: %d synchronous produces after %d warm-up; %d round(s)%s; wall time %.0f s."
+            % (args.records, args.record_bytes, total_mb, args.partitions, args.latency_samples,
+               args.latency_warmup, args.rounds, ", medians shown" if args.rounds > 1 else "", wall)
+            + (" socat -b %d." % args.socat_block_size if args.socat_block_size else ""), ""]
+
+
+def medians_table(results):
+    lines = ["| path | produce MB/s | consume MB/s | latency p50 ms | latency p99 ms | forwarder CPU s/GB "
+             "produce | forwarder CPU s/GB consume | forwarder CPU s/GB both | forwarder CPU ms/sync produce |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["path"], fmt(r["produce_mbs"], ".1f"), fmt(r["consume_mbs"], ".1f"), fmt(r["p50"], ".3f"),
+            fmt(r["p99"], ".3f"), fmt(r.get("cpu_produce_per_gb"), ".2f"), fmt(r.get("cpu_consume_per_gb"), ".2f"),
+            fmt(r.get("cpu_per_gb"), ".2f"), fmt(r.get("cpu_latency_ms_per_req"), ".3f")))
+    return lines + [""]
+
+
+def comparison_table(first_column, rows):
+    """comparison_row() for each (label, r, base) in rows, under a header whose first column is `first_column`."""
+    return (["| %s | produce | consume | p50 | p99 | CPU/GB produce | CPU/GB consume | CPU/GB both |" % first_column,
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            + [comparison_row(label, r, base) for label, r, base in rows] + [""])
+
+
+def comparison_row(label, r, base):
+    """A Markdown row: r's throughput and CPU/GB over base's (×), and its latency minus base's (ms)."""
+    def q(key):
+        return fmt_ratio(r.get(key), base.get(key), ".3f")
+
+    def d(key):
+        return "%+.3f ms" % (r[key] - base[key])
+    return "| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        label, q("produce_mbs"), q("consume_mbs"), d("p50"), d("p99"),
+        q("cpu_produce_per_gb"), q("cpu_consume_per_gb"), q("cpu_per_gb"))
+
+
+def fmt_ratio(a, b, spec=".2f"):
+    return "—" if a is None or not b else format(a / b, spec) + "×"
+
+
+def rounds_table(per_path):
+    lines = ["Every round (paths run in a rotated order each round):", "",
+             "| round | path | produce MB/s | consume MB/s | p50 ms | p99 ms | max ms | CPU s/GB produce | "
+             "CPU s/GB consume | other load, cores |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = sorted((r["round"], r["order"], r) for rounds in per_path.values() for r in rounds)
+    for rnd, _, r in rows:
+        lines.append("| %d | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %s | %s | %.2f |" % (
+            rnd + 1, r["path"], r["produce_mbs"], r["consume_mbs"], r["p50"], r["p99"], r["max"],
+            fmt(r.get("cpu_produce_per_gb"), ".2f"), fmt(r.get("cpu_consume_per_gb"), ".2f"),
+            r["other_cores"]))
+    return lines + [""]
+
+
+def targets(by, args):
+    """The "Targets" lines of the plaintext paths (a heading only when kafkascope and direct both ran)."""
+    lines = []
+    ks, direct, socat = by.get("kafkascope"), by.get("direct"), by.get("socat")
+    bare = by.get("kafkascope-no-metrics")
+    if ks and direct:
+        lines.append("Targets%s:" % (" (medians)" if args.rounds > 1 else ""))
+        lines.append("- kafkascope throughput vs direct ≥ 95%%: produce %.1f%%, consume %.1f%%"
+                     % (100 * ks["produce_mbs"] / direct["produce_mbs"],
+                        100 * ks["consume_mbs"] / direct["consume_mbs"]))
+        lines.append("- kafkascope p99 − direct p99 ≤ 0.5 ms: %+.3f ms" % (ks["p99"] - direct["p99"]))
+    if ks and socat and socat.get("cpu_per_gb"):
+        lines.append("- kafkascope CPU/GB ÷ socat CPU/GB ≤ 1.5×: %.2f× (produce %.2f×, consume %.2f×)"
+                     % (ks["cpu_per_gb"] / socat["cpu_per_gb"],
+                        ks["cpu_produce_per_gb"] / socat["cpu_produce_per_gb"],
+                        ks["cpu_consume_per_gb"] / socat["cpu_consume_per_gb"]))
+    if ks and bare:
+        lines.append("- metrics cost < 5%% of throughput (kafkascope vs kafkascope --no-metrics): produce %.1f%%, "
+                     "consume %.1f%%; CPU/GB %.2f×"
+                     % (100 * (1 - ks["produce_mbs"] / bare["produce_mbs"]),
+                        100 * (1 - ks["consume_mbs"] / bare["consume_mbs"]),
+                        ks["cpu_per_gb"] / bare["cpu_per_gb"] if bare.get("cpu_per_gb") else float("nan")))
+    return lines
+
+
+def tls_report(per_path, by, args):
+    """kafkascope-tls against kafkascope (plaintext) and haproxy-tls (the blind TLS-terminating forwarder), the
+    forwarders' thread counts and negotiated ciphers, and the TLS target's verdict."""
+    kt, ht = by.get("kafkascope-tls"), by.get("haproxy-tls")
+    if kt is None and ht is None:
+        return []
+    lines = ["TLS to TLS: client =TLS=> forwarder =TLS=> TLS broker (HAProxy, `mode tcp`) -> Tansu; forwarder CPU is "
+             "the forwarder's process tree only, the TLS broker's is not counted. HAProxy (forwarder and TLS broker): "
+             + ("nbthread %d (--haproxy-threads)." % args.haproxy_threads if args.haproxy_threads
+                else "default nbthread (one thread per CPU)."), ""]
+    lines.append("| TLS path | forwarder threads | client ⇄ forwarder | forwarder ⇄ TLS broker |")
+    lines.append("|---|---:|---|---|")
+    for name in TLS_PATHS:
+        rounds = per_path.get(name) or []
+        if not rounds:
+            continue
+
+        def distinct(key):
+            seen = []
+            for r in rounds:
+                for v in str(r.get(key) or "?").split(", "):
+                    if v not in seen:
+                        seen.append(v)
+            return ", ".join(seen)
+        lines.append("| %s | %s | %s | %s |" % (name, distinct("threads"), distinct("tls_client"),
+                                                distinct("tls_upstream")))
+    lines.append("")
+    bases = [(label, by.get(name)) for label, name in (("kafkascope (plaintext, same run)", "kafkascope"),
+                                                       ("haproxy-tls", "haproxy-tls"))]
+    bases = [(label, base) for label, base in bases if base is not None]
+    if kt is not None and bases:
+        lines += comparison_table("kafkascope-tls vs", [(label, kt, base) for label, base in bases])
+    if kt is not None and ht is not None:
+        lines.append("TLS target%s:" % (" (medians)" if args.rounds > 1 else ""))
+        if kt.get("cpu_per_gb") is not None and ht.get("cpu_per_gb"):
+            ratio = kt["cpu_per_gb"] / ht["cpu_per_gb"]
+            lines.append("- kafkascope-tls CPU/GB ≤ %.1f× haproxy-tls: %.2f× (produce %s, consume %s; %.2f against "
+                         "%.2f CPU s/GB): **%s**"
+                         % (TLS_CPU_TARGET, ratio,
+                            fmt_ratio(kt.get("cpu_produce_per_gb"), ht.get("cpu_produce_per_gb")),
+                            fmt_ratio(kt.get("cpu_consume_per_gb"), ht.get("cpu_consume_per_gb")),
+                            kt["cpu_per_gb"], ht["cpu_per_gb"], "met" if ratio <= TLS_CPU_TARGET else "missed"))
+        else:
+            lines.append("- kafkascope-tls CPU/GB ≤ %.1f× haproxy-tls: not measured (no CPU reading)"
+                         % TLS_CPU_TARGET)
+    return lines
