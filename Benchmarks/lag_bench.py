@@ -12,7 +12,10 @@ Each round starts, for each variant in rotated order, a fresh in-memory Tansu an
     last acknowledgement.
 Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per request.
 
-  python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH]
+With --baseline PATH the two variants are instead that binary and --kafkascope, both tracking lag: a before/after
+comparison of two builds on the same load, in the same run.
+
+  python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH] [--baseline PATH]
 """
 import argparse
 import sys
@@ -46,15 +49,15 @@ def metric(port, name, **labels):
     return total
 
 
-def one_round(variant, args, processes, tansu, base):
+def one_round(variant, binary, lag, args, processes, tansu, base):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
     broker_port, listen, metrics_port = base, base + 1, base + 500
     t = start_tansu(processes, "tansu-%s" % variant, tansu, broker_port)
     proxy = processes.spawn("kafkascope-%s" % variant, [
-        args.kafkascope, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
+        binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
         "--listen", "%s:%d" % (HOST, listen), "--metrics-listen", "%s:%d" % (HOST, metrics_port),
-        "--log-level", "warning", "--lag", "true" if variant == "lag" else "false"])
+        "--log-level", "warning", "--lag", "true" if lag else "false"])
     processes.wait_port(proxy, listen, 20)
     bootstrap = "%s:%d" % (HOST, listen)
     topic = "small-requests"
@@ -95,7 +98,7 @@ def one_round(variant, args, processes, tansu, base):
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proxy.pid) - cpu0
     requests = metric(metrics_port, "kafkascope_requests_total", api="Produce") - requests0
     commits = metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") - commits0
-    lag_series = metric(metrics_port, "kafkascope_consumergroup_lag_sum") if variant == "lag" else None
+    lag_series = metric(metrics_port, "kafkascope_consumergroup_lag_sum") if lag else None
     processes.check_alive(proxy)
     for proc in (committer, proxy, t):
         processes.stop(proc)
@@ -108,18 +111,24 @@ def main():
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--kafkascope", default=KAFKASCOPE)
+    parser.add_argument("--baseline", help="compare this kafkascope binary with --kafkascope, both tracking lag")
     args = parser.parse_args()
+    # name: (binary, tracks lag); the first is the baseline the ratio divides by.
+    variants = {"baseline": (args.baseline, True), "current": (args.kafkascope, True)} if args.baseline else \
+        {"no-lag": (args.kafkascope, False), "lag": (args.kafkascope, True)}
+    (base_name, current_name) = list(variants)
     components = Components()
     tansu = components.tansu()
     components.check()
-    results = {"lag": [], "no-lag": []}
+    results = {name: [] for name in variants}
     ports = set()
     with tempfile.TemporaryDirectory(prefix="lag-bench-") as workdir:
         processes = Processes(workdir)
         try:
             for round_number in range(args.rounds):
-                for variant in rotated(["lag", "no-lag"], round_number):
-                    r = one_round(variant, args, processes, tansu, port_block([0, 1, 500], ports))
+                for variant in rotated(list(variants), round_number):
+                    binary, lag = variants[variant]
+                    r = one_round(variant, binary, lag, args, processes, tansu, port_block([0, 1, 500], ports))
                     results[variant].append(r)
                     log("round %d %-6s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
                         round_number + 1, variant, r["rps"], r["cpu_us"], r["requests"], r["commits"],
@@ -129,11 +138,11 @@ def main():
     median = {v: medians(rs, ("rps", "cpu_us", "commits")) for v, rs in results.items()}
     print("| variant | requests/s | proxy CPU per request | OffsetCommit requests per round |")
     print("|---|---:|---:|---:|")
-    for v in ("no-lag", "lag"):
+    for v in variants:
         print("| %s | %.0f | %.1f µs | %.0f |" % (v, median[v]["rps"], median[v]["cpu_us"], median[v]["commits"]))
-    print("\nlag / no-lag: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests)" % (
-        median["lag"]["rps"] / median["no-lag"]["rps"], median["lag"]["cpu_us"] / median["no-lag"]["cpu_us"],
-        args.rounds, args.requests))
+    print("\n%s / %s: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests)" % (
+        current_name, base_name, median[current_name]["rps"] / median[base_name]["rps"],
+        median[current_name]["cpu_us"] / median[base_name]["cpu_us"], args.rounds, args.requests))
 
 
 if __name__ == "__main__":

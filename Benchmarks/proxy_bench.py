@@ -38,7 +38,7 @@ import time
 
 from bench_support import KAFKASCOPE, Components, Processes, cleanup, exit_on_signals, logger, rotated, run_main
 from proxy_measure import bench_path
-from proxy_paths import PATHS, TLS_PATHS, Path_
+from proxy_paths import EXTRA_PATHS, PATHS, TLS_PATHS, Path_
 from proxy_report import report
 from proxy_tls import TLSMaterial
 
@@ -69,9 +69,15 @@ def find_components(args, names):
     if tls_paths:
         haproxy = components.tool("haproxy", env="HAPROXY_BIN", needed_by=tls_paths)
         openssl = components.tool("openssl", env="OPENSSL_BIN", needed_by=tls_paths)
+    baseline = None
+    if "kafkascope-baseline" in names:
+        baseline = components.kafkascope(args.baseline) if args.baseline else None
+        if not args.baseline:
+            components.missing.append("--baseline BINARY, the other build that kafkascope-baseline runs")
     components.python_package("confluent_kafka", "confluent-kafka")
     components.check()
-    return {"tansu": tansu, "socat": socat, "kafkascope": kafkascope, "haproxy": haproxy, "openssl": openssl}
+    return {"tansu": tansu, "socat": socat, "kafkascope": kafkascope, "haproxy": haproxy, "openssl": openssl,
+            "baseline": baseline}
 
 
 def parse_args():
@@ -86,6 +92,8 @@ def parse_args():
                     "order, and report medians (default 5)")
     ap.add_argument("--kafkascope", default=KAFKASCOPE,
                     help="kafkascope binary (default .build/release/kafkascope)")
+    ap.add_argument("--baseline", default=None, help="another kafkascope build, run as the kafkascope-baseline "
+                    "path (name it in --paths) to compare builds in the same run")
     ap.add_argument("--socat-block-size", type=int, default=None, help="pass -b N to socat (default: socat's "
                     "own, 8192 bytes per read/write)")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset, in run order (default %s)"
@@ -102,9 +110,9 @@ def parse_args():
     if args.haproxy_threads is not None and args.haproxy_threads < 1:
         ap.error("--haproxy-threads must be positive")
     names = [n.strip() for n in args.paths.split(",") if n.strip()]
-    bad = [n for n in names if n not in PATHS]
+    bad = [n for n in names if n not in PATHS + EXTRA_PATHS]
     if bad or not names or len(set(names)) != len(names):
-        ap.error("--paths: give each of %s at most once (got %s)" % (", ".join(PATHS), args.paths))
+        ap.error("--paths: give each of %s at most once (got %s)" % (", ".join(PATHS + EXTRA_PATHS), args.paths))
     return args, names
 
 

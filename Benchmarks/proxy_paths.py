@@ -7,6 +7,8 @@ from proxy_tls import haproxy_config, haproxy_log_ciphers, tls_probe
 
 log = logger("proxy_bench")
 PATHS = ("direct", "socat", "kafkascope", "kafkascope-no-metrics", "kafkascope-tls", "haproxy-tls")
+# Not run unless named: the `kafkascope` path with another build (--baseline), for before/after comparisons.
+EXTRA_PATHS = ("kafkascope-baseline",)
 TLS_PATHS = ("kafkascope-tls", "haproxy-tls")
 TANSU_NODE_ID = 111  # Tansu's fixed broker node id
 
@@ -19,6 +21,7 @@ class Path_:
         self.name, self.procs = name, procs
         self.tansu_bin, self.socat_bin = components["tansu"], components["socat"]
         self.kafkascope_bin, self.haproxy_bin = components["kafkascope"], components["haproxy"]
+        self.baseline_bin = components.get("baseline")
         self.ports = ports
         self.tls, self.haproxy_threads = tls, haproxy_threads  # TLSMaterial; HAProxy's nbthread (None: default)
         self.tansu = self.forwarder = self.tls_broker = None
@@ -70,16 +73,17 @@ class Path_:
             self.procs.wait_port(self.forwarder, socat_port, 10)
             self.bootstrap = "%s:%d" % (HOST, socat_port)
             self.client_ports = {socat_port}
-        elif self.name in ("kafkascope", "kafkascope-no-metrics"):
+        elif self.name in ("kafkascope", "kafkascope-no-metrics", "kafkascope-baseline"):
             tansu_port = port_block([0], self.ports)
             self._start_tansu(tansu_port, tansu_port)
             listen = port_block([0, 1 + TANSU_NODE_ID], self.ports)  # broker 111 -> listen + 1 + 111
-            if self.name == "kafkascope":
+            if self.name != "kafkascope-no-metrics":
                 metrics = ["--metrics-listen", "%s:%d" % (HOST, port_block([0], self.ports))]
             else:
                 metrics = ["--no-metrics"]  # forwarding and rewriting only: the baseline for what metrics cost
+            binary = self.baseline_bin if self.name == "kafkascope-baseline" else self.kafkascope_bin
             self.forwarder = self.procs.spawn(self.name, [
-                self.kafkascope_bin, "proxy", "--bootstrap-server", "%s:%d" % (HOST, tansu_port),
+                binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, tansu_port),
                 "--listen", "%s:%d" % (HOST, listen), "--log-level", "warning"] + metrics)
             self.procs.wait_port(self.forwarder, listen, 20)
             self.bootstrap = "%s:%d" % (HOST, listen)

@@ -13,7 +13,7 @@ def report(per_path, args, wall):
                for name, rounds in per_path.items() if rounds]
     by = {r["path"]: r for r in results}
     lines = heading(args, wall) + medians_table(results)
-    for base_name in ("direct", "socat", "kafkascope-no-metrics"):
+    for base_name in ("direct", "socat", "kafkascope-no-metrics", "kafkascope-baseline"):
         base = by.get(base_name)
         if base is not None:
             lines += comparison_table("vs %s" % base_name, [(r["path"], r, base) for r in results if r is not base])

@@ -26,6 +26,19 @@ import Testing
         #expect(machine.readMayResume(upstreamWritable: true) == .read)
     }
 
+    @Test func theUpstreamSideIsWelcomeOnlyWhileAwaitedAndItsLossIsReportedOnce() {
+        var left = ConnectionStateMachine(maximumInFlight: 8)
+        _ = left.closed()
+        let welcomeAfterLeaving = left.upstreamConnected()
+        #expect(!welcomeAfterLeaving, "the client left while the proxy was connecting")
+        var machine = ConnectionStateMachine(maximumInFlight: 8)
+        let (first, second) = (machine.upstreamConnected(), machine.upstreamConnected())
+        #expect(first && !second, "welcome once")
+        let (lost, lostAgain) = (machine.upstreamClosed(), machine.upstreamClosed())
+        #expect(lost?.code == .upstreamClosed)
+        #expect(lostAgain == nil, "already closed: nothing more to report")
+    }
+
     @Test func theGateHoldsEverythingBehindAWaitingResponseAndOnlyTheNewestTicketReleases() {
         var gate = ResponseGate()
         guard case .write = gate.send(.init(bytes: self.bytes("a"), completing: nil), waitsForListeners: false) else {

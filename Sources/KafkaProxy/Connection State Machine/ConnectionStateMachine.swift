@@ -102,8 +102,20 @@ struct ConnectionStateMachine {
 
     // MARK: Requests and responses
 
-    mutating func upstreamConnected() {
-        if case .connecting = self.state { self.state = .forwarding(inFlight: CircularBuffer(initialCapacity: 16)) }
+    /// The upstream connection is up; false when the connection was not waiting for it (the client left), and the
+    /// new connection is to be closed.
+    @discardableResult
+    mutating func upstreamConnected() -> Bool {
+        guard case .connecting = self.state else { return false }
+        self.state = .forwarding(inFlight: CircularBuffer(initialCapacity: 16))
+        return true
+    }
+
+    /// The broker closed its side: an error to report, unless the connection was closing anyway.
+    mutating func upstreamClosed() -> ProxyError? {
+        if case .closed = self.state { return nil }
+        self.state = .closed
+        return ProxyError(.upstreamClosed, "the broker closed the connection")
     }
 
     /// A request was read from the client. `expectsResponse` is false for Produce with `acks = 0`.

@@ -57,8 +57,8 @@ extension ClientConnectionHandler {
     }
 
     private func upstreamConnected(_ channel: any Channel, target: HostAndPort) {
-        guard self.context != nil, self.stateMachine.state == .connecting,
-            let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
+        guard self.context != nil, let handler = try? channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self),
+            self.stateMachine.upstreamConnected()
         else {
             channel.close(promise: nil)  // the client left while we were connecting
             return
@@ -66,7 +66,6 @@ extension ClientConnectionHandler {
         self.upstream = handler
         if case .bootstrap = self.route { self.proxy.readiness.brokerReached() }
         self.logger[metadataKey: "kafka.upstream"] = "\(target)"
-        self.stateMachine.upstreamConnected()
         self.logger.debug("upstream connected")
         self.resumeClientReadIfPossible()
     }
@@ -81,8 +80,7 @@ extension ClientConnectionHandler {
     }
 
     func upstreamClosed() {
-        guard self.stateMachine.state != .closed else { return }
-        self.fail(ProxyError(.upstreamClosed, "the broker closed the connection"), side: .broker)
+        if let error = self.stateMachine.upstreamClosed() { self.fail(error, side: .broker) }
     }
 
     func upstreamFailed(_ error: any Error) {

@@ -11,14 +11,11 @@ enum EncodedFrames {
         adjust: (inout KafkaStruct, StructSchema) -> Void = { _, _ in }
     ) throws -> ByteBuffer {
         guard let api = APIDescriptor.lookup(key) else { throw MissingSchema() }
-        let headerSchema = MessageSchema.requestHeader.body
         let headerVersion = api.requestHeaderVersion(version)
-        var headerGenerator = SchemaValueGenerator(seed: 1, version: headerVersion, flexible: false)
-        var header = headerGenerator.makeStruct(headerSchema)
-        header.setValue(.int16(key.rawValue), for: "requestApiKey", in: headerSchema)
-        header.setValue(.int16(version), for: "requestApiVersion", in: headerSchema)
-        header.setValue(.int32(correlationID), for: "correlationId", in: headerSchema)
-        header.setValue(.string("embedded-test"), for: "clientId", in: headerSchema)
+        let header = Self.header(MessageSchema.requestHeader.body, version: headerVersion, [
+            ("requestApiKey", .int16(key.rawValue)), ("requestApiVersion", .int16(version)),
+            ("correlationId", .int32(correlationID)), ("clientId", .string("embedded-test")),
+        ])
         var generator = SchemaValueGenerator(seed: UInt64(correlationID), version: version, flexible: api.request.isFlexible(version))
         if let records { generator.makeRecords = { _ in records } }
         var body = generator.makeStruct(api.request.body)
@@ -33,11 +30,8 @@ enum EncodedFrames {
         _ key: APIKey, _ version: Int16, correlationID: Int32, adjust: (inout KafkaStruct, StructSchema) -> Void = { _, _ in }
     ) throws -> ByteBuffer {
         guard let api = APIDescriptor.lookup(key) else { throw MissingSchema() }
-        let headerSchema = MessageSchema.responseHeader.body
         let headerVersion = api.responseHeaderVersion(version)
-        var headerGenerator = SchemaValueGenerator(seed: 1, version: headerVersion, flexible: false)
-        var header = headerGenerator.makeStruct(headerSchema)
-        header.setValue(.int32(correlationID), for: "correlationId", in: headerSchema)
+        let header = Self.header(MessageSchema.responseHeader.body, version: headerVersion, [("correlationId", .int32(correlationID))])
         var generator = SchemaValueGenerator(seed: UInt64(correlationID), version: version, flexible: api.response.isFlexible(version))
         var body = generator.makeStruct(api.response.body)
         adjust(&body, api.response.body)
@@ -45,6 +39,13 @@ enum EncodedFrames {
         return try KafkaCodec.encodeFrame { (buffer: inout ByteBuffer) throws(KafkaEncodingError) in
             try KafkaCodec.encode(response, into: &buffer)
         }
+    }
+
+    private static func header(_ schema: StructSchema, version: Int16, _ values: [(String, KafkaValue)]) -> KafkaStruct {
+        var generator = SchemaValueGenerator(seed: 1, version: version, flexible: false)
+        var header = generator.makeStruct(schema)
+        for (name, value) in values { header.setValue(value, for: name, in: schema) }
+        return header
     }
 
     /// The correlation ids of the responses in `bytes`, in order.
