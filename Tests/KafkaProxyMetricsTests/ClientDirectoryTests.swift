@@ -106,6 +106,11 @@ import Testing
         #expect(!exposition.unicodeScalars.contains { badScalars.contains($0.value) })
     }
 
+    @Test func wireTextKeepsPrintableTextAndReplacesControlCharacters() {
+        #expect(WireText.printable("SCRAM-SHA-512 é 𝄞") == "SCRAM-SHA-512 é 𝄞")
+        #expect(WireText.printable("a\u{1B}[2Jb\u{2028}\u{0}") == "a\u{FFFD}[2Jb\u{FFFD}\u{FFFD}")
+    }
+
     @Test func theClientIdIsReadFromAStreamedFramesHead() throws {
         let (payload, _) = try self.request(.produce, 9, clientID: "streamed-client", correlationID: 9)
         let head = payload.getSlice(at: payload.readerIndex, length: 40)!

@@ -61,9 +61,10 @@ public final class CaptureReport {
         let (window, format, decodeFull) = (settings.window, settings.format, settings.decodeFull)
         self.analyzer = CaptureAnalyzer(options: options) { exchange, names in
             guard window.contains(exchange.request.timestamp) else { return }
-            if tracksLag, let response = exchange.responseFacts, ConsumerLag.isRelevant(exchange.request.header.apiKey) {
+            // Unwrapped in the call rather than bound to a name, which would copy the facts for every exchange.
+            if tracksLag, exchange.responseFacts != nil, ConsumerLag.isRelevant(exchange.request.header.apiKey) {
                 lag.observe(
-                    exchange.request.header.apiKey, request: exchange.request.facts, response: response,
+                    exchange.request.header.apiKey, request: exchange.request.facts, response: exchange.responseFacts!,
                     at: exchange.responseTimestamp) { names.label(of: $0) }
             }
             switch format {

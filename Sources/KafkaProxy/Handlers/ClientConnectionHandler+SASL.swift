@@ -47,7 +47,7 @@ extension ClientConnectionHandler {
 
     /// Labels the connection's requests and log lines with who the client is, from here on.
     func named(principal: String) {
-        let bounded = String(principal.prefix(SaslPrincipal.maximumLength))
+        let bounded = WireText.printable(String(principal.prefix(SaslPrincipal.maximumLength)))
         self.recorder?.authenticated(as: bounded)
         self.logger[metadataKey: "kafka.principal"] = "\(bounded)"
     }
@@ -58,12 +58,15 @@ extension ClientConnectionHandler {
         case .authenticated(let mechanism, let principal)?:
             self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: true)
             self.named(principal: principal ?? "unknown")
-            self.logger.info("client authenticated", metadata: ["kafka.sasl.mechanism": "\(mechanism)"])
+            self.logger.info("client authenticated", metadata: ["kafka.sasl.mechanism": "\(WireText.printable(mechanism))"])
         case .failed(let mechanism, let principal)?:
             self.proxy.metrics.saslAuthentication(mechanism: SaslObserver.label(mechanism), succeeded: false)
             self.logger.notice(
                 "client authentication failed",
-                metadata: ["kafka.sasl.mechanism": "\(mechanism)", "kafka.sasl.user": "\(principal ?? "unknown")"])
+                metadata: [
+                    "kafka.sasl.mechanism": "\(WireText.printable(mechanism))",
+                    "kafka.sasl.user": "\(WireText.printable(principal ?? "unknown"))",
+                ])
         case nil:
             break
         }

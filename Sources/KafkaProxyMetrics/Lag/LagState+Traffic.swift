@@ -99,11 +99,13 @@ extension LagState {
         guard let records = request?.records, !offsets.isEmpty else { return }
         for traffic in records {
             // Request and response name the topic alike (same version), so they pair without resolving names.
+            // Topic and partition taken out first: a closure using `traffic` would copy all of it.
+            let (topic, partitionIndex) = (traffic.topic, traffic.partition)
             guard let span = traffic.tally.span,
                 let position = offsets.firstIndex(where: {
-                    $0.kind == .baseOffset && $0.partition == traffic.partition && $0.topic == traffic.topic
+                    $0.kind == .baseOffset && $0.partition == partitionIndex && $0.topic == topic
                 }),
-                offsets[position].value >= 0, let partition = key(traffic.topic, traffic.partition)
+                offsets[position].value >= 0, let partition = key(topic, partitionIndex)
             else { continue }
             let base = offsets[position].value
             // From v2 the broker's append time follows: -1 unless the topic uses LogAppendTime, whose stamp then
