@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""End-to-end proxy benchmark: the same confluent-kafka load against a real Tansu broker, six ways in one run.
+"""End-to-end proxy benchmark: the same confluent-kafka load against a real Tansu broker, seven ways in one run.
 
   direct                 client -> Tansu
+  haproxy                client -> HAProxy (`mode tcp`, plain TCP: the blind forwarder to beat) -> Tansu
   socat                  client -> socat (blind TCP forwarder, no decoding) -> Tansu
   kafkascope             client -> kafkascope proxy (decoding every frame, metrics on) -> Tansu
   kafkascope-no-metrics  client -> kafkascope proxy --no-metrics (forwarding and rewriting only) -> Tansu
@@ -18,11 +19,13 @@ For each path, on a fresh in-memory Tansu and fresh topics:
   1. produce throughput: --records records of --record-bytes random bytes (no key, no compression, acks=all);
   2. consume throughput: a consumer reads that topic from the beginning (assign(), OFFSET_BEGINNING);
   3. latency: --latency-samples synchronous single-record produces (produce, flush, repeat) after a warm-up;
-  4. forwarder CPU: utime+stime (+ reaped children) of the forwarder's process tree from /proc, read before and
-     after phases 1 and 2, divided by the record bytes the client moved in them.
+  4. small requests (plaintext paths): --small-requests pipelined Produce requests of one 100-byte record each;
+  5. forwarder CPU: utime+stime (+ reaped children) of the forwarder's process tree from /proc, read around each
+     phase, per GB of record bytes moved (phases 1 and 2) and per request (phases 3 and 4).
 
-Prints a Markdown table and the ratios against direct, socat and kafkascope --no-metrics (the cost of the metrics),
-then kafkascope-tls against kafkascope (plaintext) and haproxy-tls, with the TLS target.
+Prints a Markdown table and the ratios against direct, haproxy (every figure, with the HAProxy targets), socat and
+kafkascope --no-metrics (the cost of the metrics), then kafkascope-tls against kafkascope (plaintext) and
+haproxy-tls, with the TLS target.
 See Benchmarks/README.md.
 
 The paths: proxy_paths.py, proxy_tls.py; load: proxy_load.py (the clients); measurement: proxy_measure.py; report:
@@ -38,7 +41,7 @@ import time
 
 from bench_support import KAFKASCOPE, Components, Processes, cleanup, exit_on_signals, logger, rotated, run_main
 from proxy_measure import bench_path
-from proxy_paths import EXTRA_PATHS, PATHS, TLS_PATHS, Path_
+from proxy_paths import EXTRA_PATHS, HAPROXY_PATHS, PATHS, TLS_PATHS, Path_
 from proxy_report import report
 from proxy_tls import TLSMaterial
 
@@ -65,10 +68,9 @@ def find_components(args, names):
                                           "support? rebuild it, or --kafkascope PATH); needed by kafkascope-tls"
                                           % kafkascope)
     tls_paths = [n for n in names if n in TLS_PATHS]
-    haproxy = openssl = None
-    if tls_paths:
-        haproxy = components.tool("haproxy", env="HAPROXY_BIN", needed_by=tls_paths)
-        openssl = components.tool("openssl", env="OPENSSL_BIN", needed_by=tls_paths)
+    haproxy_paths = [n for n in names if n in HAPROXY_PATHS]
+    haproxy = components.tool("haproxy", env="HAPROXY_BIN", needed_by=haproxy_paths) if haproxy_paths else None
+    openssl = components.tool("openssl", env="OPENSSL_BIN", needed_by=tls_paths) if tls_paths else None
     baseline = None
     if "kafkascope-baseline" in names:
         baseline = components.kafkascope(args.baseline) if args.baseline else None
@@ -87,6 +89,8 @@ def parse_args():
     ap.add_argument("--record-bytes", type=int, default=1024, help="value size in bytes (default 1024)")
     ap.add_argument("--latency-samples", type=int, default=2000, help="timed synchronous produces (default 2000)")
     ap.add_argument("--latency-warmup", type=int, default=200, help="untimed synchronous produces first (200)")
+    ap.add_argument("--small-requests", type=int, default=100000, help="pipelined one-record Produce requests per "
+                    "plaintext path (default 100000; 0 skips the phase)")
     ap.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
     ap.add_argument("--rounds", type=int, default=5, help="repeat every path this many times, rotating the "
                     "order, and report medians (default 5)")
@@ -98,15 +102,15 @@ def parse_args():
                     "own, 8192 bytes per read/write)")
     ap.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset, in run order (default %s)"
                     % ",".join(PATHS))
-    ap.add_argument("--haproxy-threads", type=int, default=None, help="nbthread for both HAProxies of the TLS paths "
-                    "(default: HAProxy's own, one thread per CPU)")
+    ap.add_argument("--haproxy-threads", type=int, default=None, help="nbthread for every HAProxy (the haproxy "
+                    "path's, and both of the TLS paths'; default: HAProxy's own, one thread per CPU)")
     ap.add_argument("--phase-timeout", type=float, default=120.0, help="seconds any one phase may take (120)")
     ap.add_argument("--keep-logs", action="store_true", help="keep the broker/forwarder logs directory")
     args = ap.parse_args()
     if min(args.records, args.latency_samples, args.record_bytes, args.partitions, args.rounds) < 1:
         ap.error("--records, --record-bytes, --latency-samples, --partitions and --rounds must be positive")
-    if args.latency_warmup < 0:
-        ap.error("--latency-warmup must not be negative")
+    if min(args.latency_warmup, args.small_requests) < 0:
+        ap.error("--latency-warmup and --small-requests must not be negative")
     if args.haproxy_threads is not None and args.haproxy_threads < 1:
         ap.error("--haproxy-threads must be positive")
     names = [n.strip() for n in args.paths.split(",") if n.strip()]
@@ -147,7 +151,7 @@ def main():
                     r = bench_path(path, args, values)
                 finally:
                     path.stop()
-                r.update(path.tls_summary())
+                r.update(path.summary())
                 r["round"], r["order"] = rnd, pos
                 per_path[name].append(r)
     report(per_path, args, time.monotonic() - start)

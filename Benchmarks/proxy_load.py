@@ -1,5 +1,5 @@
-"""proxy_bench's load: the confluent-kafka clients (topics, produce, consume, synchronous produces), each timing
-its own phase, and the check that they really went through the forwarder."""
+"""proxy_bench's load: the confluent-kafka clients (topics, produce, consume, synchronous produces, small
+requests), each timing its own phase, and the check that they really went through the forwarder."""
 import contextlib
 import os
 import time
@@ -41,13 +41,17 @@ def create_topics(bootstrap, topics, partitions, timeout=30, security=None):
 
 
 class DeliveryErrors:
+    """A delivery callback counting failures and, where success is reported too, acknowledged records."""
+
     def __init__(self):
-        self.count, self.first = 0, None
+        self.count, self.first, self.acked = 0, None, 0
 
     def __call__(self, err, msg):
         if err is not None:
             self.count += 1
             self.first = self.first or err
+        else:
+            self.acked += 1
 
     def check(self, what):
         if self.count:
@@ -73,16 +77,18 @@ def flush_all(p, timeout, what):
         raise BenchError("%s: %d records still unacknowledged after %.0f s" % (what, left, timeout))
 
 
-def run_produce(bootstrap, topic, warm_topic, values, records, timeout, security=None):
-    """Throughput of `records` records of len(values[0]) bytes, from the first produce() to the flush that
-    acknowledges the last one. The connection is warmed up first (on another topic)."""
-    errors = DeliveryErrors()
-    p = producer(bootstrap, "bench-producer", security)
+def run_produce(bootstrap, topic, warm_topic, values, records, timeout, security=None, what="produce", **extra):
+    """Seconds for `records` records cycling through `values`, from the first produce() to the flush that
+    acknowledges the last one, and the delivery callback (its `acked` counts only if `extra` turns off
+    delivery.report.only.error). The connection is warmed up first (on another topic)."""
+    p = producer(bootstrap, "bench-" + what, security, **extra)
     try:
+        warm = DeliveryErrors()
         for i in range(100):
-            p.produce(warm_topic, value=values[i % len(values)], on_delivery=errors)
-        flush_all(p, 30, "produce warm-up")
-        errors.check("produce warm-up")
+            p.produce(warm_topic, value=values[i % len(values)], on_delivery=warm)
+        flush_all(p, 30, what + " warm-up")
+        warm.check(what + " warm-up")
+        errors = DeliveryErrors()
         n_values = len(values)
         deadline = time.monotonic() + timeout
         t0 = time.perf_counter()
@@ -95,16 +101,30 @@ def run_produce(bootstrap, topic, warm_topic, values, records, timeout, security
                 except BufferError:  # the local queue is full: serve delivery reports, retry
                     p.poll(0.005)
                     if time.monotonic() > deadline:
-                        raise BenchError("produce: timed out after %.0f s at record %d" % (timeout, i))
+                        raise BenchError("%s: timed out after %.0f s at record %d" % (what, timeout, i))
             if i % 1000 == 0:
                 p.poll(0)
-        flush_all(p, max(1.0, deadline - time.monotonic()), "produce")
+        flush_all(p, max(1.0, deadline - time.monotonic()), what)
         elapsed = time.perf_counter() - t0
-        errors.check("produce")
+        errors.check(what)
         peers = own_tcp_peer_ports()
     finally:
         p.flush(5)
-    return elapsed, peers
+    return elapsed, peers, errors
+
+
+def run_small_requests(bootstrap, topic, warm_topic, requests, timeout, security=None):
+    """Seconds for `requests` Produce requests of one 100-byte record each, pipelined: linger.ms=0 and
+    batch.num.messages=1 make librdkafka send every record as its own request (on a one-partition topic), up to
+    its in-flight limit. Returns the seconds, the client's TCP peers and the acknowledged deliveries, counted one
+    by one in the delivery callback."""
+    elapsed, peers, deliveries = run_produce(
+        bootstrap, topic, warm_topic, [b"x" * 100], requests, timeout, security, what="small-requests",
+        **{"linger.ms": 0, "batch.num.messages": 1, "queue.buffering.max.messages": 1000000,
+           "delivery.report.only.error": False})
+    if deliveries.acked != requests:
+        raise BenchError("small-requests: %d of %d requests acknowledged" % (deliveries.acked, requests))
+    return elapsed, peers, deliveries.acked
 
 
 def run_consume(bootstrap, topic, partitions, expected_records, expected_bytes, timeout, security=None):

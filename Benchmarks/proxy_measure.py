@@ -1,4 +1,4 @@
-"""proxy_bench's measurement: one path through the produce, consume and latency phases, with the forwarder's CPU
+"""proxy_bench's measurement: one path through the produce, consume, latency and small-request phases, with the forwarder's CPU
 read from /proc around each phase and the machine's other load."""
 import os
 import statistics
@@ -6,7 +6,7 @@ import time
 import uuid
 
 from bench_support import MB, logger, machine_busy_seconds, tree_cpu_seconds
-from proxy_load import create_topics, run_consume, run_latency, run_produce
+from proxy_load import create_topics, run_consume, run_latency, run_produce, run_small_requests
 
 log = logger("proxy_bench")
 GB = 1e9
@@ -32,15 +32,18 @@ def after_phase(path, peers, what):
 def bench_path(path, args, values):
     r = {"path": path.name}
     suffix = uuid.uuid4().hex[:8]
-    topic, lat_topic = "bench-%s" % suffix, "latency-%s" % suffix
+    topic, lat_topic, small_topic = "bench-%s" % suffix, "latency-%s" % suffix, "small-%s" % suffix
     create_topics(path.bootstrap, [topic, lat_topic], args.partitions, security=path.client_config)
+    small = args.small_requests if not path.client_config else 0  # plaintext paths only
+    if small:
+        create_topics(path.bootstrap, [small_topic], 1)  # one partition: one record per Produce request
     total_bytes = args.records * args.record_bytes
 
     path.settle()
     cpu0 = path.cpu()
     busy0, ours0, wall0 = machine_busy_seconds(), tree_cpu_seconds(os.getpid()), time.monotonic()
-    r["produce_s"], peers = run_produce(path.bootstrap, topic, lat_topic, values, args.records,
-                                        args.phase_timeout, path.client_config)
+    r["produce_s"], peers, _ = run_produce(path.bootstrap, topic, lat_topic, values, args.records,
+                                           args.phase_timeout, path.client_config)
     cpu1 = after_phase(path, peers, "produce")
     r["produce_mbs"] = total_bytes / MB / r["produce_s"]
     log("%s: produced %d x %d B in %.2f s = %.1f MB/s" % (path.name, args.records, args.record_bytes,
@@ -56,23 +59,34 @@ def bench_path(path, args, values):
                       args.phase_timeout, path.client_config)
     path.settle()
     cpu3 = path.cpu()
-    busy1, ours1, wall1 = machine_busy_seconds(), tree_cpu_seconds(os.getpid()), time.monotonic()
     path.check()
+    r["p50"], r["p99"] = percentile(lat, 50), percentile(lat, 99)
+    r["mean"], r["max"] = statistics.fmean(lat), max(lat)
+    log("%s: latency p50 %.3f ms, p99 %.3f ms, max %.3f ms (%d samples)"
+        % (path.name, r["p50"], r["p99"], r["max"], len(lat)))
+
+    cpu4 = cpu3
+    if small:
+        r["small_s"], peers, acked = run_small_requests(path.bootstrap, small_topic, lat_topic, small,
+                                                        args.phase_timeout)
+        cpu4 = after_phase(path, peers, "small requests")
+        r["small_rps"] = acked / r["small_s"]
+        log("%s: %d small requests in %.2f s = %.0f requests/s" % (path.name, acked, r["small_s"], r["small_rps"]))
+    busy1, ours1, wall1 = machine_busy_seconds(), tree_cpu_seconds(os.getpid()), time.monotonic()
     # CPU used on the machine by processes other than this one and its children (Tansu, the forwarder):
     # anything else running at the same time, in cores on average. High values mean a disturbed measurement.
     r["other_cores"] = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (wall1 - wall0)
-    r["p50"], r["p99"] = percentile(lat, 50), percentile(lat, 99)
-    r["mean"], r["max"] = statistics.fmean(lat), max(lat)
-    log("%s: latency p50 %.3f ms, p99 %.3f ms, max %.3f ms (%d samples); other processes used %.2f cores"
-        % (path.name, r["p50"], r["p99"], r["max"], len(lat), r["other_cores"]))
+    log("%s: other processes used %.2f cores" % (path.name, r["other_cores"]))
 
     if cpu0 is not None:
         r["cpu_produce_s"], r["cpu_consume_s"] = cpu1 - cpu0, cpu2 - cpu1
-        r["cpu_latency_s"] = cpu3 - cpu2
+        r["cpu_latency_s"], r["cpu_small_s"] = cpu3 - cpu2, cpu4 - cpu3
         r["cpu_produce_per_gb"] = r["cpu_produce_s"] / (total_bytes / GB)
         r["cpu_consume_per_gb"] = r["cpu_consume_s"] / (total_bytes / GB)
         r["cpu_per_gb"] = (r["cpu_produce_s"] + r["cpu_consume_s"]) / (2 * total_bytes / GB)
         r["cpu_latency_ms_per_req"] = r["cpu_latency_s"] * 1000 / (args.latency_samples + args.latency_warmup)
-        log("%s: forwarder CPU %.2f s produce, %.2f s consume, %.2f s latency phase"
-            % (path.name, r["cpu_produce_s"], r["cpu_consume_s"], r["cpu_latency_s"]))
+        if small:
+            r["cpu_small_us_per_req"] = r["cpu_small_s"] * 1e6 / acked
+        log("%s: forwarder CPU %.2f s produce, %.2f s consume, %.2f s latency, %.2f s small-request phase"
+            % (path.name, r["cpu_produce_s"], r["cpu_consume_s"], r["cpu_latency_s"], r["cpu_small_s"]))
     return r

@@ -1,4 +1,4 @@
-"""proxy_bench's paths: the six ways of reaching a broker, each with its own fresh Tansu and the forwarder under
+"""proxy_bench's paths: the seven ways of reaching a broker, each with its own fresh Tansu and the forwarder under
 test (and, for the TLS paths, the TLS broker)."""
 import time
 
@@ -6,10 +6,11 @@ from bench_support import HOST, BenchError, descendants, logger, port_block, pro
 from proxy_tls import haproxy_config, haproxy_log_ciphers, tls_probe
 
 log = logger("proxy_bench")
-PATHS = ("direct", "socat", "kafkascope", "kafkascope-no-metrics", "kafkascope-tls", "haproxy-tls")
+PATHS = ("direct", "haproxy", "socat", "kafkascope", "kafkascope-no-metrics", "kafkascope-tls", "haproxy-tls")
 # Not run unless named: the `kafkascope` path with another build (--baseline), for before/after comparisons.
 EXTRA_PATHS = ("kafkascope-baseline",)
 TLS_PATHS = ("kafkascope-tls", "haproxy-tls")
+HAPROXY_PATHS = ("haproxy",) + TLS_PATHS  # the paths that run HAProxy: as the forwarder, or as the TLS broker
 TANSU_NODE_ID = 111  # Tansu's fixed broker node id
 
 
@@ -37,10 +38,23 @@ class Path_:
         self.tansu = start_tansu(self.procs, "%s-tansu" % self.name, self.tansu_bin, port, advertised_port)
         self.tansu_port = port
 
-    def _start_haproxy(self, name, listen_port, server_port, upstream_ca=None):
+    def _start_behind_forwarder(self):
+        """For a forwarder that does not rewrite broker addresses (socat, HAProxy): a Tansu advertising the
+        forwarder's port, so that clients bootstrapping through it connect to the "broker" there again. Returns
+        (Tansu's port, the forwarder's port)."""
+        tansu_port, front = port_block([0], self.ports), port_block([0], self.ports)
+        self._start_tansu(tansu_port, front)
+        return tansu_port, front
+
+    def _clients_at(self, port, *others):
+        """Clients bootstrap at `port` and may connect to it and to `others` (the proxy's per-broker ports)."""
+        self.bootstrap = "%s:%d" % (HOST, port)
+        self.client_ports = {port, *others}
+
+    def _start_haproxy(self, name, listen_port, server_port, pem=None, upstream_ca=None):
         """An HAProxy of haproxy_config(), run in the foreground (-db: one process, its threads inside it)."""
         cfg = self.procs.logdir / ("%s.cfg" % name)
-        cfg.write_text(haproxy_config(listen_port, server_port, self.tls.pem, self.haproxy_threads, upstream_ca))
+        cfg.write_text(haproxy_config(listen_port, server_port, self.haproxy_threads, pem, upstream_ca))
         log_path = self.procs.logdir / ("%s.log" % name)
         self.log_offsets[name] = log_path.stat().st_size if log_path.exists() else 0
         proc = self.procs.spawn(name, [self.haproxy_bin, "-db", "-f", str(cfg)])
@@ -52,27 +66,26 @@ class Path_:
         terminating TLS with the server certificate."""
         tansu_port = port_block([0], self.ports)
         self._start_tansu(tansu_port, advertised_port)
-        self.tls_broker = self._start_haproxy("%s-broker" % self.name, tls_port, tansu_port)
+        self.tls_broker = self._start_haproxy("%s-broker" % self.name, tls_port, tansu_port, self.tls.pem)
 
     def start(self):
         if self.name == "direct":
             port = port_block([0], self.ports)
             self._start_tansu(port, port)
-            self.bootstrap = "%s:%d" % (HOST, port)
-            self.client_ports = {port}
+            self._clients_at(port)
+        elif self.name == "haproxy":
+            # A blind forwarder like socat, but HAProxy's event loop and threads: `mode tcp`, plain TCP.
+            tansu_port, front = self._start_behind_forwarder()
+            self.forwarder = self._start_haproxy(self.name, front, tansu_port)
+            self._clients_at(front)
         elif self.name == "socat":
-            # socat does not rewrite broker addresses, so this Tansu advertises socat's port: clients that
-            # bootstrap through socat then connect to the "broker" at socat's port again.
-            tansu_port = port_block([0], self.ports)
-            socat_port = port_block([0], self.ports)
-            self._start_tansu(tansu_port, socat_port)
+            tansu_port, socat_port = self._start_behind_forwarder()
             block = ["-b", str(self.socat_block_size)] if self.socat_block_size else []
             self.forwarder = self.procs.spawn("socat", [self.socat_bin] + block + [
                 "TCP-LISTEN:%d,bind=%s,fork,reuseaddr,nodelay" % (socat_port, HOST),
                 "TCP:%s:%d,nodelay" % (HOST, tansu_port)])
             self.procs.wait_port(self.forwarder, socat_port, 10)
-            self.bootstrap = "%s:%d" % (HOST, socat_port)
-            self.client_ports = {socat_port}
+            self._clients_at(socat_port)
         elif self.name in ("kafkascope", "kafkascope-no-metrics", "kafkascope-baseline"):
             tansu_port = port_block([0], self.ports)
             self._start_tansu(tansu_port, tansu_port)
@@ -86,8 +99,7 @@ class Path_:
                 binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, tansu_port),
                 "--listen", "%s:%d" % (HOST, listen), "--log-level", "warning"] + metrics)
             self.procs.wait_port(self.forwarder, listen, 20)
-            self.bootstrap = "%s:%d" % (HOST, listen)
-            self.client_ports = {listen, listen + 1 + TANSU_NODE_ID}
+            self._clients_at(listen, listen + 1 + TANSU_NODE_ID)
         elif self.name == "kafkascope-tls":
             # Tansu advertises the TLS broker's port; kafkascope connects there with TLS and rewrites broker 111's
             # address to its own listener, as in the plaintext path.
@@ -101,20 +113,19 @@ class Path_:
                 "--tls-cert", str(self.tls.cert), "--tls-key", str(self.tls.key),
                 "--upstream-tls", "--upstream-ca", str(self.tls.ca)])
             self.procs.wait_port(self.forwarder, listen, 20)
-            self.bootstrap = "%s:%d" % (HOST, listen)
-            self.client_ports = {listen, listen + 1 + TANSU_NODE_ID}
+            self._clients_at(listen, listen + 1 + TANSU_NODE_ID)
         elif self.name == "haproxy-tls":
             # HAProxy does not rewrite broker addresses (like socat), so Tansu advertises HAProxy's port.
             tls_port, front = port_block([0], self.ports), port_block([0], self.ports)
             self._start_tls_broker(tls_port, front)
-            self.forwarder = self._start_haproxy(self.name, front, tls_port, upstream_ca=self.tls.ca)
-            self.bootstrap = "%s:%d" % (HOST, front)
-            self.client_ports = {front}
+            self.forwarder = self._start_haproxy(self.name, front, tls_port, self.tls.pem, self.tls.ca)
+            self._clients_at(front)
         else:
             raise ValueError(self.name)
         if self.name in TLS_PATHS:
             self.client_config = self.tls.client_config()
             self.tls_client_side = tls_probe(int(self.bootstrap.rsplit(":", 1)[1]), self.tls.ca, self.name)
+        if self.name in HAPROXY_PATHS:  # its thread count is shown in the report
             self.forwarder_threads = proc_status(self.forwarder.pid, "Threads")
         log("%s: bootstrap %s (tansu pid %d%s%s)" % (self.name, self.bootstrap, self.tansu.pid,
                                                      ", TLS broker pid %d" % self.tls_broker.pid
@@ -152,12 +163,13 @@ class Path_:
             if proc is not None:
                 self.procs.stop(proc)
 
-    def tls_summary(self):
-        """For the TLS paths (call after stop()): the TLS version/cipher the forwarder chose for a client, and
-        what the TLS broker logged for the forwarder's own connections."""
-        if self.tls_broker is None:
-            return {}
-        name = self.tls_broker.bench_name
-        upstream = haproxy_log_ciphers(self.tls_broker.bench_log, self.log_offsets.get(name, 0), "fc")
-        return {"tls_client": self.tls_client_side, "tls_upstream": ", ".join(upstream) or "?",
-                "threads": self.forwarder_threads}
+    def summary(self):
+        """Call after stop(): the forwarder's thread count where it is shown (HAProxy, the TLS paths), and for the
+        TLS paths the TLS version/cipher the forwarder chose for a client and what the TLS broker logged for the
+        forwarder's own connections."""
+        out = {"threads": self.forwarder_threads} if self.forwarder_threads is not None else {}
+        if self.tls_broker is not None:
+            name = self.tls_broker.bench_name
+            upstream = haproxy_log_ciphers(self.tls_broker.bench_log, self.log_offsets.get(name, 0), "fc")
+            out.update(tls_client=self.tls_client_side, tls_upstream=", ".join(upstream) or "?")
+        return out

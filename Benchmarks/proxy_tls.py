@@ -1,5 +1,5 @@
-"""proxy_bench's TLS pieces: a throwaway CA and server certificate, the HAProxy configuration (the TLS broker and
-the haproxy-tls forwarder), the ciphers HAProxy logged, and a handshake probe."""
+"""proxy_bench's TLS pieces: a throwaway CA and server certificate, the HAProxy configuration (the TLS broker, the
+haproxy-tls forwarder, and in plain TCP the haproxy forwarder), the ciphers HAProxy logged, and a handshake probe."""
 import socket
 import ssl
 import subprocess
@@ -48,10 +48,12 @@ class TLSMaterial:
                 "ssl.endpoint.identification.algorithm": "https"}
 
 
-def haproxy_config(listen_port, server_port, pem, threads, upstream_ca=None):
-    """HAProxy, `mode tcp`: terminate TLS on 127.0.0.1:listen_port with `pem`, forward to 127.0.0.1:server_port,
-    over TLS verified against `upstream_ca` if given (else plaintext). One log line per connection once it reaches
-    the server (`option logasap`), with the TLS version and cipher of both sides."""
+def haproxy_config(listen_port, server_port, threads, pem=None, upstream_ca=None):
+    """HAProxy, `mode tcp`: listen on 127.0.0.1:listen_port, terminating TLS with `pem` if given (else plain TCP),
+    and forward to 127.0.0.1:server_port, over TLS verified against `upstream_ca` if given (else plaintext). No
+    splicing options, so HAProxy copies through its buffers, as by default. One log line per connection once it
+    reaches the server (`option logasap`), with the TLS version and cipher of both sides ("-" where plain)."""
+    bind_tls = (" ssl crt %s" % pem) if pem else ""
     server_tls = (" ssl verify required ca-file %s verifyhost localhost" % upstream_ca) if upstream_ca else ""
     return "\n".join([
         "global",
@@ -66,8 +68,8 @@ def haproxy_config(listen_port, server_port, pem, threads, upstream_ca=None):
         "    timeout connect 5s",
         "    timeout client 10m",
         "    timeout server 10m",
-        "frontend tls_in",
-        "    bind %s:%d ssl crt %s" % (HOST, listen_port, pem),
+        "frontend front",
+        "    bind %s:%d%s" % (HOST, listen_port, bind_tls),
         "    default_backend out",
         "backend out",
         "    server upstream %s:%d%s" % (HOST, server_port, server_tls),

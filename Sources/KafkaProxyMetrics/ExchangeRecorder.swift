@@ -79,8 +79,9 @@ public final class ExchangeRecorder {
         _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
+        let inspected = Result { () throws(KafkaDecodingError) in try KafkaCodec.inspectRequest(payload, listingTopics: false).facts }
         return self.requestDecoded(
-            Result { () throws(KafkaDecodingError) in try KafkaCodec.decodeRequest(payload) }, tallies: nil,
+            FrameFacts(inspected, apiKey: header.apiKey),
             keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
@@ -91,8 +92,9 @@ public final class ExchangeRecorder {
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
+        let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }
         return self.requestDecoded(
-            Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }, tallies: skeleton.recordTallies,
+            FrameFacts(decoded, apiKey: header.apiKey) { MessageInspector.facts(of: $0, recordTallies: skeleton.recordTallies) },
             keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
@@ -104,10 +106,10 @@ public final class ExchangeRecorder {
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
-        let decoded = Result { () throws(KafkaDecodingError) in
-            try KafkaCodec.decodeResponse(payload, apiKey: apiKey, apiVersion: apiVersion)
+        let inspected = Result { () throws(KafkaDecodingError) in
+            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: false)
         }
-        return self.responseDecoded(decoded, apiKey: apiKey, tallies: nil, at: microseconds)
+        return self.responseDecoded(FrameFacts(inspected, apiKey: apiKey), apiKey: apiKey, at: microseconds)
     }
 
     /// A response that streamed through in parts, followed by `skeleton`.
@@ -117,7 +119,9 @@ public final class ExchangeRecorder {
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
         let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeResponse() }
-        return self.responseDecoded(decoded, apiKey: apiKey, tallies: skeleton.recordTallies, at: microseconds)
+        return self.responseDecoded(
+            FrameFacts(decoded, apiKey: apiKey) { MessageInspector.facts(of: $0, recordTallies: skeleton.recordTallies) },
+            apiKey: apiKey, at: microseconds)
     }
 
     /// The connection authenticated (or re-authenticated) as `principal`; later requests count under it.
@@ -142,25 +146,22 @@ public final class ExchangeRecorder {
         }
     }
 
-    private func requestDecoded(
-        _ decoded: Result<DecodedFrame<KafkaRequest>, KafkaDecodingError>, tallies: [RecordTally]?, keptForLag: APIKey?
-    ) -> KafkaDecodingError? {
+    private func requestDecoded(_ read: FrameFacts, keptForLag: APIKey?) -> KafkaDecodingError? {
         var facts: MessageFacts?
         defer {
             // Kept even when unreadable, so that the answer pairs with its own request.
             if let api = keptForLag { self.keepForLag(api, facts) }
         }
-        switch decoded {
-        case .failure(let error):
+        switch read {
+        case .malformed(let error):
             self.metrics.frameUndecoded(direction: "request", reason: .malformed)
             return error
-        case .success(.opaque(let frame)):
-            self.metrics.frameUndecoded(direction: "request", reason: UndecodedReason(frame.reason))
-        case .success(.message(let request)):
-            facts = MessageInspector.facts(of: request, recordTallies: tallies)
-            guard let facts else { return nil }
-            self.countInvalid(facts.invalidValues, direction: "request", api: request.apiKey)
-            self.countRecords(facts.records, direction: .produced)
+        case .beyondSchemas(let reason):
+            self.metrics.frameUndecoded(direction: "request", reason: reason)
+        case .facts(let api, let read):
+            facts = read
+            self.countInvalid(read.invalidValues, direction: "request", api: api)
+            self.countRecords(read.records, direction: .produced)
         }
         return nil
     }
@@ -175,19 +176,15 @@ public final class ExchangeRecorder {
         if let brokerDuration { handles.brokerDuration.recordClamped(brokerDuration) }
     }
 
-    private func responseDecoded(
-        _ decoded: Result<DecodedFrame<KafkaResponse>, KafkaDecodingError>, apiKey: APIKey, tallies: [RecordTally]?,
-        at microseconds: Int64?
-    ) -> KafkaDecodingError? {
+    private func responseDecoded(_ read: FrameFacts, apiKey: APIKey, at microseconds: Int64?) -> KafkaDecodingError? {
         let lagRequest = self.tracksLag(apiKey) ? self.takeLagRequest(apiKey) : nil
-        switch decoded {
-        case .failure(let error):
+        switch read {
+        case .malformed(let error):
             self.metrics.frameUndecoded(direction: "response", reason: .malformed)
             return error
-        case .success(.opaque(let frame)):
-            self.metrics.frameUndecoded(direction: "response", reason: UndecodedReason(frame.reason))
-        case .success(.message(let response)):
-            guard let facts = MessageInspector.facts(of: response, recordTallies: tallies) else { return nil }
+        case .beyondSchemas(let reason):
+            self.metrics.frameUndecoded(direction: "response", reason: reason)
+        case .facts(_, let facts):
             self.countInvalid(facts.invalidValues, direction: "response", api: apiKey)
             if let throttle = facts.throttleMilliseconds { self.handles(apiKey).throttle.record(Double(throttle) / 1000) }
             if !facts.topicNames.isEmpty {
