@@ -88,6 +88,12 @@ public final class KafkascopeMetrics: Sendable {
         self.counter(.connectionErrors, [("side", side.rawValue), ("reason", reason)]).increment()
     }
 
+    /// A connection closed with a request of `api` still awaiting its response; `reason` is why it closed (an error
+    /// code, or `client_closed`).
+    public func requestUnanswered(api: APIKey, reason: String) {
+        self.counter(.requestsUnanswered, [("api", WireLabels.api(api)), ("reason", reason)]).increment()
+    }
+
     public func addressesRewritten(api: APIKey) {
         self.counter(.addressRewrites, [("api", api.name)]).increment()
     }

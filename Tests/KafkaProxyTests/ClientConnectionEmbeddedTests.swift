@@ -162,6 +162,20 @@ import Testing
         connection.loop.run()
         #expect(!connection.isOpen)
         #expect(self.errors("upstream_closed", side: .broker) == 1)
+        #expect(Exposition(self.metrics.exposition()).sum(
+            "kafkascope_requests_unanswered_total", ["api": "Metadata", "reason": "upstream_closed"]) == 1)
+    }
+
+    @Test func aClientLeavingWithRequestsInFlightCountsThemUnanswered() throws {
+        let connection = try self.connection()
+        defer { connection.close() }
+        connection.clientSends(try EncodedFrames.request(.metadata, 12, correlationID: 1))
+        connection.clientSends(try EncodedFrames.request(.listGroups, 4, correlationID: 2))
+        _ = try connection.client.close().wait()
+        connection.loop.run()
+        let exposition = Exposition(self.metrics.exposition())
+        #expect(exposition.sum("kafkascope_requests_unanswered_total", ["reason": "client_closed"]) == 2)
+        #expect(exposition.sum("kafkascope_requests_unanswered_total", ["api": "ListGroups"]) == 1)
     }
 }
 

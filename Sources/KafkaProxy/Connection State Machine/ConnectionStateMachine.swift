@@ -111,10 +111,10 @@ struct ConnectionStateMachine {
         return true
     }
 
-    /// The broker closed its side: an error to report, unless the connection was closing anyway.
-    mutating func upstreamClosed() -> ProxyError? {
+    /// The broker closed its side: an error to fail the connection with (`closed()` then gives what it leaves
+    /// unanswered), unless the connection was closing anyway.
+    func upstreamClosed() -> ProxyError? {
         if case .closed = self.state { return nil }
-        self.state = .closed
         return ProxyError(.upstreamClosed, "the broker closed the connection")
     }
 

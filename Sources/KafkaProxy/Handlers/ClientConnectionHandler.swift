@@ -190,6 +190,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         let unanswered = self.stateMachine.closed()
         if !unanswered.isEmpty {
             self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
+            self.countUnanswered(unanswered, reason: "client_closed")
         }
         self.recorder?.closed()
         self.proxy.metrics.connectionClosed(side: .client)
@@ -213,8 +214,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func fail(_ error: ProxyError, side: ConnectionSide) {
         self.proxy.metrics.connectionError(side: side, reason: error.code.description)
         self.logger.notice("closing connection", metadata: ["reason": "\(error.code)", "detail": "\(error.detail)"])
-        _ = self.stateMachine.closed()
+        self.countUnanswered(self.stateMachine.closed(), reason: error.code.description)
         self.closeBoth()
+    }
+
+    /// Requests that will never be answered: a user looking for a hung broker needs to see them.
+    private func countUnanswered(_ requests: [InFlightRequest], reason: String) {
+        for request in requests { self.proxy.metrics.requestUnanswered(api: request.apiKey, reason: reason) }
     }
 
     /// Carries out how a drain or a last response ends the connection.
