@@ -154,10 +154,9 @@ def haproxy_targets(per_path, by, args):
     ks, ha, direct = by.get("kafkascope"), by.get("haproxy"), by.get("direct")
     if not ks or not ha:
         return []
-    lines = ["Targets against HAProxy%s (`mode tcp`, %s, %s thread(s)):"
-             % (" (medians)" if args.rounds > 1 else "",
-                "nbthread %d" % args.haproxy_threads if args.haproxy_threads else "default nbthread",
-                distinct(per_path["haproxy"], "threads")),
+    lines = ["Targets against HAProxy (`mode tcp`, %s, %s thread(s)%s):"
+             % ("nbthread %d" % args.haproxy_threads if args.haproxy_threads else "default nbthread",
+                distinct(per_path["haproxy"], "threads"), "; medians" if args.rounds > 1 else ""),
              target_line("small requests: kafkascope CPU per request ≤ 1.3× haproxy's", ks, ha,
                          "cpu_small_us_per_req", 1.3, True, "µs", ".1f"),
              target_line("small requests: kafkascope requests/s ≥ 0.97× haproxy's", ks, ha, "small_rps", 0.97, False,
