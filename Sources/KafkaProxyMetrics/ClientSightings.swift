@@ -1,4 +1,3 @@
-import Glibc
 public import KafkaCodec
 public import NIOCore
 
@@ -39,10 +38,7 @@ public struct ClientSightings {
     /// Whether the client id at `range` of `payload` is `cached`.
     private static func same(_ payload: ByteBuffer, _ range: Range<Int>?, _ cached: [UInt8]?) -> Bool {
         guard let range, let cached else { return range == nil && cached == nil }
-        guard range.count == cached.count else { return false }
-        return payload.withUnsafeReadableBytes { bytes in
-            cached.withUnsafeBytes { memcmp(bytes.baseAddress! + range.lowerBound, $0.baseAddress!, range.count) == 0 }
-        }
+        return payload.readableBytes(range, equal: cached)
     }
 
     private static func software(_ payload: ByteBuffer, _ header: RequestHeaderPrefix) -> ClientSoftware? {

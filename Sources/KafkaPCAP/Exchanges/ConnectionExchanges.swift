@@ -1,4 +1,4 @@
-import Foundation
+import KafkaCodec
 import NIOCore
 
 /// The exchange side's state for one Kafka connection: requests read and waiting for their responses.
@@ -41,17 +41,9 @@ final class ConnectionExchanges: @unchecked Sendable {
     }
 
     func clientID(from bytes: ByteBuffer) -> String {
-        if let last = self.lastClientID, Self.equal(bytes, last.bytes) { return last.text }
+        if let last = self.lastClientID, bytes.readableBytes(equal: last.bytes) { return last.text }
         let text = String(buffer: bytes)
         self.lastClientID = (Array(bytes.readableBytesView), text)
         return text
-    }
-
-    private static func equal(_ bytes: ByteBuffer, _ other: [UInt8]) -> Bool {
-        guard bytes.readableBytes == other.count else { return false }
-        guard !other.isEmpty else { return true }
-        return bytes.withUnsafeReadableBytes { mine in
-            other.withUnsafeBytes { memcmp(mine.baseAddress!, $0.baseAddress!, other.count) == 0 }
-        }
     }
 }
