@@ -14,17 +14,14 @@ extension KafkaCodec {
         // Produce requests are flexible exactly where their header is (v2).
         let flexible = version.requestHeaderVersion >= 2
         if let acks = self.produceAcksAtUsualPlaces(payload, version: prefix.apiVersion, flexible: flexible) { return acks }
-        var reader = WireReader(payload, origin: payload.readerIndex)
-        do {
-            _ = try reader.skimRequestHeader(version: version.requestHeaderVersion, keepingClientID: false)
-            if prefix.apiVersion >= 3, let transactionalID = try reader.readNullableLength(
+        return try? ByteCursor.reading(payload) { cursor throws(KafkaDecodingError) in
+            _ = try cursor.skimRequestHeader(version: version.requestHeaderVersion)
+            if prefix.apiVersion >= 3, let transactionalID = try cursor.readNullableLength(
                 compact: flexible, classicWidth: 2, nullable: true)
             {
-                try reader.skip(length: transactionalID)
+                try cursor.skip(length: transactionalID)
             }
-            return try reader.readInteger(as: Int16.self)
-        } catch {
-            return nil
+            return try cursor.readInteger(as: Int16.self)
         }
     }
 

@@ -77,14 +77,10 @@ public enum KafkaCodec {
         _ frame: ByteBuffer, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: ByteBuffer?, facts: MessageFacts?) {
         let prefix = try self.requestPrefix(frame)
-        let read = try self.read(
-            frame, origin: frame.readerIndex, prefix: prefix, request: true,
-            header: { version, reader throws(KafkaDecodingError) in try reader.skimRequestHeader(version: version) }
-        ) { plan, reader throws(KafkaDecodingError) in
-            try FactReader(plan: plan, listsTopics: listingTopics).read(from: &reader)
+        guard let (clientID, facts) = try self.inspect(frame, prefix: prefix, request: true, listingTopics: listingTopics) else {
+            return (prefix, nil, nil)
         }
-        guard case .read(_, let clientID, let facts) = read else { return (prefix, nil, nil) }
-        return (prefix, clientID, facts)
+        return (prefix, clientID.flatMap { frame.getSlice(at: frame.readerIndex + $0.lowerBound, length: $0.count) }, facts)
     }
 
     /// What a response frame says, read as `inspectRequest` reads requests; nil for keys or versions beyond the
@@ -93,14 +89,31 @@ public enum KafkaCodec {
         _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> MessageFacts? {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
-        let read = try self.read(
-            frame, origin: frame.readerIndex, prefix: prefix, request: false,
-            header: { version, reader throws(KafkaDecodingError) in try reader.skimResponseHeader(version: -1 - version) }
-        ) { plan, reader throws(KafkaDecodingError) in
-            try FactReader(plan: plan, listsTopics: listingTopics).read(from: &reader)
+        return try self.inspect(frame, prefix: prefix, request: false, listingTopics: listingTopics)?.facts
+    }
+
+    /// Reads a message's facts straight from the frame's memory (`ByteCursor`), checking it as `read` does;
+    /// nil beyond the schemas.
+    private static func inspect(
+        _ frame: ByteBuffer, prefix: RequestHeaderPrefix, request: Bool, listingTopics: Bool
+    ) throws(KafkaDecodingError) -> (clientID: Range<Int>?, facts: MessageFacts)? {
+        guard case .reading(let version) = self.reach(prefix) else { return nil }
+        let reader = FactReader(plan: request ? version.request : version.response, listsTopics: listingTopics)
+        do {
+            return try ByteCursor.reading(frame) { cursor throws(KafkaDecodingError) in
+                var clientID: Range<Int>?
+                if request {
+                    clientID = try cursor.skimRequestHeader(version: version.requestHeaderVersion)
+                } else {
+                    try cursor.skimResponseHeader(version: version.responseHeaderVersion)
+                }
+                let facts = try reader.read(from: &cursor)
+                try cursor.expectEnd()
+                return (clientID, facts)
+            }
+        } catch {
+            throw error.about(prefix.apiKey, prefix.apiVersion)
         }
-        guard case .read(_, _, let facts) = read else { return nil }
-        return facts
     }
 
     // MARK: Reading, shared by decoding and inspection
@@ -138,10 +151,10 @@ public enum KafkaCodec {
         header readHeader: (Int16, inout WireReader) throws(KafkaDecodingError) -> Header = Self.decodeHeader,
         body: (Unmanaged<MessagePlan>, inout WireReader) throws(KafkaDecodingError) -> Body
     ) throws(KafkaDecodingError) -> MessageRead<Header, Body> {
-        // Looked up in plain values (see `VersionReading`): no shared reference is counted per frame.
-        guard let api = APIDescriptor.reading(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
-        guard let version = api(prefix.apiVersion) else {
-            return .beyondSchemas(.unsupportedVersion(supported: api.versions))
+        let version: VersionReading
+        switch self.reach(prefix) {
+        case .reading(let found): version = found
+        case .beyondSchemas(let reason): return .beyondSchemas(reason)
         }
         let headerVersion = request ? version.requestHeaderVersion : version.responseHeaderVersion
         var reader = WireReader(frame, origin: origin)
@@ -153,6 +166,19 @@ public enum KafkaCodec {
         } catch {
             throw error.about(prefix.apiKey, prefix.apiVersion)
         }
+    }
+
+    private enum SchemaReach {
+        case reading(VersionReading)
+        case beyondSchemas(OpaqueFrame.Reason)
+    }
+
+    /// How to read the prefix's API at its version, or why the schemas do not say.
+    private static func reach(_ prefix: RequestHeaderPrefix) -> SchemaReach {
+        // Looked up in plain values (see `VersionReading`): no shared reference is counted per frame.
+        guard let api = APIDescriptor.reading(prefix.apiKey) else { return .beyondSchemas(.unknownAPIKey) }
+        guard let version = api(prefix.apiVersion) else { return .beyondSchemas(.unsupportedVersion(supported: api.versions)) }
+        return .reading(version)
     }
 
     /// Decodes a header into values. Request header versions come as they are, response header version `v` as

@@ -18,7 +18,7 @@ struct FactReader {
         self.listsTopics = listsTopics
     }
 
-    func read(from reader: inout WireReader) throws(KafkaDecodingError) -> MessageFacts {
+    func read(from reader: inout ByteCursor) throws(KafkaDecodingError) -> MessageFacts {
         var facts = MessageFacts()
         facts.listsTopics = self.listsTopics
         try self.readStruct(0, topic: nil, partition: nil, group: nil, from: &reader, into: &facts)
@@ -27,7 +27,7 @@ struct FactReader {
 
     private func readStruct(
         _ index: Int32, topic inherited: TopicReference?, partition inheritedPartition: Int32?, group inheritedGroup: String?,
-        from reader: inout WireReader, into facts: inout MessageFacts
+        from reader: inout ByteCursor, into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
         let structure = self.structures[Int(index)]
         var topic = inherited
@@ -82,9 +82,9 @@ struct FactReader {
                 } else if step.kind == .string, step.role == .memberID {
                     facts.noteMember(try reader.readText(length: length), group: group)
                 } else if step.kind == .records, step.role == .records {
-                    let slice = try reader.readSlice(length: length)
+                    let batches = try reader.readBytes(length: length)
                     settleTopic()
-                    facts.noteRecords(RecordBatchReader.tally(slice), topic: topic, partition: partition)
+                    facts.noteRecords(RecordBatchReader.tally(batches), topic: topic, partition: partition)
                 } else {
                     try reader.skip(length: length)
                 }
@@ -112,7 +112,7 @@ struct FactReader {
     }
 
     private func skipOrRead(
-        _ step: MessagePlan.Step, topic: TopicReference?, partition: Int32?, group: String?, from reader: inout WireReader,
+        _ step: MessagePlan.Step, topic: TopicReference?, partition: Int32?, group: String?, from reader: inout ByteCursor,
         into facts: inout MessageFacts
     ) throws(KafkaDecodingError) {
         switch step.element {

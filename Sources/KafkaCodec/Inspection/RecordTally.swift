@@ -35,26 +35,28 @@ extension RecordBatchReader {
     /// Counts what `read` would find, cheaply enough for every Produce and Fetch on the proxy's path. A trailing
     /// partial batch (fetch responses may end inside one) is not counted.
     public static func tally(_ records: ByteBuffer) -> RecordTally {
+        records.withUnsafeReadableBytes { Self.tally($0) }
+    }
+
+    /// Counts the batches in `bytes`, as `tally(_:)` of a buffer does.
+    static func tally(_ bytes: UnsafeRawBufferPointer) -> RecordTally {
         var tally = RecordTally(records: 0, bytes: 0)
-        records.withUnsafeReadableBytes { bytes in
-            var position = 0
-            while true {
-                let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
-                let needed = RecordEntryHead.bytesNeeded(rest)
-                guard rest.count >= needed else { return }
-                let judgement = RecordEntryHead.judge(rest)
-                switch judgement {
-                case .entry(let size, _, _), .malformed(let size, _):
-                    guard size <= rest.count else { return }  // the partial tail
-                    position += size
-                case .unreadable:
-                    tally.add(judgement)
-                    return  // the length cannot be trusted, so nothing after it can be found
-                }
+        var position = 0
+        while true {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
+            let needed = RecordEntryHead.bytesNeeded(rest)
+            guard rest.count >= needed else { return tally }
+            let judgement = RecordEntryHead.judge(rest)
+            switch judgement {
+            case .entry(let size, _, _), .malformed(let size, _):
+                guard size <= rest.count else { return tally }  // the partial tail
+                position += size
+            case .unreadable:
                 tally.add(judgement)
+                return tally  // the length cannot be trusted, so nothing after it can be found
             }
+            tally.add(judgement)
         }
-        return tally
     }
 }
 

@@ -33,24 +33,6 @@ struct WireReader {
         return slice
     }
 
-    /// Moves past `length` bytes without making a slice of them (a slice retains the buffer's storage).
-    mutating func skip(length: Int) throws(KafkaDecodingError) {
-        guard length >= 0 else { throw self.error(.invalidLength, "negative length \(length)") }
-        guard length <= self.buffer.readableBytes else {
-            throw self.error(.truncated, "needed \(length) bytes, \(self.buffer.readableBytes) left")
-        }
-        self.buffer.moveReaderIndex(forwardBy: length)
-    }
-
-    /// `length` bytes as text, made straight from the buffer, without a slice in between.
-    mutating func readText(length: Int) throws(KafkaDecodingError) -> String {
-        guard length >= 0 else { throw self.error(.invalidLength, "negative length \(length)") }
-        guard let text = self.buffer.readString(length: length) else {
-            throw self.error(.truncated, "needed \(length) bytes, \(self.buffer.readableBytes) left")
-        }
-        return text
-    }
-
     /// An unsigned LEB128 varint of at most 5 bytes, as used by flexible versions.
     mutating func readUnsignedVarint() throws(KafkaDecodingError) -> UInt32 {
         // Lengths and tag counts are nearly always below 128: one byte, no loop.
