@@ -160,6 +160,11 @@ def totals(run):
     return {n: v[0] for n, v in found.items()}
 
 
+def answered(lines):
+    """The jsonl lines of requests paired with their response (the others carry `unanswered`)."""
+    return [x for x in lines if "unanswered" not in x]
+
+
 def exchanges_of(path, port, *extra):
     return jsonl(run_pcap(path, "--port", port, "--format", "jsonl", *extra))
 
@@ -237,10 +242,11 @@ def test_exchanges_match_tshark(name):
                   for c in conns.values() for f in c.frames()[0] + c.frames()[1])
     assert theirs == mine, "pcapio.py and tshark disagree on %s's Kafka frames (test harness problem)" % name
 
-    ours = exchanges_of(path, port)
+    every = exchanges_of(path, port)
+    ours = answered(every)
     by_request = collections.defaultdict(list)
     by_response = collections.defaultdict(list)
-    for x in ours:
+    for x in every:
         by_request[(x.get("request_packet"), x.get("correlation_id"))].append(x)
         by_response[(x.get("response_packet"), x.get("correlation_id"))].append(x)
     unanswered_frames = {(r.complete_packet, r.correlation_id) for _, r in unanswered}
@@ -248,12 +254,17 @@ def test_exchanges_match_tshark(name):
     for p in pdus:
         where = "%s frame %d (%s, correlation id %s, %d bytes)" % (name, p.frame, p.kind, p.correlation_id, p.size)
         if p.kind == "request":
+            # every request tshark finds is a line, answered or not
             found = by_request.get((p.frame, p.correlation_id), [])
             if not found:
-                if (p.frame, p.correlation_id) not in unanswered_frames:
-                    problems.append("%s: no exchange with request_packet %d" % (where, p.frame))
+                problems.append("%s: no line with request_packet %d" % (where, p.frame))
                 continue
             x = found[0]
+            if ("unanswered" in x) != ((p.frame, p.correlation_id) in unanswered_frames):
+                problems.append("%s: unanswered %r, but the reassembly %s a response" % (
+                    where, x.get("unanswered"), "finds no" if "unanswered" not in x else "finds"))
+            if "unanswered" in x and (x["latency_ms"], x["response_bytes"], x["response_packet"]) != (None,) * 3:
+                problems.append("%s: an unanswered line with response values %s" % (where, x))
             got = (x["api_key"], x["api_version"], x["request_bytes"], hostport(x["client"])[1])
             want = (p.api_key, p.api_version, p.size, p.client_port)
             if got != want:
@@ -284,8 +295,10 @@ def test_exchanges_match_tshark(name):
                 got_codes = {e.get("code") for e in x["errors"]}
                 if want_codes != got_codes:
                     problems.append("%s: error codes %s, tshark %s" % (where, sorted(got_codes), sorted(want_codes)))
-    print("%s: %d Kafka PDUs in tshark (%d decoded without complaint), %d exchanges reported" % (
-        name, len(pdus), strict, len(ours)))
+    print("%s: %d Kafka PDUs in tshark (%d decoded without complaint), %d exchanges and %d unanswered requests "
+          "reported" % (name, len(pdus), strict, len(ours), len(every) - len(ours)))
+    assert len(every) - len(ours) == len(unanswered), "%d unanswered lines, the reassembly finds %d" % (
+        len(every) - len(ours), len(unanswered))
     assert not problems, "%d disagreements with tshark:\n%s" % (len(problems), "\n".join(problems[:30]))
 
     diff = compare_pairs([pcapio.exchange_fields(e) for e in pairs], ours, name + " against pcapio.py's reassembly")
@@ -375,7 +388,7 @@ def test_link_types_give_the_same_exchanges(name):
         name, entry["linktype_name"], original.name, describe(list((e - g).elements()), LINK_FIELDS),
         describe(list((g - e).elements()), LINK_FIELDS))
     if not name.endswith(".sll2.pcap"):
-        packets = lambda xs: sorted((x["request_packet"], x["response_packet"]) for x in xs)  # noqa: E731
+        packets = lambda xs: sorted((x["request_packet"], x["response_packet"] or 0) for x in xs)  # noqa: E731
         assert packets(base) == packets(got), "%s: packet numbers differ from %s" % (name, original.name)
     assert summary_of(path, port)["packets"] == entry["packets"]
 
@@ -403,7 +416,8 @@ def test_damaged_capture(kind):
     assert path.is_file(), "%s is missing (see %s/README.md)" % (path, FIXTURES)
     jrun = run_pcap(path, "--port", port, "--format", "jsonl")
     srun = run_pcap(path, "--port", port, "--format", "summary")
-    ours = jsonl(jrun)
+    every = jsonl(jrun)
+    ours = answered(every)
     t = totals(srun)
     print("%s: %s\n  totals %s" % (entry["file"], entry["damage"], t))
 
@@ -415,7 +429,10 @@ def test_damaged_capture(kind):
         if t[name] != exact:
             problems.append("%s = %d, expected %d" % (name, t[name], exact))
     if t["exchanges"] != len(ours):
-        problems.append("summary exchanges = %d but the jsonl has %d lines" % (t["exchanges"], len(ours)))
+        problems.append("summary exchanges = %d but the jsonl has %d answered lines" % (t["exchanges"], len(ours)))
+    if t["unanswered"] != len(every) - len(ours):
+        problems.append("summary unanswered = %d but the jsonl has %d unanswered lines" % (
+            t["unanswered"], len(every) - len(ours)))
     if entry["warning"]:
         for run in (jrun, srun):
             if not any(line.startswith("warning:") for line in run.stderr.splitlines()):
@@ -441,10 +458,10 @@ def test_damaged_capture(kind):
         base = exchanges_of(intact, port)
         ignore = {"request_packet", "response_packet", "ts", "latency_ms"}
         strip = lambda x: json.dumps({k: v for k, v in x.items() if k not in ignore}, sort_keys=True)  # noqa: E731
-        assert [strip(x) for x in ours] == [strip(x) for x in base], \
+        assert [strip(x) for x in every] == [strip(x) for x in base], \
             "%s: the jsonl differs from the intact file's beyond packet numbers and times" % entry["file"]
         shift = entry.get("max_time_shift_ms", 0.0) + 0.001
-        for a, b in zip(ours, base):
+        for a, b in zip(ours, answered(base)):
             assert abs(parse_ts(a["ts"]) - parse_ts(b["ts"])) * 1000 <= shift and \
                 abs(a["latency_ms"] - b["latency_ms"]) <= shift, \
                 "%s correlation id %d: ts/latency_ms %s/%s, intact %s/%s (allowed shift %.3f ms)" % (
@@ -495,8 +512,8 @@ def exchange_validator():
 @pytest.mark.parametrize("name", ["kafka-python.pcap", "confluent-kafka.pcap"])
 def test_jsonl_follows_the_schema(name):
     """Every jsonl line validates against pcap/exchange.schema.json, with and without --decode full. Without it
-    there are no `request`/`response` members; with it every line has both as objects, and the other members are
-    exactly those of the plain output."""
+    there are no `request`/`response` members; with it every line has a request object and, unless unanswered, a
+    response object, and the other members are exactly those of the plain output."""
     validator = exchange_validator()
     path, entry = fixture(name)
     plain = exchanges_of(path, entry["broker_port"])
@@ -510,8 +527,9 @@ def test_jsonl_follows_the_schema(name):
     assert not problems, "%d schema violations:\n%s" % (len(problems), "\n".join(problems[:20]))
     assert plain and all("request" not in x and "response" not in x for x in plain), \
         "request/response members without --decode full"
-    assert all(isinstance(x.get("request"), dict) and isinstance(x.get("response"), dict) for x in full), \
-        "--decode full: some line lacks a request or response object"
+    assert all(isinstance(x.get("request"), dict) for x in full), "--decode full: some line lacks a request object"
+    assert all(isinstance(x.get("response"), dict) == ("unanswered" not in x) for x in full), \
+        "--decode full: a response object on each answered line, null on each unanswered one"
     strip = lambda x: {k: v for k, v in x.items() if k not in ("request", "response")}  # noqa: E731
     assert [strip(x) for x in full] == plain, "--decode full changed the other members"
 

@@ -10,7 +10,11 @@ import NIOExtras
 enum RecordedCapture {
     /// Writes `fixture`'s connections to a temporary capture, each frame in one packet or in packets of at most
     /// `chunk` bytes; also returns key, version and correlation id of every response, in capture order.
-    static func write(_ fixture: String, chunk: Int? = nil) throws -> (file: URL, responses: [(APIKey, Int16, Int32)]) {
+    /// `withoutLastResponse`: each connection's last response is left out, and the connection is closed (FIN)
+    /// only when `closing`, as if the capture had ended first otherwise.
+    static func write(
+        _ fixture: String, chunk: Int? = nil, withoutLastResponse: Bool = false, closing: Bool = true
+    ) throws -> (file: URL, responses: [(APIKey, Int16, Int32)]) {
         let frames = try Fixtures.frames(fixture)
         let connections = Set(frames.map(\.connection)).sorted()
         var records = ByteBuffer()
@@ -24,7 +28,9 @@ enum RecordedCapture {
                 fakeRemoteAddress: try SocketAddress(ipAddress: "10.0.0.2", port: 40000 + index),
                 fileSink: { records.writeImmutableBuffer($0) }))
             try channel.connect(to: SocketAddress(ipAddress: "10.0.0.1", port: 9092)).wait()
-            for frame in frames where frame.connection == connection {
+            let own = frames.filter { $0.connection == connection }
+            let lastResponse = own.lastIndex { if case .response = $0.kind { true } else { false } }
+            for (position, frame) in own.enumerated() where !(withoutLastResponse && position == lastResponse) {
                 switch frame.kind {
                 case .request:
                     for part in Self.parts(frame.bytes, chunk: chunk) {
@@ -39,7 +45,7 @@ enum RecordedCapture {
                     responses.append((key, version, frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self)!))
                 }
             }
-            _ = try channel.finish()
+            if closing { _ = try channel.finish() }
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kafkascope-\(UUID()).pcap")
         try Data(records.readableBytesView).write(to: file)

@@ -18,6 +18,7 @@ import Testing
         options.keepDecoded = true
         var seen: [(APIKey, Int16, Int32)] = []
         let analyzer = CaptureAnalyzer(options: options) { exchange, _ in
+            guard exchange.unanswered == nil else { return }  // requests the recording holds no response to
             seen.append((exchange.request.header.apiKey, exchange.request.header.apiVersion, exchange.request.header.correlationID))
             #expect(exchange.response != nil, "every recorded response decodes")
         }

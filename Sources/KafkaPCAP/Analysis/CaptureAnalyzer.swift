@@ -105,7 +105,7 @@ public final class CaptureAnalyzer {
         guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
         var connection = existing ?? self.open(key, timestamp: timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
-            self.finish(connection)  // the 4-tuple is reused for a new connection
+            self.finish(connection, reason: .connectionClosed)  // the 4-tuple is reused for a new connection
             connection = self.open(key, timestamp: timestamp)
         }
         connection.lastSeen = max(connection.lastSeen, timestamp)  // a packet from the past must not make it look idle
@@ -129,17 +129,17 @@ public final class CaptureAnalyzer {
             self.receive(segment, direction: direction, packet: number, timestamp: timestamp, on: connection)
         }
         if segment.flags.contains(.rst) {
-            self.finish(connection)
+            self.finish(connection, reason: .connectionClosed)
         } else if segment.flags.contains(.fin) {
             connection.finished[direction] = true
-            if connection.finished[.forward] && connection.finished[.backward] { self.finish(connection) }
+            if connection.finished[.forward] && connection.finished[.backward] { self.finish(connection, reason: .connectionClosed) }
         }
     }
 
     /// The capture is over: every flow is finished, what it still waited for is counted, and every exchange has
     /// been handed to the handler.
     public func finishAll() {
-        for connection in Array(self.connections.values) { self.finish(connection) }
+        for connection in Array(self.connections.values) { self.finish(connection, reason: .captureEnded) }
         self.feed.finish()
     }
 
@@ -152,7 +152,8 @@ public final class CaptureAnalyzer {
         return connection
     }
 
-    private func finish(_ connection: TrackedConnection) {
+    /// Ends a flow; `reason` is why the requests it still waits for will not be answered.
+    private func finish(_ connection: TrackedConnection, reason: UnansweredReason) {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
         if self.lastConnection === connection { self.lastConnection = nil }
         if case .kafka = connection.role {
@@ -162,6 +163,9 @@ public final class CaptureAnalyzer {
                     gap: { self.gap($0, direction: direction, on: connection) })
             }
             self.packetCounters.unanswered += connection.pending.count
+            for request in connection.pending.removeAll() {
+                self.feed.abandoned(request.header, slot: request.slot, reason: reason, on: connection.exchanges!)
+            }
             self.packetCounters.resyncs += (connection.requests?.resynchronizations ?? 0) + (connection.responses?.resynchronizations ?? 0)
             self.packetCounters.outOfWindow += connection.streams.forward.windowOverflows + connection.streams.backward.windowOverflows
             connection.recorder?.closed()
@@ -177,7 +181,7 @@ public final class CaptureAnalyzer {
         let idle = self.connections.values.filter { CaptureTime.elapsed(from: $0.lastSeen, to: now) > self.options.idleTimeoutMicroseconds }
         for connection in idle {
             self.packetCounters.evictedFlows += 1
-            self.finish(connection)
+            self.finish(connection, reason: .flowIdle)
         }
     }
 
@@ -302,7 +306,7 @@ public final class CaptureAnalyzer {
             if let request = lost {
                 self.packetCounters.unanswered += 1
                 connection.release(request.slot)
-                self.feed.abandoned(request.header, slot: request.slot, on: connection.exchanges!)
+                self.feed.abandoned(request.header, slot: request.slot, reason: .responseLost, on: connection.exchanges!)
             }
             connection.responses?.gap()
         }
@@ -368,13 +372,20 @@ public final class CaptureAnalyzer {
         }
         // Without metrics no recorder notes the client; the report's directory does, through the same sightings.
         connection.sightings?.request(frame.payload, header: header, at: timestamp)
-        var slot: Int32?
-        if expectsResponse && connection.pending.count < self.options.maximumPendingPerConnection {
+        var slot: Int32 = 0
+        let unanswered: UnansweredReason? = if !expectsResponse {
+            .noResponseExpected
+        } else if connection.pending.count >= self.options.maximumPendingPerConnection {
+            .tooManyPending
+        } else {
+            nil
+        }
+        if unanswered == nil {
             slot = connection.pending.add(header, timestamp: timestamp, packet: frame.packet, claimSlot: connection.claimSlot)
         } else {
             self.packetCounters.unanswered += 1
         }
-        self.feed.request(header, slot: slot, timestamp: timestamp, frame: frame, on: connection.exchanges!)
+        self.feed.request(header, slot: slot, unanswered: unanswered, timestamp: timestamp, frame: frame, on: connection.exchanges!)
     }
 
     private func responseFrame(_ frame: KafkaFramer.Frame, timestamp: Int64, on connection: TrackedConnection) {

@@ -13,17 +13,39 @@ public struct ObservedRequest: Sendable {
     public var facts: MessageFacts?
 }
 
-/// A request and its response, paired by correlation id on one connection.
+/// A request and its response, paired by correlation id on one connection; or a request that the capture shows
+/// no response to, and why (`unanswered`), so that no report drops a request it saw.
 public struct Exchange: Sendable {
     public var client: Endpoint
     public var broker: Endpoint
     public var request: ObservedRequest
-    public var responseTimestamp: Int64
-    public var responsePacket: Int
-    public var responseSize: Int
+    /// Why no response belongs to the request; nil when one does. The response fields are zero or nil then.
+    public var unanswered: UnansweredReason?
+    public var responseTimestamp: Int64 = 0
+    public var responsePacket: Int = 0
+    public var responseSize: Int = 0
     public var response: KafkaResponse?
     public var responseFacts: MessageFacts?
 
-    /// Zero for a response timestamped before its request (counted as `clock_skew` when it was paired).
-    public var latencyMicroseconds: Int64 { CaptureTime.elapsed(from: self.request.timestamp, to: self.responseTimestamp) }
+    /// Nil when unanswered; zero for a response timestamped before its request (counted as `clock_skew` when it
+    /// was paired).
+    public var latencyMicroseconds: Int64? {
+        self.unanswered == nil ? CaptureTime.elapsed(from: self.request.timestamp, to: self.responseTimestamp) : nil
+    }
+}
+
+/// Why a request in a capture has no response.
+public enum UnansweredReason: String, Sendable, CaseIterable {
+    /// The capture ended while the request waited.
+    case captureEnded = "capture_ended"
+    /// The connection closed (FIN both ways, or RST) while the request waited.
+    case connectionClosed = "connection_closed"
+    /// The flow carried nothing for the idle timeout and was let go while the request waited.
+    case flowIdle = "flow_idle"
+    /// Bytes are missing from the capture where the response would be.
+    case responseLost = "response_lost"
+    /// A Produce request with `acks=0`: the broker sends no response.
+    case noResponseExpected = "no_response_expected"
+    /// The connection already had the most pending requests the analysis follows (`maximumPendingPerConnection`).
+    case tooManyPending = "too_many_pending"
 }

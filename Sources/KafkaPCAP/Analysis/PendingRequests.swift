@@ -52,6 +52,14 @@ struct PendingRequests {
         return self.remove(at: index)
     }
 
+    /// Every pending request, captured first first, none pending after.
+    mutating func removeAll() -> [PendingRequest] {
+        let all = self.requests.sorted { $0.packet < $1.packet }
+        self.requests.removeAll()
+        self.ceiling = .min
+        return all
+    }
+
     private mutating func remove(at index: CircularBuffer<PendingRequest>.Index) -> PendingRequest {
         let request = index == self.requests.startIndex ? self.requests.removeFirst() : self.requests.remove(at: index)
         if self.requests.isEmpty { self.ceiling = .min }

@@ -9,7 +9,10 @@ import NIOCore
 final class ExchangeAssembler {
     private let reader: FrameReader
     private let onExchange: (Exchange, TopicNames) -> Void
+    /// Requests paired with their responses.
     private(set) var exchanges = 0
+    /// Requests handed on without a response (`Exchange.unanswered`).
+    private(set) var unansweredRequests = 0
     private(set) var undecodable = 0
     /// Values that cannot be true, in every request and response read.
     private(set) var invalidValues = 0
@@ -34,9 +37,13 @@ final class ExchangeAssembler {
     func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) {
         let connection = event.connection
         switch event.kind {
-        case .request(let awaited):
+        case .request(let unanswered):
             let request = self.request(event, frame: frame, in: &batch)
-            if awaited { connection.await(request, at: event.slot) }
+            if let unanswered {
+                self.unanswered(request, reason: unanswered, on: connection)
+            } else {
+                connection.await(request, at: event.slot)
+            }
         case .response:
             guard connection.awaits(event.slot) else { return }
             // Unwrapped in place rather than bound to a name first, which would copy the request.
@@ -56,9 +63,17 @@ final class ExchangeAssembler {
             }
             self.exchanges += 1
             self.onExchange(exchange, self.topicNames)
-        case .abandoned:
-            _ = connection.take(event.slot)
+        case .abandoned(let reason):
+            guard connection.awaits(event.slot) else { return }
+            self.unanswered(connection.take(event.slot)!, reason: reason, on: connection)
         }
+    }
+
+    /// Hands on a request that will have no response, so that reports list it too.
+    private func unanswered(_ request: consuming ObservedRequest, reason: UnansweredReason, on connection: ConnectionExchanges) {
+        self.unansweredRequests += 1
+        self.onExchange(
+            Exchange(client: connection.client, broker: connection.server, request: request, unanswered: reason), self.topicNames)
     }
 
     /// The request an event carries, with what was read of it: read now unless that happened already.

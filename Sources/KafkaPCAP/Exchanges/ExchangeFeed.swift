@@ -41,8 +41,10 @@ final class ExchangeFeed {
         self.finish()
     }
 
+    /// A request frame, awaited at `slot` unless it is `unanswered` for a reason known at once.
     func request(
-        _ header: RequestHeaderPrefix, slot: Int32?, timestamp: Int64, frame: KafkaFramer.Frame, on connection: ConnectionExchanges
+        _ header: RequestHeaderPrefix, slot: Int32, unanswered: UnansweredReason?, timestamp: Int64, frame: KafkaFramer.Frame,
+        on connection: ConnectionExchanges
     ) {
         var content = FrameContent.skipped
         if self.decode, let skeleton = frame.followed?.skeleton {
@@ -59,7 +61,7 @@ final class ExchangeFeed {
             }
         }
         self.send(FrameEvent(
-            kind: .request(awaited: slot != nil), connection: connection, header: header, slot: slot ?? 0, timestamp: timestamp,
+            kind: .request(unanswered: unanswered), connection: connection, header: header, slot: slot, timestamp: timestamp,
             packet: frame.packet, size: frame.size, content: content), frame: frame.payload)
     }
 
@@ -79,8 +81,8 @@ final class ExchangeFeed {
             size: frame.size, content: content), frame: frame.payload)
     }
 
-    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, on connection: ConnectionExchanges) {
-        self.send(FrameEvent(kind: .abandoned, connection: connection, header: request, slot: slot))
+    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, reason: UnansweredReason, on connection: ConnectionExchanges) {
+        self.send(FrameEvent(kind: .abandoned(reason), connection: connection, header: request, slot: slot))
     }
 
     /// The connection has no more events: a batch in flight keeps it alive until its events are handled.

@@ -7,12 +7,12 @@ import KafkaCodec
 /// per frame: what is read of a frame on the packet side waits in the batch (`FrameBatch`), found by index.
 struct FrameEvent {
     enum Kind {
-        /// A request frame; `awaited` when the packet side keeps it pending until its response.
-        case request(awaited: Bool)
+        /// A request frame: kept pending until its response when `unanswered` is nil, or else never answered.
+        case request(unanswered: UnansweredReason?)
         /// The response to the awaited request at `slot`, whose header is `header`.
         case response
-        /// Bytes were lost where the response to the request at `slot` would have been.
-        case abandoned
+        /// The request at `slot` will not be answered, for `reason`.
+        case abandoned(UnansweredReason)
     }
 
     var kind: Kind

@@ -11,7 +11,7 @@ public enum JSONLines {
         writer.key("ts")
         writer.string(Timestamp.iso8601(microseconds: request.timestamp))
         writer.key("latency_ms")
-        writer.double(Double(exchange.latencyMicroseconds) / 1000)
+        if let latency = exchange.latencyMicroseconds { writer.double(Double(latency) / 1000) } else { writer.raw("null") }
         writer.key("client")
         writer.string(exchange.client.description)
         writer.key("broker")
@@ -33,11 +33,15 @@ public enum JSONLines {
         writer.key("request_bytes")
         writer.number(request.size)
         writer.key("response_bytes")
-        writer.number(exchange.responseSize)
+        if exchange.unanswered == nil { writer.number(exchange.responseSize) } else { writer.raw("null") }
         writer.key("request_packet")
         writer.number(request.packet)
         writer.key("response_packet")
-        writer.number(exchange.responsePacket)
+        if exchange.unanswered == nil { writer.number(exchange.responsePacket) } else { writer.raw("null") }
+        if let reason = exchange.unanswered {
+            writer.key("unanswered")
+            writer.string(reason.rawValue)
+        }
         writer.key("errors")
         writer.beginArray()
         for error in exchange.responseFacts?.errors ?? [] {

@@ -5,10 +5,15 @@ public import KafkaProxyMetrics
 /// The tables `--format summary` prints: per API, per client and per topic, then the capture's health.
 public struct SummaryReport {
     private struct APIRow {
+        /// Of answered requests.
         var latency = LatencyHistogram()
+        /// Requests without a response (`Exchange.unanswered`), `acks=0` Produce requests included.
+        var unanswered = 0
         var requestBytes = 0
         var responseBytes = 0
         var errors: [String: Int] = [:]
+
+        var requests: Int { self.latency.count + self.unanswered }
     }
 
     private struct TopicRow {
@@ -68,7 +73,7 @@ public struct SummaryReport {
     }
 
     private static func update(_ row: inout APIRow, with exchange: Exchange) {
-        row.latency.record(microseconds: exchange.latencyMicroseconds)
+        if let latency = exchange.latencyMicroseconds { row.latency.record(microseconds: latency) } else { row.unanswered += 1 }
         row.requestBytes += exchange.request.size
         row.responseBytes += exchange.responseSize
         for error in exchange.responseFacts?.errors ?? [] { row.errors[error.name, default: 0] += 1 }
@@ -77,17 +82,17 @@ public struct SummaryReport {
     /// The report; its client tables come from `clients`, which saw every request, answered or not.
     public func render(counters: CaptureCounters, brokerPorts: Set<UInt16>, clients: ClientDirectory, lag: LagSnapshot) -> String {
         var out = ""
-        let apiRows = self.apis.sorted { ($1.value.latency.count, $0.key) < ($0.value.latency.count, $1.key) }.map { key, row -> [String] in
+        let apiRows = self.apis.sorted { ($1.value.requests, $0.key) < ($0.value.requests, $1.key) }.map { key, row -> [String] in
             let errors = row.errors.sorted { $0.value > $1.value }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
             return [
-                APIKey(rawValue: key).name, String(row.latency.count), Self.milliseconds(row.latency.percentile(0.5)),
+                APIKey(rawValue: key).name, String(row.requests), String(row.unanswered), Self.milliseconds(row.latency.percentile(0.5)),
                 Self.milliseconds(row.latency.percentile(0.99)), Self.milliseconds(Double(row.latency.maximum)),
                 String(row.requestBytes), String(row.responseBytes), errors.isEmpty ? "-" : errors,
             ]
         }
         out += Self.table(
             title: "Requests by API",
-            header: ["api", "count", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
+            header: ["api", "count", "unanswered", "p50 ms", "p99 ms", "max ms", "request bytes", "response bytes", "errors"],
             rows: apiRows)
         let clientRecords = clients.clients
         let clientRows = clientRecords.map { clientID, record in
