@@ -92,9 +92,9 @@ public final class ExchangeRecorder {
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
-        let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeRequest() }
+        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectRequest(listingTopics: false).facts }
         return self.requestDecoded(
-            FrameFacts(decoded, apiKey: header.apiKey) { MessageInspector.facts(of: $0, recordTallies: skeleton.recordTallies) },
+            FrameFacts(inspected, apiKey: header.apiKey),
             keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
@@ -118,10 +118,8 @@ public final class ExchangeRecorder {
         _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
-        let decoded = Result { () throws(KafkaDecodingError) in try skeleton.decodeResponse() }
-        return self.responseDecoded(
-            FrameFacts(decoded, apiKey: apiKey) { MessageInspector.facts(of: $0, recordTallies: skeleton.recordTallies) },
-            apiKey: apiKey, at: microseconds)
+        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectResponse(listingTopics: false) }
+        return self.responseDecoded(FrameFacts(inspected, apiKey: apiKey), apiKey: apiKey, at: microseconds)
     }
 
     /// The connection authenticated (or re-authenticated) as `principal`; later requests count under it.

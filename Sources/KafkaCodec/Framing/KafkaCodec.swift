@@ -76,8 +76,17 @@ public enum KafkaCodec {
     public static func inspectRequest(
         _ frame: ByteBuffer, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: ByteBuffer?, facts: MessageFacts?) {
+        try self.inspectRequest(frame, listingTopics: listingTopics, elided: nil)
+    }
+
+    /// `elided`: for a skeleton, where its record data was cut out and what was counted of it.
+    static func inspectRequest(
+        _ frame: ByteBuffer, listingTopics: Bool, elided: ElidedTallies?
+    ) throws(KafkaDecodingError) -> (header: RequestHeaderPrefix, clientID: ByteBuffer?, facts: MessageFacts?) {
         let prefix = try self.requestPrefix(frame)
-        guard let (clientID, facts) = try self.inspect(frame, prefix: prefix, request: true, listingTopics: listingTopics) else {
+        guard let (clientID, facts) = try self.inspect(
+            frame, prefix: prefix, request: true, listingTopics: listingTopics, elided: elided)
+        else {
             return (prefix, nil, nil)
         }
         return (prefix, clientID.flatMap { frame.getSlice(at: frame.readerIndex + $0.lowerBound, length: $0.count) }, facts)
@@ -88,17 +97,23 @@ public enum KafkaCodec {
     public static func inspectResponse(
         _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16, listingTopics: Bool = true
     ) throws(KafkaDecodingError) -> MessageFacts? {
+        try self.inspectResponse(frame, apiKey: apiKey, apiVersion: apiVersion, listingTopics: listingTopics, elided: nil)
+    }
+
+    static func inspectResponse(
+        _ frame: ByteBuffer, apiKey: APIKey, apiVersion: Int16, listingTopics: Bool, elided: ElidedTallies?
+    ) throws(KafkaDecodingError) -> MessageFacts? {
         let prefix = try self.responsePrefix(frame, apiKey: apiKey, apiVersion: apiVersion)
-        return try self.inspect(frame, prefix: prefix, request: false, listingTopics: listingTopics)?.facts
+        return try self.inspect(frame, prefix: prefix, request: false, listingTopics: listingTopics, elided: elided)?.facts
     }
 
     /// Reads a message's facts straight from the frame's memory (`ByteCursor`), checking it as `read` does;
     /// nil beyond the schemas.
     private static func inspect(
-        _ frame: ByteBuffer, prefix: RequestHeaderPrefix, request: Bool, listingTopics: Bool
+        _ frame: ByteBuffer, prefix: RequestHeaderPrefix, request: Bool, listingTopics: Bool, elided: ElidedTallies?
     ) throws(KafkaDecodingError) -> (clientID: Range<Int>?, facts: MessageFacts)? {
         guard case .reading(let version) = self.reach(prefix) else { return nil }
-        let reader = FactReader(plan: request ? version.request : version.response, listsTopics: listingTopics)
+        let reader = FactReader(plan: request ? version.request : version.response, listsTopics: listingTopics, elided: elided)
         do {
             return try ByteCursor.reading(frame) { cursor throws(KafkaDecodingError) in
                 var clientID: Range<Int>?

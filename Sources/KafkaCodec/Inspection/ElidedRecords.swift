@@ -16,3 +16,20 @@ final class ElidedRecords {
         throw KafkaDecodingError(.truncated, offset: offset, "record data not cut out yet")
     }
 }
+
+/// Where a `FrameSkeleton` cut record data out, with the counts it took of that data, for `FactReader`.
+struct ElidedTallies {
+    /// Ascending offsets in the skeleton, one per records field cut out.
+    let offsets: [Int]
+    /// The counts of those fields, in the same order; fewer when the skeleton failed before the last.
+    let tallies: [RecordTally]
+
+    func tally(at offset: Int) -> RecordTally? {
+        var (low, high) = (0, self.offsets.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if self.offsets[middle] < offset { low = middle + 1 } else { high = middle }
+        }
+        return low < self.offsets.count && self.offsets[low] == offset && low < self.tallies.count ? self.tallies[low] : nil
+    }
+}

@@ -1,10 +1,11 @@
 import NIOCore
 
-/// Reads `MessageFacts` straight from a message's bytes along its compiled plan, building no values.
+/// Reads `MessageFacts` straight from a message's bytes along its compiled plan, building no values: the one
+/// way facts are read, by the proxy's metrics and by capture analysis, for whole frames and for frames followed
+/// in parts (`FrameSkeleton`) alike.
 ///
-/// `MessageInspector` walks a decoded message; when nothing but the facts is wanted (capture summaries), decoding
-/// first costs an array per structure and a string per name. This walker reads the same fields in the same order
-/// and skips the rest, and it checks the message the way decoding would, so an undecodable frame still fails.
+/// It reads the fields that carry facts and skips the rest, and it checks the message the way decoding would, so
+/// an undecodable frame still fails.
 struct FactReader {
     // The plan's tables, not the plan: plans live as long as the schema tables, which are process-wide
     // constants, and a reference to one would be counted for every message, on either thread.
@@ -12,10 +13,13 @@ struct FactReader {
     private let structures: UnsafeBufferPointer<MessagePlan.Structure>
     private let flexible: Bool
     private let listsTopics: Bool
+    /// For a skeleton: where its records fields' data was cut out, and the counts taken of it as it passed.
+    private let elided: ElidedTallies?
 
-    init(plan: Unmanaged<MessagePlan>, listsTopics: Bool) {
+    init(plan: Unmanaged<MessagePlan>, listsTopics: Bool, elided: ElidedTallies? = nil) {
         (self.steps, self.structures, self.flexible) = plan._withUnsafeGuaranteedRef { ($0.steps, $0.structures, $0.flexible) }
         self.listsTopics = listsTopics
+        self.elided = elided
     }
 
     func read(from reader: inout ByteCursor) throws(KafkaDecodingError) -> MessageFacts {
@@ -23,6 +27,13 @@ struct FactReader {
         facts.listsTopics = self.listsTopics
         try self.readStruct(0, topic: nil, partition: nil, group: nil, from: &reader, into: &facts)
         return facts
+    }
+
+    /// Moves past the data of the records field at the cursor and counts it; where a skeleton cut the data out,
+    /// the count taken as it passed stands for it.
+    private func records(length: Int, from reader: inout ByteCursor) throws(KafkaDecodingError) -> RecordTally {
+        if let tally = self.elided?.tally(at: reader.offset) { return tally }
+        return RecordBatchReader.tally(try reader.readBytes(length: length))
     }
 
     private func readStruct(
@@ -81,10 +92,12 @@ struct FactReader {
                     facts.noteGroup(text)
                 } else if step.kind == .string, step.role == .memberID {
                     facts.noteMember(try reader.readText(length: length), group: group)
-                } else if step.kind == .records, step.role == .records {
-                    let batches = try reader.readBytes(length: length)
-                    settleTopic()
-                    facts.noteRecords(RecordBatchReader.tally(batches), topic: topic, partition: partition)
+                } else if step.kind == .records {
+                    let tally = try self.records(length: length, from: &reader)
+                    if step.role == .records {
+                        settleTopic()
+                        facts.noteRecords(tally, topic: topic, partition: partition)
+                    }
                 } else {
                     try reader.skip(length: length)
                 }
@@ -120,7 +133,7 @@ struct FactReader {
             try self.readStruct(step.structure, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
         case .string, .bytes, .records:
             let length = try reader.readNullableLength(compact: step.compact, classicWidth: step.element == .string ? 2 : 4, nullable: false) ?? 0
-            try reader.skip(length: length)
+            if step.element == .records { _ = try self.records(length: length, from: &reader) } else { try reader.skip(length: length) }
         case .bool, .int8: _ = try reader.readInteger(as: UInt8.self)
         case .int16, .uint16: _ = try reader.readInteger(as: UInt16.self)
         case .int32, .uint32: _ = try reader.readInteger(as: UInt32.self)

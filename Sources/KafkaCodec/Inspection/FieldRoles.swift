@@ -17,8 +17,6 @@ public struct FieldRoles: Sendable {
     public let memberID: Int?
     public let memberEpoch: Int?
     public let offsets: [(index: Int, kind: PartitionOffset.Kind)]
-    /// Fields holding nested structures, which may hold more of the above.
-    public let nested: [Int]
 
     init(structName: String, fields: [FieldSchema]) {
         // One pass with a switch on each name: this runs for every structure of every schema when the tables are
@@ -28,7 +26,6 @@ public struct FieldRoles: Sendable {
         var errorCode: Int?, throttleTimeMs: Int?, topicName: Int?, topicID: Int?, partition: Int?, records: Int?
         var groupID: Int?, memberID: Int?, memberEpoch: Int?
         var offsets: [(index: Int, kind: PartitionOffset.Kind)] = []
-        var nested: [Int] = []
         func first(_ slot: inout Int?, _ position: Int, _ applies: Bool) {
             if applies && slot == nil { slot = position }
         }
@@ -59,8 +56,6 @@ public struct FieldRoles: Sendable {
                 offsets.append((position, kind))  // in field order, as the byte reader meets them
             case .records:
                 if records == nil { records = position }
-            case .structure, .array(.structure):
-                nested.append(position)
             default:
                 break
             }
@@ -69,7 +64,6 @@ public struct FieldRoles: Sendable {
             (errorCode, throttleTimeMs, topicName, topicID, partition)
         (self.groupID, self.memberID, self.memberEpoch, self.records) = (groupID, memberID, memberEpoch, records)
         self.offsets = offsets
-        self.nested = nested
     }
 
     /// `String.contains` with a string argument goes through the generic string-processing search, which took

@@ -122,8 +122,27 @@ public struct FrameSkeleton {
         }
     }
 
-    /// The batches of each records field, in wire order: what `MessageInspector` finds empty in the skeleton.
-    public var recordTallies: [RecordTally] { self.tallies }
+    /// What the frame says, as `KafkaCodec.inspectRequest` reads it from a whole frame, with the counts taken of
+    /// its records as they passed; nil facts beyond the schemas.
+    public func inspectRequest(listingTopics: Bool = true) throws(KafkaDecodingError) -> (clientID: ByteBuffer?, facts: MessageFacts?) {
+        if case .failed(let error)? = self.settled { throw error }
+        let read = try KafkaCodec.inspectRequest(self.skeleton, listingTopics: listingTopics, elided: self.elidedTallies)
+        return (read.clientID, read.facts)
+    }
+
+    /// What the frame says, as `KafkaCodec.inspectResponse` reads it from a whole frame.
+    public func inspectResponse(listingTopics: Bool = true) throws(KafkaDecodingError) -> MessageFacts? {
+        if case .failed(let error)? = self.settled { throw error }
+        guard case .response(let key, let version) = self.direction else {
+            throw KafkaDecodingError(.truncated, offset: 0, "the skeleton is of a request")
+        }
+        return try KafkaCodec.inspectResponse(
+            self.skeleton, apiKey: key, apiVersion: version, listingTopics: listingTopics, elided: self.elidedTallies)
+    }
+
+    private var elidedTallies: ElidedTallies {
+        ElidedTallies(offsets: self.elided.offsets.sorted(), tallies: self.tallies)
+    }
 
     public func decodeRequest() throws(KafkaDecodingError) -> DecodedFrame<KafkaRequest> {
         if case .failed(let error)? = self.settled { throw error }

@@ -68,15 +68,6 @@ public struct MessageFacts: Sendable {
         self.invalidValues.add(tally.invalid)
     }
 
-    /// Puts a streamed frame's counts, taken as its records passed, in place of its empty records fields.
-    mutating func replaceTallies(with tallies: [RecordTally]) {
-        guard tallies.count == self.records.count else { return }
-        for (index, tally) in tallies.enumerated() {
-            self.records[index].tally = tally
-            self.invalidValues.add(tally.invalid)
-        }
-    }
-
     /// Topic ids paired with names, as Metadata and CreateTopics responses give them.
     public var topicNames: [KafkaUUID: String] { self.listing?.names ?? [:] }
 

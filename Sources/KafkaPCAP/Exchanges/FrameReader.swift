@@ -8,8 +8,8 @@ struct FrameReader {
     /// Fill in `MessageFacts.topics`.
     var listTopics: Bool
 
-    /// Whether requests with `key` are read for their facts only, straight from the bytes. ApiVersions requests
-    /// are always decoded: the summary reports their client software.
+    /// Whether requests with `key` are read for their facts only; the others are decoded as well. ApiVersions
+    /// requests always are: the summary reports their client software.
     func inspects(_ key: APIKey?) -> Bool {
         !self.keepDecoded && key != .apiVersions
     }
@@ -17,40 +17,34 @@ struct FrameReader {
     // Readings are built whole from values bound by patterns, which moves them: setting the fields of a reading
     // from a tuple's would copy every reference they hold, and this runs for every frame.
     func request(_ frame: ByteBuffer) -> RequestReading {
-        if self.inspects(KafkaCodec.peekRequestHeader(frame)?.apiKey) {
-            guard let (_, clientID, facts) = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics) else {
-                return RequestReading()
-            }
-            return RequestReading(clientID: clientID, facts: facts)
+        guard let (_, clientID, facts) = try? KafkaCodec.inspectRequest(frame, listingTopics: self.listTopics) else {
+            return RequestReading()
         }
-        guard case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame) else { return RequestReading() }
-        return RequestReading(clientIDText: decoded.clientID, facts: MessageInspector.facts(of: decoded), decoded: decoded)
+        guard !self.inspects(KafkaCodec.peekRequestHeader(frame)?.apiKey),
+            case .message(let decoded)? = try? KafkaCodec.decodeRequest(frame)
+        else { return RequestReading(clientID: clientID, facts: facts) }
+        return RequestReading(clientIDText: decoded.clientID, facts: facts, decoded: decoded)
     }
 
-    /// Reads a request followed in parts: decoded from its structure, with its record batches counted as they
-    /// passed.
+    /// Reads a request followed in parts, with its record batches counted as they passed.
     func request(_ skeleton: FrameSkeleton) -> RequestReading {
-        guard case .message(let decoded)? = try? skeleton.decodeRequest() else { return RequestReading() }
-        return RequestReading(
-            clientIDText: decoded.clientID, facts: MessageInspector.facts(of: decoded, recordTallies: skeleton.recordTallies))
+        guard let (clientID, facts) = try? skeleton.inspectRequest(listingTopics: self.listTopics) else { return RequestReading() }
+        return RequestReading(clientID: clientID, facts: facts)
     }
 
     /// Reads a response followed in parts, as `request(_:)` reads a request.
     func response(_ skeleton: FrameSkeleton) -> ResponseReading {
-        guard case .message(let decoded)? = try? skeleton.decodeResponse() else { return ResponseReading() }
-        return ResponseReading(facts: MessageInspector.facts(of: decoded, recordTallies: skeleton.recordTallies))
+        ResponseReading(facts: (try? skeleton.inspectResponse(listingTopics: self.listTopics)) ?? nil)
     }
 
-    /// Reads a response to a request with `header`.
+    /// Reads a response to a request with `header`; decoded as well with `keepDecoded`.
     func response(_ frame: ByteBuffer, to header: RequestHeaderPrefix) -> ResponseReading {
-        if !self.keepDecoded {
-            let facts = try? KafkaCodec.inspectResponse(
-                frame, apiKey: header.apiKey, apiVersion: header.apiVersion, listingTopics: self.listTopics)
-            return ResponseReading(facts: facts ?? nil)
-        }
-        guard case .message(let decoded)? = try? KafkaCodec.decodeResponse(frame, apiKey: header.apiKey, apiVersion: header.apiVersion)
-        else { return ResponseReading() }
-        return ResponseReading(facts: MessageInspector.facts(of: decoded), decoded: decoded)
+        let facts = try? KafkaCodec.inspectResponse(
+            frame, apiKey: header.apiKey, apiVersion: header.apiVersion, listingTopics: self.listTopics)
+        guard self.keepDecoded, let facts,
+            case .message(let decoded)? = try? KafkaCodec.decodeResponse(frame, apiKey: header.apiKey, apiVersion: header.apiVersion)
+        else { return ResponseReading(facts: facts ?? nil) }
+        return ResponseReading(facts: facts, decoded: decoded)
     }
 }
 

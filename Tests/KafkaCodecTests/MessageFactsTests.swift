@@ -3,17 +3,17 @@ import KafkaTestSupport
 import NIOCore
 import Testing
 
-@Suite struct MessageInspectorTests {
+@Suite struct MessageFactsTests {
     @Test(arguments: Fixtures.names)
     func recordedProduceRequestsCountWhatTheProducersSent(fixture: String) throws {
         var recordsByTopic: [String: Int] = [:]
         for frame in try Fixtures.frames(fixture) {
-            guard case .request = frame.kind, case .message(let request) = try KafkaCodec.decodeRequest(frame.payload),
-                request.apiKey == .produce
-            else { continue }
-            let facts = MessageInspector.facts(of: request.body, schema: MessageSchema.produceRequest.body)
+            guard case .request = frame.kind else { continue }
+            let read = try KafkaCodec.inspectRequest(frame.payload)
+            guard read.header.apiKey == .produce else { continue }
+            let facts = try #require(read.facts)
             for traffic in facts.records {
-                let name = try #require(traffic.topic?.name, "produce v\(request.apiVersion) names its topics")
+                let name = try #require(traffic.topic?.name, "produce v\(read.header.apiVersion) names its topics")
                 #expect(traffic.partition != nil)
                 recordsByTopic[name, default: 0] += traffic.tally.records
             }
@@ -70,11 +70,7 @@ import Testing
             body.writeInteger(Int16(-1))  // errorMessage: null
         }
         body.writeInteger(Int32(250))
-        guard case .message(let response) = try KafkaCodec.decodeResponse(body, apiKey: .produce, apiVersion: 8) else {
-            Issue.record("a ProduceResponse v8 should decode")
-            return
-        }
-        let facts = MessageInspector.facts(of: response.body, schema: MessageSchema.produceResponse.body)
+        let facts = try #require(try KafkaCodec.inspectResponse(body, apiKey: .produce, apiVersion: 8))
         #expect(facts.throttleMilliseconds == 250)
         #expect(facts.errors.count == 1)
         #expect(facts.errors.first?.name == "NOT_LEADER_OR_FOLLOWER")
