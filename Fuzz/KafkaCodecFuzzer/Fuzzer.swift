@@ -6,6 +6,8 @@ import NIOCore
 /// to the key and version its first bytes name. Anything but a typed error or an opaque frame is a bug, and so
 /// is a decoded request whose canonical encoding changes on a second round trip. (The first re-encoding need
 /// not give the input's bytes: a bool byte of 2 or an over-long varint are accepted but written canonically.)
+/// Facts are read from the same bytes (`inspectRequest`, `inspectResponse`), which must accept exactly what
+/// decoding accepts.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     FuzzTarget.run(ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size)))
@@ -17,7 +19,10 @@ enum FuzzTarget {
         var buffer = input
         let decoder = KafkaFrameDecoder(maximumFrameLength: 1 << 20)
         while let frame = try? decoder.nextFrame(&buffer) {
-            if case .message(let request)? = try? KafkaCodec.decodeRequest(frame) {
+            let decoded = try? KafkaCodec.decodeRequest(frame)
+            let inspected = Result { () throws(KafkaDecodingError) in try KafkaCodec.inspectRequest(frame).facts }
+            Self.expectAgreement(decoded, inspected, "request")
+            if case .message(let request)? = decoded {
                 var encoded = ByteBuffer()
                 try! KafkaCodec.encode(request, into: &encoded)
                 guard case .message(let again) = try! KafkaCodec.decodeRequest(encoded) else {
@@ -29,8 +34,23 @@ enum FuzzTarget {
             }
             if let (key, version) = frame.getMultipleIntegers(at: frame.readerIndex, as: (Int16, Int16).self) {
                 let body = frame.framePayload
-                _ = try? KafkaCodec.decodeResponse(body, apiKey: APIKey(rawValue: key), apiVersion: version)
+                let decoded = try? KafkaCodec.decodeResponse(body, apiKey: APIKey(rawValue: key), apiVersion: version)
+                let inspected = Result { () throws(KafkaDecodingError) in
+                    try KafkaCodec.inspectResponse(body, apiKey: APIKey(rawValue: key), apiVersion: version)
+                }
+                Self.expectAgreement(decoded, inspected, "response")
             }
+        }
+    }
+
+    /// Facts are read where decoding gives a message, nil facts where it gives an opaque frame, and an error
+    /// where it fails.
+    private static func expectAgreement<Message>(
+        _ decoded: DecodedFrame<Message>?, _ inspected: Result<MessageFacts?, KafkaDecodingError>, _ what: String
+    ) {
+        switch (decoded, inspected) {
+        case (.message?, .success(_?)), (.opaque?, .success(nil)), (nil, .failure): return
+        default: preconditionFailure("\(what): decoding gave \(String(describing: decoded)), reading facts \(inspected)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import KafkaCodec
 import KafkaTestSupport
 import NIOCore
@@ -123,6 +124,22 @@ import Testing
             #expect(lean.throttleMilliseconds == full.throttleMilliseconds, "\(frame)")
         }
         #expect(listed > 50, "frames that name topics were compared")
+    }
+
+    /// Found by the codec fuzzer: a known tagged field whose content is malformed though its size is not.
+    @Test func aMalformedTaggedFieldFailsAsDecodingFails() throws {
+        let url = Fixtures.directory.appendingPathComponent("fuzz-findings/fetch-v18-response-bad-tagged-rack.hex")
+        let hex = try String(contentsOf: url, encoding: .utf8).filter(\.isHexDigit)
+        let bytes = stride(from: 0, to: hex.count, by: 2).map { offset -> UInt8 in
+            let start = hex.index(hex.startIndex, offsetBy: offset)
+            return UInt8(hex[start..<hex.index(start, offsetBy: 2)], radix: 16)!
+        }
+        let payload = ByteBuffer(bytes: bytes.dropFirst(4))
+        #expect(throws: KafkaDecodingError.self) { try KafkaCodec.decodeResponse(payload, apiKey: .fetch, apiVersion: 18) }
+        let error = #expect(throws: KafkaDecodingError.self) {
+            try KafkaCodec.inspectResponse(payload, apiKey: .fetch, apiVersion: 18)
+        }
+        #expect(error?.code == .truncated)
     }
 
     @Test func aTruncatedFrameFailsAsDecodingFails() throws {

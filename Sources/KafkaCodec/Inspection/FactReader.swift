@@ -121,7 +121,45 @@ struct FactReader {
         if errorCode != 0 {
             facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
         }
-        if self.flexible { try reader.skipTaggedFields() }  // tagged fields carry no counted facts
+        if self.flexible { try self.checkTaggedFields(structure, from: &reader) }
+    }
+
+    /// Tagged fields carry no counted facts, but a known one is read as decoding reads it, so that what decoding
+    /// refuses is refused here too: a frame counted as read is one `kafkascope decode` reads.
+    private func checkTaggedFields(_ structure: MessagePlan.Structure, from reader: inout ByteCursor) throws(KafkaDecodingError) {
+        guard !structure.taggedSteps.isEmpty else { return try reader.skipTaggedFields() }
+        try reader.forEachTaggedField { tag, data throws(KafkaDecodingError) in
+            guard let position = structure.taggedSteps.first(where: { self.steps[$0].tag == tag }) else { return }
+            var field = ByteCursor(data)
+            var ignored = MessageFacts()
+            let step = self.steps[position]
+            switch step.kind {
+            case .array:
+                guard let count = try field.readNullableLength(compact: step.compact, classicWidth: 4, nullable: step.nullable)
+                else { break }
+                guard count <= max(field.readableBytes, step.element == .structure ? 1 << 16 : 0) else {
+                    throw field.error(.invalidLength, "array of \(count) elements in \(field.readableBytes) bytes")
+                }
+                for _ in 0..<count {
+                    try self.skipOrRead(step, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
+                }
+            case .structure:
+                if step.nullable, try field.readInteger(as: Int8.self) < 0 { break }
+                try self.readStruct(step.structure, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
+            case .string, .bytes, .records:
+                let width = step.kind == .string ? 2 : 4
+                if let length = try field.readNullableLength(compact: step.compact, classicWidth: width, nullable: step.nullable) {
+                    try field.skip(length: length)
+                }
+            default:
+                var scalar = step
+                scalar.element = step.kind
+                try self.skipOrRead(scalar, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
+            }
+            guard field.readableBytes == 0 else {
+                throw field.error(.trailingBytes, "\(field.readableBytes) bytes left in tagged field \(tag)")
+            }
+        }
     }
 
     private func skipOrRead(

@@ -105,6 +105,13 @@ struct ByteCursor {
     }
 
     private mutating func skipSomeTaggedFields() throws(KafkaDecodingError) {
+        try self.forEachTaggedField { _, _ throws(KafkaDecodingError) in }
+    }
+
+    /// Reads the tagged-field section, checking tag order and sizes, and hands each field's tag and bytes to `body`.
+    mutating func forEachTaggedField(
+        _ body: (UInt32, UnsafeRawBufferPointer) throws(KafkaDecodingError) -> Void
+    ) throws(KafkaDecodingError) {
         let count = try self.readUnsignedVarint()
         guard Int(count) <= self.readableBytes else {
             throw self.error(.invalidLength, "\(count) tagged fields in \(self.readableBytes) bytes")
@@ -116,7 +123,7 @@ struct ByteCursor {
                 throw self.error(.invalidTaggedField, "tag \(tag) follows tag \(previous)")
             }
             previous = tag
-            try self.skip(length: Int(try self.readUnsignedVarint()))
+            try body(tag, try self.readBytes(length: Int(try self.readUnsignedVarint())))
         }
     }
 }
