@@ -121,7 +121,8 @@ struct FactReader {
         if errorCode != 0 {
             facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
         }
-        if self.flexible { try self.checkTaggedFields(structure, from: &reader) }
+        // Nearly every structure's tagged-field section is one zero byte.
+        if self.flexible, !reader.skipEmptyTaggedFields() { try self.checkTaggedFields(structure, from: &reader) }
     }
 
     /// Tagged fields carry no counted facts, but a known one is read as decoding reads it, so that what decoding

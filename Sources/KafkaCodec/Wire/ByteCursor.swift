@@ -96,12 +96,16 @@ struct ByteCursor {
     /// Checks tag order and sizes as decoding does.
     @inline(__always)
     mutating func skipTaggedFields() throws(KafkaDecodingError) {
-        // Nearly every structure has none: one zero byte.
-        if self.offset < self.bytes.count, self.bytes[self.offset] == 0 {
-            self.offset &+= 1
-            return
-        }
-        try self.skipSomeTaggedFields()
+        if !self.skipEmptyTaggedFields() { try self.skipSomeTaggedFields() }
+    }
+
+    /// Moves past a tagged-field section that holds no field, as nearly every structure's does (one zero byte);
+    /// false, without moving, for any other.
+    @inline(__always)
+    mutating func skipEmptyTaggedFields() -> Bool {
+        guard self.offset < self.bytes.count, self.bytes[self.offset] == 0 else { return false }
+        self.offset &+= 1
+        return true
     }
 
     private mutating func skipSomeTaggedFields() throws(KafkaDecodingError) {
