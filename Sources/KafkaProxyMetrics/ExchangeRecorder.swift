@@ -64,6 +64,20 @@ public final class ExchangeRecorder {
     }
     /// Values that cannot be true, in every frame this connection carried.
     public private(set) var invalidValues = 0
+    /// Takes each exchange as a JSON line (`--exchange-log`), in the schema of `kafkascope pcap --format jsonl`.
+    public var exchangeLog: ((String) -> Void)?
+    /// The broker's ip:port, for the exchange log.
+    public var brokerAddress = ""
+    /// Requests awaiting their response, for the exchange log; answers come in request order.
+    private var loggedRequests = CircularBuffer<LoggedRequest>()
+
+    private struct LoggedRequest {
+        var header: RequestHeaderPrefix
+        var time: Int64
+        var bytes: Int
+        var clientID: String?
+        var facts: MessageFacts?
+    }
 
     init(metrics: KafkascopeMetrics, broker: String, client: String?) {
         self.metrics = metrics
@@ -78,11 +92,14 @@ public final class ExchangeRecorder {
     public func requestRead(
         _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
-        let inspected = Result { () throws(KafkaDecodingError) in try KafkaCodec.inspectRequest(payload, listingTopics: false).facts }
-        return self.requestDecoded(
-            FrameFacts(inspected, apiKey: header.apiKey),
-            keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
+        let time = microseconds ?? WallClock.microseconds()
+        let clientID = self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
+        let inspected = Result { () throws(KafkaDecodingError) in
+            try KafkaCodec.inspectRequest(payload, listingTopics: self.exchangeLog != nil).facts
+        }
+        let facts = FrameFacts(inspected, apiKey: header.apiKey)
+        self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
+        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A request that streamed through in parts, followed by `skeleton`; `head` holds its first bytes.
@@ -91,11 +108,14 @@ public final class ExchangeRecorder {
         _ skeleton: FrameSkeleton, head: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool,
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds)
-        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectRequest(listingTopics: false).facts }
-        return self.requestDecoded(
-            FrameFacts(inspected, apiKey: header.apiKey),
-            keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
+        let time = microseconds ?? WallClock.microseconds()
+        let clientID = self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
+        let inspected = Result { () throws(KafkaDecodingError) in
+            try skeleton.inspectRequest(listingTopics: self.exchangeLog != nil).facts
+        }
+        let facts = FrameFacts(inspected, apiKey: header.apiKey)
+        self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
+        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A whole response frame read from the broker, answering a request of `apiKey` at `apiVersion`.
@@ -107,9 +127,11 @@ public final class ExchangeRecorder {
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
         let inspected = Result { () throws(KafkaDecodingError) in
-            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: false)
+            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: self.exchangeLog != nil)
         }
-        return self.responseDecoded(FrameFacts(inspected, apiKey: apiKey), apiKey: apiKey, at: microseconds)
+        let facts = FrameFacts(inspected, apiKey: apiKey)
+        self.logResponse(bytes: frameBytes, at: microseconds, facts: facts)
+        return self.responseDecoded(facts, apiKey: apiKey, at: microseconds)
     }
 
     /// A response that streamed through in parts, followed by `skeleton`.
@@ -118,8 +140,10 @@ public final class ExchangeRecorder {
         _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
-        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectResponse(listingTopics: false) }
-        return self.responseDecoded(FrameFacts(inspected, apiKey: apiKey), apiKey: apiKey, at: microseconds)
+        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectResponse(listingTopics: self.exchangeLog != nil) }
+        let facts = FrameFacts(inspected, apiKey: apiKey)
+        self.logResponse(bytes: frameBytes, at: microseconds, facts: facts)
+        return self.responseDecoded(facts, apiKey: apiKey, at: microseconds)
     }
 
     /// The connection authenticated (or re-authenticated) as `principal`; later requests count under it.
@@ -129,11 +153,12 @@ public final class ExchangeRecorder {
         self.sightings.principal = principal
     }
 
+    /// Counts a request; gives the client id it names.
     private func requestCounted(
-        _ header: RequestHeaderPrefix, head: ByteBuffer, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64?
-    ) {
+        _ header: RequestHeaderPrefix, head: ByteBuffer, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64
+    ) -> String {
         self.requestCounter(header.apiKey, header.apiVersion).increment()
-        let client = self.sightings.request(head, header: header, at: microseconds ?? WallClock.microseconds())
+        let client = self.sightings.request(head, header: header, at: microseconds)
         if self.client == nil { self.identifyClient(client) }
         if header.isRemovedInKafka4 { self.removedCounter(header, clientID: client.clientID).increment() }
         self.principalRequests?.increment()
@@ -142,6 +167,7 @@ public final class ExchangeRecorder {
             self.inflight.increment()
             self.outstanding += 1
         }
+        return client.clientID
     }
 
     private func requestDecoded(_ read: FrameFacts, keptForLag: APIKey?) -> KafkaDecodingError? {
@@ -225,8 +251,46 @@ public final class ExchangeRecorder {
         self.handles(apiKey).requestDuration.recordClamped(duration)
     }
 
+    // MARK: Exchange log
+
+    private func logRequest(
+        _ header: RequestHeaderPrefix, at time: Int64, bytes: Int, clientID: String, facts: FrameFacts, expectsResponse: Bool
+    ) {
+        guard self.exchangeLog != nil else { return }
+        let request = LoggedRequest(header: header, time: time, bytes: bytes, clientID: clientID, facts: facts.facts)
+        if expectsResponse {
+            self.loggedRequests.append(request)
+        } else {
+            self.log(request, unanswered: "no_response_expected")
+        }
+    }
+
+    private func logResponse(bytes: Int, at microseconds: Int64?, facts: FrameFacts) {
+        guard let exchangeLog = self.exchangeLog, let request = self.loggedRequests.popFirst() else { return }
+        let time = microseconds ?? WallClock.microseconds()
+        exchangeLog(ExchangeLine(
+            requestTime: request.time, latencyMicroseconds: max(0, time - request.time), client: self.clientAddress ?? "",
+            broker: self.brokerAddress, header: request.header, clientID: request.clientID, requestBytes: request.bytes,
+            responseBytes: bytes, requestPacket: nil, responsePacket: nil, unanswered: nil
+        ).json(requestFacts: request.facts, responseFacts: facts.facts, decoded: nil) { self.topicDirectoryName($0) })
+    }
+
+    private func log(_ request: LoggedRequest, unanswered reason: String) {
+        self.exchangeLog?(ExchangeLine(
+            requestTime: request.time, latencyMicroseconds: nil, client: self.clientAddress ?? "", broker: self.brokerAddress,
+            header: request.header, clientID: request.clientID, requestBytes: request.bytes, responseBytes: nil,
+            requestPacket: nil, responsePacket: nil, unanswered: reason
+        ).json(requestFacts: request.facts, responseFacts: nil, decoded: nil) { self.topicDirectoryName($0) })
+    }
+
+    /// A topic's name as the log gives it: as the frame names it, else as Metadata named its id.
+    private func topicDirectoryName(_ topic: TopicReference) -> String? {
+        topic.name ?? topic.id.flatMap { self.topicNames[$0] ?? self.metrics.topicDirectory.name(of: $0) }
+    }
+
     /// The connection closed: its unanswered requests never will be.
     public func closed() {
+        while let request = self.loggedRequests.popFirst() { self.log(request, unanswered: "connection_closed") }
         if self.outstanding > 0 { self.inflight.decrement(by: Double(self.outstanding)) }
         self.outstanding = 0
         self.client?.decrement()

@@ -16,4 +16,9 @@ enum FrameFacts {
         case .success(nil): self = .beyondSchemas(APIDescriptor.lookup(apiKey) == nil ? .unknownAPI : .unsupportedVersion)
         }
     }
+
+    /// The facts, when the frame was read.
+    var facts: MessageFacts? {
+        if case .facts(_, let facts) = self { facts } else { nil }
+    }
 }

@@ -94,6 +94,12 @@ struct ProxyCommand: AsyncParsableCommand {
     @Flag(help: "With --record: blank the tokens of SaslAuthenticate and legacy SASL exchanges in the recording.")
     var recordRedactSasl = false
 
+    @Option(help: "Write one JSON line per request and its response to this file (- for stdout), in the schema of `kafkascope pcap --format jsonl`.")
+    var exchangeLog: String?
+
+    @Option(help: "With --exchange-log: start a new file (NAME.1.jsonl, NAME.2.jsonl, ...) after this many bytes.")
+    var exchangeLogMaxBytes: Int?
+
     @Option(help: "Serve TLS to clients with this PEM certificate (chain); needs --tls-key. Re-read on SIGHUP and when it changes.")
     var tlsCert: String?
 
@@ -143,7 +149,8 @@ struct ProxyCommand: AsyncParsableCommand {
         let logger = Logger(label: "kafkascope")
         let metricsAddress = try settings.metricsAddress()
         let metrics = KafkascopeMetrics(
-            labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil, lag: try settings.lagSettings())
+            labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil || configuration.exchangeLogPath != nil,
+            lag: try settings.lagSettings())
         let server: ProxyServer
         do {
             server = try ProxyServer(configuration: configuration, metrics: metrics, logger: logger)

@@ -110,6 +110,12 @@ struct Settings {
         if configuration.recordRedactsSasl && configuration.recordPath == nil {
             throw ValidationError("--record-redact-sasl needs --record")
         }
+        configuration.exchangeLogPath = self.value(self.command.exchangeLog, "exchange-log")
+        configuration.exchangeLogRotationBytes = try self.integer(
+            self.command.exchangeLogMaxBytes, "exchange-log-max-bytes", range: 4096...Int(Int64.max))
+        if configuration.exchangeLogRotationBytes != nil && configuration.exchangeLogPath == nil {
+            throw ValidationError("--exchange-log-max-bytes needs --exchange-log")
+        }
         configuration.clientTLS = try self.clientTLS()
         configuration.upstreamTLS = try self.upstreamTLS()
         return configuration

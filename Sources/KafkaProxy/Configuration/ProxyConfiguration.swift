@@ -27,6 +27,10 @@ public struct ProxyConfiguration: Sendable {
     public var recordRotationBytes: Int?
     /// Blank SASL tokens in the recording (`--record-redact-sasl`).
     public var recordRedactsSasl: Bool
+    /// Write one JSON line per exchange here (`-` for stdout), in the schema of `kafkascope pcap --format jsonl`.
+    public var exchangeLogPath: String?
+    /// Start a new exchange log file once this many bytes are written; nil never rotates.
+    public var exchangeLogRotationBytes: Int?
     /// TLS toward clients, on the bootstrap and every broker listener; nil serves plaintext.
     public var clientTLS: ServerTLSSettings?
     /// TLS toward brokers; nil connects in plaintext.
@@ -47,6 +51,8 @@ public struct ProxyConfiguration: Sendable {
         self.recordPath = nil
         self.recordRotationBytes = nil
         self.recordRedactsSasl = false
+        self.exchangeLogPath = nil
+        self.exchangeLogRotationBytes = nil
         self.clientTLS = nil
         self.upstreamTLS = nil
     }

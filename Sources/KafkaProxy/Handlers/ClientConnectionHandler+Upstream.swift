@@ -64,6 +64,7 @@ extension ClientConnectionHandler {
             return
         }
         self.upstream = handler
+        self.recorder?.brokerAddress = channel.remoteAddress?.endpointText ?? "\(target)"
         if case .bootstrap = self.route { self.proxy.readiness.brokerReached() }
         self.logger[metadataKey: "kafka.upstream"] = "\(target)"
         self.logger.debug("upstream connected")

@@ -33,6 +33,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
         self.logger = proxy.logger
         self.recorder = proxy.metrics.recordsExchanges ? proxy.metrics.recorder(broker: route.metricLabel, client: nil) : nil
+        if let log = proxy.exchangeLog { self.recorder?.exchangeLog = { log.write($0) } }
     }
 
     /// Bytes of a streamed request's start kept for its client id (header fields, then at most a 255-byte id
@@ -46,9 +47,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         self.logger[metadataKey: "kafka.client.address"] = "\(context.remoteAddress.map { "\($0)" } ?? "?")"
         self.logger[metadataKey: "kafka.route"] = "\(self.route)"
         self.recorder?.logger = self.logger
-        self.recorder?.clientAddress = context.remoteAddress.flatMap { address in
-            address.ipAddress.map { address.protocol == .inet6 ? "[\($0)]:\(address.port ?? 0)" : "\($0):\(address.port ?? 0)" }
-        }
+        self.recorder?.clientAddress = context.remoteAddress?.endpointText
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

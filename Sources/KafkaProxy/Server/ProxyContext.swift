@@ -12,6 +12,8 @@ final class ProxyContext: Sendable {
     let metrics: KafkascopeMetrics
     let readiness: Readiness
     let recorder: TrafficRecorder?
+    /// One JSON line per exchange (`--exchange-log`).
+    let exchangeLog: ExchangeLogFile?
     /// The certificate new client connections get, when clients speak TLS.
     let clientTLS: ServerTLSContextStore?
     /// The context for connections to brokers, when brokers speak TLS.
@@ -22,11 +24,13 @@ final class ProxyContext: Sendable {
 
     init(
         configuration: ProxyConfiguration, directory: BrokerDirectory, connections: ConnectionRegistry,
-        metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, clientTLS: ServerTLSContextStore?,
-        upstreamTLS: NIOSSLContext?, connector: any UpstreamConnector = SocketUpstreamConnector(), logger: Logger
+        metrics: KafkascopeMetrics, readiness: Readiness, recorder: TrafficRecorder?, exchangeLog: ExchangeLogFile? = nil,
+        clientTLS: ServerTLSContextStore?, upstreamTLS: NIOSSLContext?, connector: any UpstreamConnector = SocketUpstreamConnector(),
+        logger: Logger
     ) {
         self.connector = connector
         self.recorder = recorder
+        self.exchangeLog = exchangeLog
         self.clientTLS = clientTLS
         self.upstreamTLS = upstreamTLS
         self.configuration = configuration

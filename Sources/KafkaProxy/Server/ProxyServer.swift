@@ -59,6 +59,9 @@ public final class ProxyServer: Service, Sendable {
                     path: $0, rotationBytes: configuration.recordRotationBytes, redactsSasl: configuration.recordRedactsSasl,
                     logger: logger)
             },
+            exchangeLog: try configuration.exchangeLogPath.map {
+                try ExchangeLogFile(path: $0, rotationBytes: configuration.exchangeLogRotationBytes, logger: logger)
+            },
             clientTLS: try configuration.clientTLS.map { try ServerTLSContextStore(settings: $0, metrics: metrics, logger: logger) },
             upstreamTLS: try configuration.upstreamTLS.map { settings throws(TLSSetupError) in
                 if !settings.verify {
@@ -105,6 +108,7 @@ public final class ProxyServer: Service, Sendable {
         self.listeners.closeAll()
         await self.drain()
         await self.proxy.recorder?.close()
+        await self.proxy.exchangeLog?.close()
     }
 
     /// Connects to the bootstrap servers until one answers, so that `/readyz` turns ready before the first client
