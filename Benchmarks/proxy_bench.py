@@ -11,6 +11,9 @@
   haproxy-tls            client =TLS=> HAProxy (blind TLS-terminating forwarder, `mode tcp`, same certificate)
                            =TLS=> TLS broker -> Tansu
 
+Run only when named in --paths: kafkascope-baseline (--baseline BINARY on the kafkascope path) and
+kafkascope-exchange-log (the kafkascope path with --exchange-log to a file: what the log costs).
+
 The "TLS broker" is an HAProxy `mode tcp` frontend terminating TLS in front of a plaintext Tansu (Tansu 0.6.0 has
 no TLS); it is the same in both TLS paths and its CPU is not counted. The certificates (a throwaway CA and a server
 certificate for 127.0.0.1) are made with the openssl CLI in a temporary directory at start and deleted at the end.

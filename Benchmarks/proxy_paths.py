@@ -7,8 +7,9 @@ from proxy_tls import haproxy_config, haproxy_log_ciphers, tls_probe
 
 log = logger("proxy_bench")
 PATHS = ("direct", "haproxy", "socat", "kafkascope", "kafkascope-no-metrics", "kafkascope-tls", "haproxy-tls")
-# Not run unless named: the `kafkascope` path with another build (--baseline), for before/after comparisons.
-EXTRA_PATHS = ("kafkascope-baseline",)
+# Not run unless named: the `kafkascope` path with another build (--baseline), for before/after comparisons, and
+# with the exchange log on (written to a file in the log folder), for what the log costs.
+EXTRA_PATHS = ("kafkascope-baseline", "kafkascope-exchange-log")
 TLS_PATHS = ("kafkascope-tls", "haproxy-tls")
 HAPROXY_PATHS = ("haproxy",) + TLS_PATHS  # the paths that run HAProxy: as the forwarder, or as the TLS broker
 TANSU_NODE_ID = 111  # Tansu's fixed broker node id
@@ -86,7 +87,7 @@ class Path_:
                 "TCP:%s:%d,nodelay" % (HOST, tansu_port)])
             self.procs.wait_port(self.forwarder, socat_port, 10)
             self._clients_at(socat_port)
-        elif self.name in ("kafkascope", "kafkascope-no-metrics", "kafkascope-baseline"):
+        elif self.name in ("kafkascope", "kafkascope-no-metrics", "kafkascope-baseline", "kafkascope-exchange-log"):
             tansu_port = port_block([0], self.ports)
             self._start_tansu(tansu_port, tansu_port)
             listen = port_block([0, 1 + TANSU_NODE_ID], self.ports)  # broker 111 -> listen + 1 + 111
@@ -94,6 +95,8 @@ class Path_:
                 metrics = ["--metrics-listen", "%s:%d" % (HOST, port_block([0], self.ports))]
             else:
                 metrics = ["--no-metrics"]  # forwarding and rewriting only: the baseline for what metrics cost
+            if self.name == "kafkascope-exchange-log":
+                metrics += ["--exchange-log", str(self.procs.logdir / "exchanges.jsonl")]
             binary = self.baseline_bin if self.name == "kafkascope-baseline" else self.kafkascope_bin
             self.forwarder = self.procs.spawn(self.name, [
                 binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, tansu_port),

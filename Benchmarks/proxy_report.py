@@ -25,6 +25,9 @@ def report(per_path, args, wall):
         if base is not None:
             lines += comparison_table("vs %s" % base_name, [(r["path"], r, base) for r in results if r is not base],
                                       latency_as_ratio=base_name == "haproxy")
+    if "kafkascope-exchange-log" in by and "kafkascope" in by:
+        lines += comparison_table("vs kafkascope: what the exchange log costs", [
+            ("kafkascope-exchange-log", by["kafkascope-exchange-log"], by["kafkascope"])], latency_as_ratio=False)
     if args.rounds > 1:
         lines += rounds_table(per_path)
     lines += targets(by, args)
