@@ -129,17 +129,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if let undecodable {
             self.logger.debug("request not decoded; forwarded as is", metadata: ["error": "\(undecodable)"])
         }
-        let correlationID = header.correlationID
         guard let upstream = self.upstream else { return }
         guard expectsResponse, self.recorder != nil, let eventLoop = self.context?.eventLoop else {
             upstream.write(lastPart)
             return
         }
         let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenSuccess {
-            let now = NIODeadline.now()
-            self.stateMachine.updateRequest(correlationID: correlationID) { $0.sentAt = now }
-        }
+        written.futureResult.assumeIsolated().whenSuccess { self.stateMachine.requestSent(at: .now()) }
         upstream.write(lastPart, promise: written)
     }
 
