@@ -105,12 +105,7 @@ struct FactReader {
                 guard let count = try reader.readNullableLength(compact: step.compact, classicWidth: 4, nullable: step.nullable)
                 else { continue }
                 settleTopic()
-                guard count <= max(reader.readableBytes, step.element == .structure ? 1 << 16 : 0) else {
-                    throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
-                }
-                for _ in 0..<count {
-                    try self.skipOrRead(step, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
-                }
+                try self.readElements(step, count: count, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
             case .structure:
                 if step.nullable, try reader.readInteger(as: Int8.self) < 0 { continue }
                 settleTopic()
@@ -138,12 +133,7 @@ struct FactReader {
             case .array:
                 guard let count = try field.readNullableLength(compact: step.compact, classicWidth: 4, nullable: step.nullable)
                 else { break }
-                guard count <= max(field.readableBytes, step.element == .structure ? 1 << 16 : 0) else {
-                    throw field.error(.invalidLength, "array of \(count) elements in \(field.readableBytes) bytes")
-                }
-                for _ in 0..<count {
-                    try self.skipOrRead(step, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
-                }
+                try self.readElements(step, count: count, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
             case .structure:
                 if step.nullable, try field.readInteger(as: Int8.self) < 0 { break }
                 try self.readStruct(step.structure, topic: nil, partition: nil, group: nil, from: &field, into: &ignored)
@@ -160,6 +150,20 @@ struct FactReader {
             guard field.readableBytes == 0 else {
                 throw field.error(.trailingBytes, "\(field.readableBytes) bytes left in tagged field \(tag)")
             }
+        }
+    }
+
+    /// The elements of an array, after its count: at most one per byte left, or 65,536 structures (which may
+    /// hold nothing at some version), so that a hostile count cannot make this loop without end.
+    private func readElements(
+        _ step: MessagePlan.Step, count: Int, topic: TopicReference?, partition: Int32?, group: String?,
+        from reader: inout ByteCursor, into facts: inout MessageFacts
+    ) throws(KafkaDecodingError) {
+        guard count <= max(reader.readableBytes, step.element == .structure ? 1 << 16 : 0) else {
+            throw reader.error(.invalidLength, "array of \(count) elements in \(reader.readableBytes) bytes")
+        }
+        for _ in 0..<count {
+            try self.skipOrRead(step, topic: topic, partition: partition, group: group, from: &reader, into: &facts)
         }
     }
 

@@ -5,7 +5,7 @@
 /// which keeps slices of the frame, but a third of the cost of reading facts. This cursor checks each read against
 /// the frame's end and nothing else. Make one only inside `withUnsafeReadableBytes` and let it go there: it
 /// must not outlive the memory it reads. Errors carry the offset from the frame's start, as `WireReader`'s do.
-struct ByteCursor {
+struct ByteCursor: VarintReading {
     private let bytes: UnsafeRawBufferPointer
     private(set) var offset: Int = 0
 
@@ -62,20 +62,6 @@ struct ByteCursor {
             return UInt32(byte)
         }
         return try self.readLongUnsignedVarint()
-    }
-
-    private mutating func readLongUnsignedVarint() throws(KafkaDecodingError) -> UInt32 {
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
-        while true {
-            let byte = try self.readInteger(as: UInt8.self)
-            if shift == 28 && byte > 0x0F {
-                throw self.error(.invalidVarint, "unsigned varint longer than 32 bits")
-            }
-            result |= UInt32(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-        }
     }
 
     /// A length, or nil for null (allowed only where `nullable`): compact forms store `length + 1` as an unsigned

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Reads Kafka's primitive types from a buffer, throwing errors that carry the byte offset.
-struct WireReader {
+struct WireReader: VarintReading {
     var buffer: ByteBuffer
     /// The buffer index that reports as offset 0, so nested slices report offsets in the whole input.
     let origin: Int
@@ -41,20 +41,6 @@ struct WireReader {
             return UInt32(byte)
         }
         return try self.readLongUnsignedVarint()
-    }
-
-    private mutating func readLongUnsignedVarint() throws(KafkaDecodingError) -> UInt32 {
-        var result: UInt32 = 0
-        var shift: UInt32 = 0
-        while true {
-            let byte: UInt8 = try self.readInteger()
-            if shift == 28 && byte > 0x0F {
-                throw self.error(.invalidVarint, "unsigned varint longer than 32 bits")
-            }
-            result |= UInt32(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-        }
     }
 
     /// A zig-zag varint of at most 10 bytes, as used inside records.
