@@ -16,6 +16,7 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
             case tlsHandshakeFailed = "tls_handshake_failed"
             case protocolMismatch = "protocol_mismatch"
             case connectionReset = "connection_reset"
+            case tooManyOpenFiles = "too_many_open_files"
         }
 
         private let base: Base
@@ -32,6 +33,8 @@ public struct ProxyError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
         public static let protocolMismatch = Code(.protocolMismatch)
         public static let connectionReset = Code(.connectionReset)
+        /// The process or the system is out of file descriptors: no broker connection could be opened.
+        public static let tooManyOpenFiles = Code(.tooManyOpenFiles)
 
         public var description: String { self.base.rawValue }
     }

@@ -64,7 +64,7 @@ enum MetricFamily: String {
         case .throttle: "Throttle time the broker reported in responses."
         case .clients: "Connected clients by client id and the software they reported in ApiVersions v3+."
         case .buildInfo: "Kafkascope's version; always 1."
-        case .listenerErrors: "Broker listeners that could not be opened."
+        case .listenerErrors: "Listeners that could not be opened, and client connections a listener could not accept."
         case .labelValuesFolded: "Label values folded into __other__ because their label reached its cap."
         case .saslAuthentications: "SASL authentications seen passing through, by mechanism and outcome (success or failure)."
         case .principalRequests: "Requests read from clients, by the principal their connection authenticated as."

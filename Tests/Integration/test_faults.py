@@ -10,7 +10,8 @@ import pytest
 
 import kafka_wire as kw
 import workloads as wl
-from harness import HOST, can_connect, wait_until
+from harness import (HOST, TANSU_NODE_ID, _spawn, _stop_process, attach_log, can_connect, find_port_block,
+                     http_get, kafkascope_binary, metric_sum, parse_metrics, proxy_environment, wait_for_port, wait_until)
 
 MAX_FRAME = 1048576
 CLOSE_WAIT = 5.0  # seconds a connection the proxy should drop may stay open
@@ -322,3 +323,58 @@ def test_produce_acks_zero_gets_no_response_and_does_not_desync(fake_cluster, pr
     assert [r.api_key for r in fake.received_by(cid)] == [kw.API_PRODUCE, kw.API_API_VERSIONS, kw.API_PRODUCE,
                                                          kw.API_METADATA]
     p.assert_alive()
+
+
+# ------------------------------------------------------------------------------------------- out of descriptors
+
+@pytest.mark.timeout_seconds(120)
+def test_running_out_of_file_descriptors_is_counted_and_survived(tansu, tmp_path, request):
+    """A proxy started with 64 file descriptors (prlimit) is sent 80 clients, each holding its connection: those it
+    cannot hold are refused at accept() or at the broker connection, each logged and counted as
+    `too_many_open_files` (the proxy's own state, not a broker fault), while the first client keeps being answered.
+    Once the clients leave, new ones are served again and the counts read back from /metrics."""
+    listen = find_port_block([0, 1, 2])
+    metrics_port = listen + 2
+    log_path = tmp_path / "kafkascope.log"
+    attach_log(request, "kafkascope log", log_path)
+    argv = ["prlimit", "--nofile=64:64", kafkascope_binary(), "proxy", "--bootstrap-server", tansu.bootstrap,
+            "--listen", "%s:%d" % (HOST, listen), "--broker-port-base", str(listen + 1 - TANSU_NODE_ID),
+            "--metrics-listen", "%s:%d" % (HOST, metrics_port), "--log-level", "info"]
+    proc = _spawn(argv, log_path, env=proxy_environment())
+    try:
+        wait_for_port(listen, 20, proc=proc, what="kafkascope proxy")
+        first = kw.WireClient(HOST, listen, timeout=5, client_id="it-fd-first")
+        first.__enter__()
+        first.api_versions(0)
+        held = []
+        for _ in range(80):
+            s = socket.socket()
+            s.settimeout(2)
+            try:
+                s.connect((HOST, listen))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+        time.sleep(2.0)  # accept() fails, backs off and fails again meanwhile
+        assert proc.poll() is None, "the proxy exited when it ran out of descriptors"
+        first.api_versions(0)  # the connection it holds is still served
+        for s in held:
+            s.close()
+        first.__exit__(None, None, None)
+        wait_until(lambda: _try(lambda: api_versions_via(listen)), 15, what="a new client served again")
+        def metrics_text():
+            try:
+                status, _, body = http_get(metrics_port, "/metrics")
+            except OSError:
+                return None
+            return body.decode() if status == 200 else None
+        parsed = parse_metrics(wait_until(metrics_text, 15, what="/metrics answering again"))
+        refused = metric_sum(parsed, "kafkascope_listener_errors_total", reason="too_many_open_files") + \
+            metric_sum(parsed, "kafkascope_connection_errors_total", side="broker", reason="too_many_open_files")
+        print("refusals counted: %d" % refused)
+        assert refused > 0, "no refusal counted as too_many_open_files"
+        log = log_path.read_text(errors="replace")
+        assert "too_many_open_files" in log or "Too many open files" in log, "no refusal in the log"
+    finally:
+        _stop_process(proc)

@@ -23,7 +23,9 @@ extension ClientConnectionHandler {
     /// Tries each target in turn; the bootstrap route may list several.
     private func connect(to targets: ArraySlice<HostAndPort>, eventLoop: any EventLoop, lastError: (any Error)?) {
         guard let target = targets.first else {
-            self.fail(ProxyError(.upstreamConnectFailed, "\(lastError.map { "\($0)" } ?? "no upstream configured")"), side: .broker)
+            // Out of descriptors is the proxy's own state, not the broker's: said apart, so a dashboard can tell.
+            let code: ProxyError.Code = lastError.map(AcceptErrorHandler.reason) == "too_many_open_files" ? .tooManyOpenFiles : .upstreamConnectFailed
+            self.fail(ProxyError(code, "\(lastError.map { "\($0)" } ?? "no upstream configured")"), side: .broker)
             return
         }
         let maximumFrame = max(self.proxy.configuration.maxResponseFrameBytes, self.proxy.configuration.maxFrameBytes)

@@ -196,6 +196,13 @@ enum ListenerFactory {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        AcceptBackoffHandler(), AcceptErrorHandler(metrics: proxy.metrics, logger: proxy.logger),
+                    ])
+                }
+            }
             .childChannelInitializer { channel in
                 do {
                     try Self.addClientHandlers(to: channel, route: route, proxy: proxy)
