@@ -54,7 +54,8 @@ public final class ExchangeRecorder {
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
     /// The facts of requests whose answers consumer lag reads, oldest first; answers come in request order.
-    private var lagRequests = CircularBuffer<(api: APIKey, facts: MessageFacts?)>()
+    /// (Both queues start at a capacity of one: every connection has them, most never hold more than a few.)
+    private var lagRequests = CircularBuffer<(api: APIKey, facts: MessageFacts?)>(initialCapacity: 1)
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
     /// The client's ip:port, for the readiness view.
@@ -69,7 +70,7 @@ public final class ExchangeRecorder {
     /// The broker's ip:port, for the exchange log.
     public var brokerAddress = ""
     /// Requests awaiting their response, for the exchange log; answers come in request order.
-    private var loggedRequests = CircularBuffer<LoggedRequest>()
+    private var loggedRequests = CircularBuffer<LoggedRequest>(initialCapacity: 1)
 
     private struct LoggedRequest {
         var header: RequestHeaderPrefix

@@ -110,7 +110,7 @@ struct ConnectionStateMachine {
     @discardableResult
     mutating func upstreamConnected() -> Bool {
         guard case .connecting = self.state else { return false }
-        self.state = .forwarding(inFlight: CircularBuffer(initialCapacity: 16))
+        self.state = .forwarding(inFlight: CircularBuffer(initialCapacity: 4))  // grows as a client pipelines
         return true
     }
 

@@ -20,7 +20,8 @@ struct ResponseGate {
         case holdUntilOpened(ticket: Int)
     }
 
-    private var held = CircularBuffer<Response>()
+    /// Nearly always empty: a capacity of one until a response is held, since every connection has a gate.
+    private var held = CircularBuffer<Response>(initialCapacity: 1)
     /// The newest ticket: each waits for every listener still opening, so only the newest releases anything.
     private var ticket = 0
     private(set) var isOpen = true
