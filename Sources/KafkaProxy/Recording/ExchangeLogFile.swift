@@ -6,25 +6,32 @@ import NIOConcurrencyHelpers
 /// Where the proxy's exchange log goes (`--exchange-log`): one JSON line per request, in the schema of
 /// `kafkascope pcap --format jsonl`, to a file that rotates past a size as `--record` does, or to stdout (`-`).
 ///
-/// Lines are handed to one serial queue that owns the file, so an event loop never waits for the disk.
+/// Event loops only append lines to a buffer under a lock; one serial queue owns the file and writes whatever has
+/// gathered in one go, so a busy proxy makes one write for many lines and an event loop never waits for the disk.
 final class ExchangeLogFile: Sendable {
-    private struct State {
+    private struct File {
         var handle: FileHandle?
         var bytes = 0
         var index = 0
+    }
+
+    private struct Pending {
+        var lines: [UInt8] = []
+        var flushScheduled = false
     }
 
     let path: String
     let rotationBytes: Int?
     private let logger: Logger
     private let queue = DispatchQueue(label: "kafkascope.exchange-log")
-    private let state: NIOLockedValueBox<State>
+    private let file: NIOLockedValueBox<File>
+    private let pending = NIOLockedValueBox(Pending())
 
     init(path: String, rotationBytes: Int?, logger: Logger) throws {
         self.path = path
         self.rotationBytes = path == "-" ? nil : rotationBytes
         self.logger = logger
-        self.state = NIOLockedValueBox(State(handle: try Self.open(path)))
+        self.file = NIOLockedValueBox(File(handle: try Self.open(path)))
     }
 
     private static func open(_ path: String) throws -> FileHandle {
@@ -37,40 +44,55 @@ final class ExchangeLogFile: Sendable {
 
     /// Appends `line` and a newline.
     func write(_ line: String) {
-        let data = Data((line + "\n").utf8)
-        self.queue.async {
-            self.state.withLockedValue { state in
-                guard let handle = state.handle else { return }
-                do {
-                    try handle.write(contentsOf: data)
-                } catch {
-                    self.logger.error(
-                        "the exchange log failed; no more exchanges are logged",
-                        metadata: ["kafkascope.exchange_log": "\(self.path)", "error": "\(error)"])
-                    state.handle = nil
-                    return
-                }
-                state.bytes += data.count
-                guard let limit = self.rotationBytes, state.bytes >= limit else { return }
-                try? handle.close()
-                state.index += 1
-                state.bytes = 0
-                let next = TrafficRecorder.file(self.path, index: state.index)
-                state.handle = try? Self.open(next)
-                if state.handle == nil {
-                    self.logger.error("cannot open the next exchange log file", metadata: ["kafkascope.exchange_log": "\(next)"])
-                }
+        let schedule = self.pending.withLockedValue { pending in
+            pending.lines.append(contentsOf: line.utf8)
+            pending.lines.append(UInt8(ascii: "\n"))
+            defer { pending.flushScheduled = true }
+            return !pending.flushScheduled
+        }
+        if schedule { self.queue.async { self.flush() } }
+    }
+
+    /// On the queue: writes what has gathered, rotating past the size limit.
+    private func flush() {
+        let lines = self.pending.withLockedValue { pending in
+            pending.flushScheduled = false
+            defer { pending.lines.removeAll(keepingCapacity: pending.lines.count < 1 << 20) }
+            return Data(pending.lines)
+        }
+        guard !lines.isEmpty else { return }
+        self.file.withLockedValue { file in
+            guard let handle = file.handle else { return }
+            do {
+                try handle.write(contentsOf: lines)
+            } catch {
+                self.logger.error(
+                    "the exchange log failed; no more exchanges are logged",
+                    metadata: ["kafkascope.exchange_log": "\(self.path)", "error": "\(error)"])
+                file.handle = nil
+                return
+            }
+            file.bytes += lines.count
+            guard let limit = self.rotationBytes, file.bytes >= limit else { return }
+            try? handle.close()
+            file.index += 1
+            file.bytes = 0
+            let next = TrafficRecorder.file(self.path, index: file.index)
+            file.handle = try? Self.open(next)
+            if file.handle == nil {
+                self.logger.error("cannot open the next exchange log file", metadata: ["kafkascope.exchange_log": "\(next)"])
             }
         }
     }
 
-    /// Writes what is queued, then closes the file.
+    /// Writes what is gathered, then closes the file.
     func close() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             self.queue.async {
-                self.state.withLockedValue { state in
-                    if self.path != "-" { try? state.handle?.close() }
-                    state.handle = nil
+                self.flush()
+                self.file.withLockedValue { file in
+                    if self.path != "-" { try? file.handle?.close() }
+                    file.handle = nil
                 }
                 done.resume()
             }
