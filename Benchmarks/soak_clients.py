@@ -104,6 +104,33 @@ def report(doc):
 
 # ---------------------------------------------------------------------------------------------- producers
 
+def paced_sends(o, stop, lines, idle, send):
+    """The loop both producers share: o["records"] records spread evenly over o["seconds"], each handed to
+    `send(key, value, headers)`, which returns True once it is sent, False to be called again (the record is made
+    anew), or None to end the run; `idle(seconds)` waits, and the delivery file is flushed twice a second.
+    Returns (records sent, their bytes)."""
+    rng = random.Random(o["seed"])
+    pacer = Pacer(o["records"], o["seconds"])
+    sent = sent_bytes = 0
+    last_flush = time.monotonic()
+    while sent < o["records"] and not stop:
+        wait = pacer.delay(sent)
+        if wait > 0:
+            idle(min(wait, 0.05))
+        else:
+            k, v, h = record(o["name"], sent, rng, o["record_bytes"])
+            outcome = send(k, v, h)
+            if outcome is None:
+                break
+            if outcome:
+                sent += 1
+                sent_bytes += record_size(k, v, h)
+        if time.monotonic() - last_flush >= 0.5:
+            lines.flush()
+            last_flush = time.monotonic()
+    return sent, sent_bytes
+
+
 def produce_ck(o, stop):
     """confluent-kafka: acks=all, enable.idempotence=true; librdkafka retries on its own until message.timeout.ms."""
     from confluent_kafka import KafkaException, Producer
@@ -122,31 +149,20 @@ def produce_ck(o, stop):
         else:
             lines.add(digest, msg.partition(), msg.offset())
 
-    rng = random.Random(o["seed"])
-    pacer = Pacer(o["records"], o["seconds"])
-    sent = sent_bytes = 0
-    last_flush = time.monotonic()
-    while sent < o["records"] and not stop:
-        wait = pacer.delay(sent)
-        if wait > 0:
-            producer.poll(min(wait, 0.05))
-        else:
-            k, v, h = record(o["name"], sent, rng, o["record_bytes"])
-            try:
-                producer.produce(o["topic"], key=k, value=v, headers=h,
-                                 on_delivery=functools.partial(on_delivery, short_digest(k, v, h)))
-            except BufferError:
-                producer.poll(0.05)
-                continue
-            except KafkaException as e:  # a fatal idempotence error, for one: reported, and the run ends
-                failed.append("produce(): %s" % e)
-                break
-            sent += 1
-            sent_bytes += record_size(k, v, h)
-            producer.poll(0)
-        if time.monotonic() - last_flush >= 0.5:
-            lines.flush()
-            last_flush = time.monotonic()
+    def send(k, v, h):
+        try:
+            producer.produce(o["topic"], key=k, value=v, headers=h,
+                             on_delivery=functools.partial(on_delivery, short_digest(k, v, h)))
+        except BufferError:
+            producer.poll(0.05)
+            return False
+        except KafkaException as e:  # a fatal idempotence error, for one: reported, and the run ends
+            failed.append("produce(): %s" % e)
+            return None
+        producer.poll(0)
+        return True
+
+    sent, sent_bytes = paced_sends(o, stop, lines, producer.poll, send)
     deadline = time.monotonic() + o["message_timeout_ms"] / 1000 + 30
     while len(producer) and time.monotonic() < deadline:
         producer.flush(1.0)
@@ -173,29 +189,18 @@ def produce_kp(o, stop):
     def on_error(e):
         failed.append(repr(e))
 
-    rng = random.Random(o["seed"])
-    pacer = Pacer(o["records"], o["seconds"])
-    sent = sent_bytes = 0
-    last_flush = time.monotonic()
-    while sent < o["records"] and not stop:
-        wait = pacer.delay(sent)
-        if wait > 0:
-            time.sleep(min(wait, 0.05))
-        else:
-            k, v, h = record(o["name"], sent, rng, o["record_bytes"])
-            digest = short_digest(k, v, h)
-            try:
-                future = producer.send(o["topic"], key=k, value=v, headers=h)
-            except KafkaTimeoutError:  # buffer full or metadata unavailable for max_block_ms: not sent, try again
-                block_timeouts[0] += 1
-                continue
-            future.add_callback(lambda md, digest=digest: lines.add(digest, md.partition, md.offset))
-            future.add_errback(on_error)
-            sent += 1
-            sent_bytes += record_size(k, v, h)
-        if time.monotonic() - last_flush >= 0.5:
-            lines.flush()
-            last_flush = time.monotonic()
+    def send(k, v, h):
+        digest = short_digest(k, v, h)
+        try:
+            future = producer.send(o["topic"], key=k, value=v, headers=h)
+        except KafkaTimeoutError:  # buffer full or metadata unavailable for max_block_ms: not sent, try again
+            block_timeouts[0] += 1
+            return False
+        future.add_callback(lambda md: lines.add(digest, md.partition, md.offset))
+        future.add_errback(on_error)
+        return True
+
+    sent, sent_bytes = paced_sends(o, stop, lines, time.sleep, send)
     try:
         producer.flush(timeout=o["message_timeout_ms"] / 1000 + 30)
     except Exception as e:  # noqa: BLE001 - reported; what was acknowledged is in the file
