@@ -194,6 +194,7 @@ let package = Package(
                 "KafkaPCAP",
                 "KafkaTestSupport",
                 "KafkaCodec",
+                "KafkaProxyMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -19,13 +19,13 @@ public struct ExchangeLine {
     /// Capture positions: nil for live traffic, and for the response when unanswered.
     public var requestPacket: Int?
     public var responsePacket: Int?
-    /// Why no response came (`Exchange.unanswered`'s raw values), nil when one did.
-    public var unanswered: String?
+    /// Why no response came, nil when one did.
+    public var unanswered: UnansweredReason?
 
     public init(
         requestTime: Int64, latencyMicroseconds: Int64?, client: String, broker: String, header: RequestHeaderPrefix,
         clientID: String?, requestBytes: Int, responseBytes: Int?, requestPacket: Int?, responsePacket: Int?,
-        unanswered: String?
+        unanswered: UnansweredReason?
     ) {
         (self.requestTime, self.latencyMicroseconds, self.client, self.broker, self.header) =
             (requestTime, latencyMicroseconds, client, broker, header)
@@ -73,7 +73,7 @@ public struct ExchangeLine {
         Self.number(self.responsePacket, into: &writer)
         if let reason = self.unanswered {
             writer.key("unanswered")
-            writer.string(reason)
+            writer.string(reason.rawValue)
         }
         writer.key("errors")
         writer.beginArray()

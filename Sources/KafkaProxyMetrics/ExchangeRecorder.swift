@@ -93,14 +93,10 @@ public final class ExchangeRecorder {
     public func requestRead(
         _ payload: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        let time = microseconds ?? WallClock.microseconds()
-        let clientID = self.requestCounted(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
-        let inspected = Result { () throws(KafkaDecodingError) in
-            try KafkaCodec.inspectRequest(payload, listingTopics: self.exchangeLog != nil).facts
+        self.request(header, head: payload, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds) {
+            listing throws(KafkaDecodingError) in
+            try KafkaCodec.inspectRequest(payload, listingTopics: listing).facts
         }
-        let facts = FrameFacts(inspected, apiKey: header.apiKey)
-        self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
-        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A request that streamed through in parts, followed by `skeleton`; `head` holds its first bytes.
@@ -109,14 +105,10 @@ public final class ExchangeRecorder {
         _ skeleton: FrameSkeleton, head: ByteBuffer, header: RequestHeaderPrefix, frameBytes: Int, expectsResponse: Bool,
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        let time = microseconds ?? WallClock.microseconds()
-        let clientID = self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
-        let inspected = Result { () throws(KafkaDecodingError) in
-            try skeleton.inspectRequest(listingTopics: self.exchangeLog != nil).facts
+        self.request(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: microseconds) {
+            listing throws(KafkaDecodingError) in
+            try skeleton.inspectRequest(listingTopics: listing).facts
         }
-        let facts = FrameFacts(inspected, apiKey: header.apiKey)
-        self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
-        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
     }
 
     /// A whole response frame read from the broker, answering a request of `apiKey` at `apiVersion`.
@@ -126,13 +118,10 @@ public final class ExchangeRecorder {
         _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?,
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
-        self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
-        let inspected = Result { () throws(KafkaDecodingError) in
-            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: self.exchangeLog != nil)
+        self.response(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration, at: microseconds) {
+            listing throws(KafkaDecodingError) in
+            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: listing)
         }
-        let facts = FrameFacts(inspected, apiKey: apiKey)
-        self.logResponse(bytes: frameBytes, at: microseconds, facts: facts)
-        return self.responseDecoded(facts, apiKey: apiKey, at: microseconds)
     }
 
     /// A response that streamed through in parts, followed by `skeleton`.
@@ -140,10 +129,35 @@ public final class ExchangeRecorder {
     public func responseRead(
         _ skeleton: FrameSkeleton, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?, at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
+        self.response(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration, at: microseconds) {
+            listing throws(KafkaDecodingError) in
+            try skeleton.inspectResponse(listingTopics: listing)
+        }
+    }
+
+    /// What every request read goes through, whole or followed in parts: counted, its facts read by `inspect`
+    /// (given whether to list topics, which only the exchange log needs), logged, and recorded.
+    private func request(
+        _ header: RequestHeaderPrefix, head: ByteBuffer, frameBytes: Int, expectsResponse: Bool, at microseconds: Int64?,
+        inspect: (Bool) throws(KafkaDecodingError) -> MessageFacts?
+    ) -> KafkaDecodingError? {
+        let time = microseconds ?? WallClock.microseconds()
+        let clientID = self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
+        let facts = FrameFacts(Result { () throws(KafkaDecodingError) in try inspect(self.exchangeLog != nil) }, apiKey: header.apiKey)
+        self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
+        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
+    }
+
+    /// What every response read goes through, as `request` for requests.
+    private func response(
+        _ apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?, at microseconds: Int64?,
+        inspect: (Bool) throws(KafkaDecodingError) -> MessageFacts?
+    ) -> KafkaDecodingError? {
         self.responseCounted(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration)
-        let inspected = Result { () throws(KafkaDecodingError) in try skeleton.inspectResponse(listingTopics: self.exchangeLog != nil) }
-        let facts = FrameFacts(inspected, apiKey: apiKey)
-        self.logResponse(bytes: frameBytes, at: microseconds, facts: facts)
+        let facts = FrameFacts(Result { () throws(KafkaDecodingError) in try inspect(self.exchangeLog != nil) }, apiKey: apiKey)
+        if let request = self.loggedRequests.popFirst() {
+            self.log(request, response: (frameBytes, microseconds ?? WallClock.microseconds(), facts.facts))
+        }
         return self.responseDecoded(facts, apiKey: apiKey, at: microseconds)
     }
 
@@ -262,36 +276,26 @@ public final class ExchangeRecorder {
         if expectsResponse {
             self.loggedRequests.append(request)
         } else {
-            self.log(request, unanswered: "no_response_expected")
+            self.log(request, unanswered: .noResponseExpected)
         }
     }
 
-    private func logResponse(bytes: Int, at microseconds: Int64?, facts: FrameFacts) {
-        guard let exchangeLog = self.exchangeLog, let request = self.loggedRequests.popFirst() else { return }
-        let time = microseconds ?? WallClock.microseconds()
-        exchangeLog(ExchangeLine(
-            requestTime: request.time, latencyMicroseconds: max(0, time - request.time), client: self.clientAddress ?? "",
-            broker: self.brokerAddress, header: request.header, clientID: request.clientID, requestBytes: request.bytes,
-            responseBytes: bytes, requestPacket: nil, responsePacket: nil, unanswered: nil
-        ).json(requestFacts: request.facts, responseFacts: facts.facts, decoded: nil) { self.topicDirectoryName($0) })
-    }
-
-    private func log(_ request: LoggedRequest, unanswered reason: String) {
+    /// Writes a request's line: with its `response` (bytes, time read, facts), or `unanswered` and why.
+    private func log(
+        _ request: LoggedRequest, response: (bytes: Int, time: Int64, facts: MessageFacts?)? = nil,
+        unanswered: UnansweredReason? = nil
+    ) {
         self.exchangeLog?(ExchangeLine(
-            requestTime: request.time, latencyMicroseconds: nil, client: self.clientAddress ?? "", broker: self.brokerAddress,
-            header: request.header, clientID: request.clientID, requestBytes: request.bytes, responseBytes: nil,
-            requestPacket: nil, responsePacket: nil, unanswered: reason
-        ).json(requestFacts: request.facts, responseFacts: nil, decoded: nil) { self.topicDirectoryName($0) })
-    }
-
-    /// A topic's name as the log gives it: as the frame names it, else as Metadata named its id.
-    private func topicDirectoryName(_ topic: TopicReference) -> String? {
-        topic.name ?? topic.id.flatMap { self.topicNames[$0] ?? self.metrics.topicDirectory.name(of: $0) }
+            requestTime: request.time, latencyMicroseconds: response.map { max(0, $0.time - request.time) },
+            client: self.clientAddress ?? "", broker: self.brokerAddress, header: request.header, clientID: request.clientID,
+            requestBytes: request.bytes, responseBytes: response?.bytes, requestPacket: nil, responsePacket: nil,
+            unanswered: unanswered
+        ).json(requestFacts: request.facts, responseFacts: response?.facts, decoded: nil) { self.topicName($0) })
     }
 
     /// The connection closed: its unanswered requests never will be.
     public func closed() {
-        while let request = self.loggedRequests.popFirst() { self.log(request, unanswered: "connection_closed") }
+        while let request = self.loggedRequests.popFirst() { self.log(request, unanswered: .connectionClosed) }
         if self.outstanding > 0 { self.inflight.decrement(by: Double(self.outstanding)) }
         self.outstanding = 0
         self.client?.decrement()
@@ -383,14 +387,19 @@ public final class ExchangeRecorder {
 
     /// A topic's name, looked up by id when the message gives only the id.
     private func topicLabel(_ topic: TopicReference?) -> String {
-        if let name = topic?.name { return name }
-        guard let id = topic?.id else { return "" }
+        topic.flatMap(self.topicName) ?? topic?.id?.base64 ?? ""
+    }
+
+    /// A topic's name: as the frame names it, else as Metadata named its id (kept for the connection once found).
+    private func topicName(_ topic: TopicReference) -> String? {
+        if let name = topic.name { return name }
+        guard let id = topic.id else { return nil }
         if let name = self.topicNames[id] { return name }
         if let name = self.metrics.topicDirectory.name(of: id) {
             self.topicNames[id] = name
             return name
         }
-        return id.base64
+        return nil
     }
 
     /// Counts the client in `kafkascope_clients` once per connection, from its first request: its id as the

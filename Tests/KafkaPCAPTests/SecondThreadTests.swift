@@ -1,5 +1,6 @@
 import Foundation
 import KafkaCodec
+import KafkaProxyMetrics
 import KafkaTestSupport
 import Testing
 

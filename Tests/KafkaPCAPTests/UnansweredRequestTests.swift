@@ -1,6 +1,7 @@
 import Foundation
 import KafkaCodec
 import KafkaPCAP
+import KafkaProxyMetrics
 import KafkaTestSupport
 import Testing
 

@@ -1,4 +1,5 @@
 public import KafkaCodec
+public import KafkaProxyMetrics
 
 /// A request seen in a capture, waiting for its response.
 public struct ObservedRequest: Sendable {
@@ -32,20 +33,4 @@ public struct Exchange: Sendable {
     public var latencyMicroseconds: Int64? {
         self.unanswered == nil ? CaptureTime.elapsed(from: self.request.timestamp, to: self.responseTimestamp) : nil
     }
-}
-
-/// Why a request in a capture has no response.
-public enum UnansweredReason: String, Sendable, CaseIterable {
-    /// The capture ended while the request waited.
-    case captureEnded = "capture_ended"
-    /// The connection closed (FIN both ways, or RST) while the request waited.
-    case connectionClosed = "connection_closed"
-    /// The flow carried nothing for the idle timeout and was let go while the request waited.
-    case flowIdle = "flow_idle"
-    /// Bytes are missing from the capture where the response would be.
-    case responseLost = "response_lost"
-    /// A Produce request with `acks=0`: the broker sends no response.
-    case noResponseExpected = "no_response_expected"
-    /// The connection already had the most pending requests the analysis follows (`maximumPendingPerConnection`).
-    case tooManyPending = "too_many_pending"
 }

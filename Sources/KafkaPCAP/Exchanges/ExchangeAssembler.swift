@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 import NIOCore
 
 /// The exchange side of capture analysis: reads request and response frames into facts, pairs each response with

@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 import NIOCore
 
 /// Carries frame events from the analyzer to the assembler: handled at once, or in batches by a

@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 
 /// What the packet side of the analysis tells the exchange side, in capture order: frames as they are cut, and
 /// requests it stopped waiting for.

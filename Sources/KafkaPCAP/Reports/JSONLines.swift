@@ -11,7 +11,7 @@ public enum JSONLines {
             client: exchange.client.description, broker: exchange.broker.description, header: exchange.request.header,
             clientID: exchange.request.clientID, requestBytes: exchange.request.size,
             responseBytes: answered ? exchange.responseSize : nil, requestPacket: exchange.request.packet,
-            responsePacket: answered ? exchange.responsePacket : nil, unanswered: exchange.unanswered?.rawValue
+            responsePacket: answered ? exchange.responsePacket : nil, unanswered: exchange.unanswered
         ).json(
             requestFacts: exchange.request.facts, responseFacts: exchange.responseFacts,
             decoded: decodeFull ? (exchange.request.decoded, exchange.response) : nil, topicName: topicName)
