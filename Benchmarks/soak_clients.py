@@ -223,51 +223,66 @@ def log(o, msg):
     print("[%s %s] %s" % (o["name"], time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
 
 
+class GroupMember:
+    """What both consumers write down and count: batches read (written to `out` before they are committed),
+    commits and their failures, errors, and the group's assignments and revocations."""
+
+    def __init__(self, o):
+        self.o, self.lines = o, Lines(o["out"])
+        self.counts = {"records": 0, "batches": 0, "commits": 0, "commit_failures": 0, "errors": 0, "assignments": 0,
+                       "revocations": 0}
+
+    def assigned(self, partitions):
+        self.counts["assignments"] += 1
+        log(self.o, "assigned %s" % sorted(p.partition for p in partitions))
+
+    def revoked(self, partitions):
+        self.counts["revocations"] += 1
+        log(self.o, "revoked %s" % sorted(p.partition for p in partitions))
+
+    def error(self, what):
+        self.counts["errors"] += 1
+        log(self.o, what)
+
+    def read(self, lines, commit, commit_error):
+        """Writes a batch's lines down, then commits with `commit()`; a `commit_error` is counted, not raised
+        (a rebalance under way, for one: those records may come again)."""
+        if not lines:
+            return
+        self.lines.write_now(lines)
+        self.counts["records"] += len(lines)
+        self.counts["batches"] += 1
+        try:
+            commit()
+            self.counts["commits"] += 1
+        except commit_error as e:
+            self.counts["commit_failures"] += 1
+            log(self.o, "commit failed: %r" % e)
+
+
 def consume_ck(o, stop):
     """confluent-kafka group member: no auto-commit; each batch is written to `out`, then committed (sync)."""
     from confluent_kafka import Consumer, KafkaException
-    lines = Lines(o["out"])
-    counts = {"records": 0, "batches": 0, "commits": 0, "commit_failures": 0, "errors": 0, "assignments": 0,
-              "revocations": 0}
+    member = GroupMember(o)
     consumer = Consumer({"bootstrap.servers": o["bootstrap"], "group.id": o["group"], "client.id": o["name"],
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "session.timeout.ms": o["session_timeout_ms"], "heartbeat.interval.ms": 1000,
                          "max.poll.interval.ms": 300000, "reconnect.backoff.max.ms": 1000})
-
-    def on_assign(c, partitions):
-        counts["assignments"] += 1
-        log(o, "assigned %s" % sorted(p.partition for p in partitions))
-
-    def on_revoke(c, partitions):
-        counts["revocations"] += 1
-        log(o, "revoked %s" % sorted(p.partition for p in partitions))
-
-    consumer.subscribe([o["topic"]], on_assign=on_assign, on_revoke=on_revoke)
+    consumer.subscribe([o["topic"]], on_assign=lambda c, ps: member.assigned(ps),
+                       on_revoke=lambda c, ps: member.revoked(ps))
     try:
         while not stop:
-            batch = consumer.consume(num_messages=1000, timeout=0.5)
             good = []
-            for m in batch:
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
                 if m.error() is not None:
-                    counts["errors"] += 1
-                    log(o, "error: %s" % m.error())
+                    member.error("error: %s" % m.error())
                     continue
                 good.append("%s %d %d\n" % (short_digest(m.key(), m.value(), m.headers()), m.partition(),
                                             m.offset()))
-            if not good:
-                continue
-            lines.write_now(good)
-            counts["records"] += len(good)
-            counts["batches"] += 1
-            try:
-                consumer.commit(asynchronous=False)
-                counts["commits"] += 1
-            except KafkaException as e:  # e.g. a rebalance under way: those records may come again
-                counts["commit_failures"] += 1
-                log(o, "commit failed: %s" % e)
+            member.read(good, lambda: consumer.commit(asynchronous=False), KafkaException)
     finally:
         consumer.close()  # commits nothing more (auto-commit is off) and leaves the group
-    report(dict(role="consumer", client="confluent-kafka", name=o["name"], **counts))
+    report(dict(role="consumer", client="confluent-kafka", name=o["name"], **member.counts))
 
 
 def consume_kp(o, stop):
@@ -275,18 +290,14 @@ def consume_kp(o, stop):
     from kafka import KafkaConsumer
     from kafka.consumer.subscription_state import ConsumerRebalanceListener
     from kafka.errors import KafkaError
-    lines = Lines(o["out"])
-    counts = {"records": 0, "batches": 0, "commits": 0, "commit_failures": 0, "errors": 0, "assignments": 0,
-              "revocations": 0}
+    member = GroupMember(o)
 
     class Listener(ConsumerRebalanceListener):
         def on_partitions_revoked(self, revoked):
-            counts["revocations"] += 1
-            log(o, "revoked %s" % sorted(p.partition for p in revoked))
+            member.revoked(revoked)
 
         def on_partitions_assigned(self, assigned):
-            counts["assignments"] += 1
-            log(o, "assigned %s" % sorted(p.partition for p in assigned))
+            member.assigned(assigned)
 
     consumer = KafkaConsumer(bootstrap_servers=o["bootstrap"], group_id=o["group"], client_id=o["name"],
                              auto_offset_reset="earliest", enable_auto_commit=False,
@@ -299,29 +310,17 @@ def consume_kp(o, stop):
             try:
                 polled = consumer.poll(timeout_ms=500)
             except KafkaError as e:
-                counts["errors"] += 1
-                log(o, "poll failed: %r" % e)
+                member.error("poll failed: %r" % e)
                 time.sleep(0.2)
                 continue
-            good = ["%s %d %d\n" % (short_digest(m.key, m.value, m.headers), tp.partition, m.offset)
-                    for tp, msgs in polled.items() for m in msgs]
-            if not good:
-                continue
-            lines.write_now(good)
-            counts["records"] += len(good)
-            counts["batches"] += 1
-            try:
-                consumer.commit()
-                counts["commits"] += 1
-            except KafkaError as e:
-                counts["commit_failures"] += 1
-                log(o, "commit failed: %r" % e)
+            member.read(["%s %d %d\n" % (short_digest(m.key, m.value, m.headers), tp.partition, m.offset)
+                         for tp, msgs in polled.items() for m in msgs], consumer.commit, KafkaError)
     finally:
         try:
             consumer.close(autocommit=False)
         except Exception as e:  # noqa: BLE001
             log(o, "close failed: %r" % e)
-    report(dict(role="consumer", client="kafka-python", name=o["name"], **counts))
+    report(dict(role="consumer", client="kafka-python", name=o["name"], **member.counts))
 
 
 # ---------------------------------------------------------------------------------------------- hostile client
