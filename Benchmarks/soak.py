@@ -52,6 +52,7 @@ from soak_common import (CLIENT_KINDS, CLIENTS, FAULTS, HERE, MB, REPO, TIMED, S
 from harness import TANSU_NODE_ID, http_get, metric_series, metric_sum, parse_metrics  # noqa: E402,F401
 from relays import FaultRelay  # noqa: E402
 from soak_records import Ledger, Tail  # noqa: E402,F401
+from soak_broker_check import served_directly  # noqa: E402
 from soak_observe import (MetricsLedger, SoakObserve, delta_by, mean_ms, produce_latency,  # noqa: E402,F401
                           slow_responses)
 from soak_processes import SoakProcesses  # noqa: E402
@@ -166,6 +167,7 @@ class Soak(SoakProcesses, SoakObserve, SoakFaults, SoakReport):
         self.failures = []
         self.t0 = None
         self.stopped = set()  # pids we SIGSTOPped, to SIGCONT on the way out
+        self.served_directly = None  # of the records the group never read, those the broker serves directly
         self.abort = threading.Event()
 
     # ------------------------------------------------------------------ the whole run
@@ -284,6 +286,13 @@ class Soak(SoakProcesses, SoakObserve, SoakFaults, SoakReport):
         self.sample()
         self.metrics.scrape()
         self.final_metrics = self.metrics.total()
+        lost = self.ledger.lost()
+        if lost and self.tansu is not None and self.tansu.poll() is None:
+            self.log("%d acknowledged records unread: reading the topic from the broker, past the proxy" % len(lost))
+            self.served_directly, read = served_directly("%s:%d" % (bs.HOST, self.tansu_port), self.topic,
+                                                         self.o.partitions, lost)
+            self.log("the broker served %d records directly, %d of the unread ones"
+                     % (read, len(self.served_directly)))
         if self.proxy is not None and self.proxy.poll() is None:
             self.proxy_restarting.set()
             self.proxy.send_signal(signal.SIGTERM)

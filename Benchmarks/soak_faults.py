@@ -59,6 +59,9 @@ class SoakFaults:
             view["metrics: invalid values"] = delta_by(after, before, "kafkascope_invalid_values_total", "field")
             view["metrics: undecoded frames"] = delta_by(after, before, "kafkascope_frames_undecoded_total", "reason")
         elif name in ("consumer-kill", "consumer-stall"):
+            if name == "consumer-stall":
+                view["metrics: read pauses"] = delta_by(after, before, "kafkascope_reads_paused_total", "reason")
+                view["metrics: whole seconds paused"] = delta_by(after, before, "kafkascope_reads_paused_seconds_total", "side")
             view["metrics: client connection errors"] = errors
             view["metrics: unanswered requests"] = unanswered
             view["metrics: error codes"] = kafka_errors
@@ -109,7 +112,9 @@ class SoakFaults:
                 "new proxy listening after (s)": round(listening - exited, 2),
                 "metrics: new generation's kafkascope_connections_total{side=client} starts at":
                     int(metric_sum(first, "kafkascope_connections_total", side="client")),
-                "metrics: scrapes answered during the drain": drain_scrapes}
+                "metrics: scrapes answered during the drain": drain_scrapes,
+                "metrics: kafkascope_start_time_seconds old, new": [
+                    metric_sum(last, "kafkascope_start_time_seconds"), metric_sum(first, "kafkascope_start_time_seconds")]}
 
     def fault_consumer_kill(self):
         victim = next(p for p in self.consumers if p.poll() is None and p.pid not in self.stopped)

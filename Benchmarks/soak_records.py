@@ -86,7 +86,13 @@ class Ledger:
                 out[partition] = runs
         return out
 
-    def verdict(self):
+    def lost(self):
+        """Digests of the acknowledged records the group never read."""
+        return {d for d in self.acked if d not in self.consumed}
+
+    def verdict(self, served_directly=None):
+        """served_directly: of the lost records, those the broker serves to a direct reader (soak_broker_check),
+        when it was asked; the rest of the lost records were never served by the broker itself."""
         lost = [(d, k) for d, k in self.acked.items() if d not in self.consumed]
         misreported = sum(1 for d, k in self.acked.items() if d in self.consumed and k != self.consumed[d]
                           and (k & self.UNKNOWN) != self.UNKNOWN and k >> 40 == self.consumed[d] >> 40)
@@ -98,6 +104,7 @@ class Ledger:
                 "offsets never read inside the range read (holes)": holes,
                 "consumed_distinct": len(self.consumed), "lost": len(lost),
                 "lost, acknowledged without offset": sum(1 for d, k in lost if k & self.UNKNOWN == self.UNKNOWN),
+                "lost, served by the broker directly": None if served_directly is None else len(served_directly),
                 "lost_examples": ["%s acked at p%d@%s" % (d.hex(), k >> 40, "?" if k & self.UNKNOWN == self.UNKNOWN
                                                            else k & self.UNKNOWN) for d, k in lost[:10]],
                 "read in another partition than acknowledged": other_partition,

@@ -21,6 +21,9 @@ public final class KafkascopeMetrics: Sendable {
     let groups: LabelLimiter
     /// Whether lag is rendered as of the wall clock (a proxy) or of the newest traffic seen (a capture).
     private let lagAsOfWallClock: Bool
+    /// Back-pressure handles, made up front: pauses come at request rates under a pipelining client.
+    private let pauses: [ReadPause: Counter]
+    private let pausedSeconds: [ConnectionSide: Counter]
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
@@ -33,9 +36,10 @@ public final class KafkascopeMetrics: Sendable {
         self.recordsExchanges = recordsExchanges
         self.consumerLag = recordsExchanges ? lag.map(ConsumerLag.init) : nil
         self.lagAsOfWallClock = lagAsOfWallClock
-        let folded = { @Sendable (label: String) in
-            registry.makeCounter(descriptor: MetricFamily.labelValuesFolded.descriptor, labels: [("label", label)])
+        let counter = { @Sendable (family: MetricFamily, labels: [(String, String)]) in
+            registry.makeCounter(descriptor: family.descriptor, labels: labels)
         }
+        let folded = { @Sendable (label: String) in counter(.labelValuesFolded, [("label", label)]) }
         let topicFolds = folded("topic")
         let clientFolds = folded("client_id")
         let softwareFolds = folded("client_software")
@@ -47,6 +51,12 @@ public final class KafkascopeMetrics: Sendable {
         self.clientDirectory = ClientDirectory(limiter: self.clients)
         self.clientSoftware = LabelLimiter(cap: labelCap) { softwareFolds.increment() }
         self.principals = LabelLimiter(cap: labelCap) { principalFolds.increment() }
+        self.pauses = Dictionary(uniqueKeysWithValues: ReadPause.allCases.map {
+            ($0, counter(.readsPaused, [("side", $0.side.rawValue), ("reason", $0.rawValue)]))
+        })
+        self.pausedSeconds = Dictionary(uniqueKeysWithValues: ConnectionSide.allCases.map {
+            ($0, counter(.readsPausedSeconds, [("side", $0.rawValue)]))
+        })
         self.gauge(.buildInfo, [("version", KafkascopeVersion.current)]).set(to: 1)
         for side in ConnectionSide.allCases {
             _ = self.counter(.connections, [("side", side.rawValue)])
@@ -117,6 +127,21 @@ public final class KafkascopeMetrics: Sendable {
 
     public func listenerError(reason: String) {
         self.counter(.listenerErrors, [("reason", reason)]).increment()
+    }
+
+    /// The proxy process started, `seconds` after the epoch: a restart shows as a new value.
+    public func processStarted(atEpochSeconds seconds: Double) {
+        self.gauge(.startTime, []).set(to: seconds)
+    }
+
+    /// A side's reads paused for back-pressure; counted as the pause begins, timed by `readsResumed`.
+    public func readsPaused(_ reason: ReadPause) {
+        self.pauses[reason]?.increment()
+    }
+
+    /// A pause of `side`'s reads ended, or its connection closed, after `nanoseconds`.
+    public func readsResumed(side: ConnectionSide, afterNanoseconds nanoseconds: Int64) {
+        self.pausedSeconds[side]?.increment(by: Double(max(0, nanoseconds)) / 1e9)
     }
 
     // MARK: Handles

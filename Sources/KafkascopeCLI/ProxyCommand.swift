@@ -151,6 +151,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let metrics = KafkascopeMetrics(
             labelCap: try settings.metricsLabelCap(), recordsExchanges: metricsAddress != nil || configuration.exchangeLogPath != nil,
             lag: try settings.lagSettings())
+        metrics.processStarted(atEpochSeconds: Double(WallClock.microseconds()) / 1e6)
         let server: ProxyServer
         do {
             server = try ProxyServer(configuration: configuration, metrics: metrics, logger: logger)

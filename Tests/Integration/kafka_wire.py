@@ -1117,9 +1117,13 @@ class ConnectionClosed(Exception):
 class WireClient:
     """One blocking TCP connection speaking raw Kafka frames. Every read has a timeout."""
 
-    def __init__(self, host, port, timeout=10.0, client_id="kafkascope-it"):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=10.0, client_id="kafkascope-it", receive_buffer=None):
+        """receive_buffer: SO_RCVBUF in bytes, set before connecting so that the TCP window stays that small."""
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if receive_buffer:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         self.client_id = client_id
         self.next_corr = 1
         self.buf = b""

@@ -190,6 +190,42 @@ def test_client_disconnects_with_requests_in_flight(tansu, proxy):
     p.assert_alive()
 
 
+# ------------------------------------------------------------------------------------------- stalled client
+
+def test_a_client_that_stops_reading_pauses_the_broker_side_and_is_counted(tansu, proxy):
+    """A consumer that stops reading its socket (the soak stops one with SIGSTOP) fills what the proxy writes
+    towards it: the proxy stops reading that connection's broker side rather than buffer without bound, counts the
+    pause, and adds its length once the client reads again. Other connections go on meanwhile."""
+    p = proxy()
+    topic = wl.unique("stall")
+    wl.kp_create_topic(p.bootstrap, topic, 1)
+    wl.kp_produce(p.bootstrap, topic, [(b"k%d" % i, bytes([i % 251]) * 16384, []) for i in range(256)], timeout=30)
+
+    def paused():
+        m = parse_metrics(http_get(p.metrics_port, "/metrics")[2].decode())
+        return (metric_sum(m, "kafkascope_reads_paused_total", side="broker", reason="client_not_writable"),
+                metric_sum(m, "kafkascope_reads_paused_seconds_total", side="broker"))
+
+    assert paused() == (0, 0), "no pause before the stall"
+    stalled = kw.WireClient(HOST, p.listen_port, timeout=15, receive_buffer=4096)
+    # Sixteen fetches of up to 4 MiB each, and not a byte read.
+    fetches = 16
+    for _ in range(fetches):
+        stalled.send(kw.API_FETCH, 4, kw.fetch_request(4, topic, 0, partition_max_bytes=4 << 20))
+    wait_until(lambda: paused()[0] >= 1, timeout=15, what="a broker-side pause counted for the stalled client")
+    time.sleep(1.0)
+    # The proxy keeps serving others while that connection is paused.
+    assert api_versions_via(p.listen_port).get("error_code") == 0
+    # The client reads again: every response arrives whole and in order, and the pause's length is added.
+    for corr in range(1, fetches + 1):
+        got, _ = kw.response_body_reader(kw.API_FETCH, 4, stalled.recv_frame())
+        assert got == corr, "response %d arrived as %d" % (corr, got)
+    stalled.close()
+    count, seconds = paused()
+    assert count >= 1 and seconds >= 1.0, "%d pauses, %.3f s paused" % (count, seconds)
+    p.assert_alive()
+
+
 # ------------------------------------------------------------------------------------------- correlation mismatch
 
 def test_upstream_correlation_mismatch_closes_client(fake_cluster, proxy):

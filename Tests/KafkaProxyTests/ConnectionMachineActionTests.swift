@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 import NIOCore
 import Testing
 
@@ -21,9 +22,11 @@ import Testing
         #expect(machine.readMayResume(upstreamWritable: true) == .read)
         #expect(machine.readMayResume(upstreamWritable: true) == .wait, "the waiting read was carried out")
         _ = machine.requestReceived(self.request(1), expectsResponse: true)
-        #expect(machine.readRequested(upstreamWritable: true) == .wait, "the in-flight cap is reached")
+        #expect(machine.readRequested(upstreamWritable: true) == .pause(.inFlightCap), "the in-flight cap is reached")
+        #expect(machine.readRequested(upstreamWritable: true) == .wait, "the same pause goes on")
         _ = machine.responseReceived(correlationID: 1)
         #expect(machine.readMayResume(upstreamWritable: true) == .read)
+        #expect(machine.readRequested(upstreamWritable: false) == .pause(.brokerNotWritable), "a new pause")
     }
 
     /// Writes complete in order, so each completion stamps the oldest request not yet sent, whatever its id.

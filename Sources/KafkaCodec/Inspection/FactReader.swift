@@ -117,7 +117,10 @@ struct FactReader {
             facts.errors.insert(ErrorOccurrence(code: errorCode, topic: topic, partition: partition), at: errorsBefore)
         }
         // Nearly every structure's tagged-field section is one zero byte.
-        if self.flexible, !reader.skipEmptyTaggedFields() { try self.checkTaggedFields(structure, from: &reader) }
+        if self.flexible, !reader.skipEmptyTaggedFields() {
+            if index == 0 { facts.hasTopLevelTaggedFields = true }
+            try self.checkTaggedFields(structure, from: &reader)
+        }
     }
 
     /// Tagged fields carry no counted facts, but a known one is read as decoding reads it, so that what decoding

@@ -1,4 +1,5 @@
 import KafkaCodec
+import KafkaProxyMetrics
 import NIOCore
 
 /// The life of one proxied connection pair, without I/O: the handler feeds it events and carries out the actions
@@ -21,6 +22,9 @@ struct ConnectionStateMachine {
         case read
         /// Not now: the read is remembered and returned by `readMayResume` once requests can be taken.
         case wait
+        /// Not now, and the client's reads pause for back-pressure (`reason`) while requests flow: the read is
+        /// remembered as for `wait`. Only the first refusal of a pause says so, so that each pause counts once.
+        case pause(ReadPause)
     }
 
     enum RequestAction: Equatable {
@@ -92,8 +96,9 @@ struct ConnectionStateMachine {
     /// The channel asks to read from the client.
     mutating func readRequested(upstreamWritable: Bool) -> ReadAction {
         if self.acceptsRequests && upstreamWritable { return .read }
-        self.readPending = true
-        return .wait
+        defer { self.readPending = true }
+        guard !self.readPending, case .forwarding(let inFlight) = self.state else { return .wait }
+        return .pause(inFlight.count >= self.maximumInFlight ? .inFlightCap : .brokerNotWritable)
     }
 
     /// Something changed that may let a waiting read go on: a response, upstream writability, the connection.

@@ -75,8 +75,12 @@ extension ClientConnectionHandler {
 
     /// Whether the upstream side may read more responses.
     var canTakeResponses: Bool {
-        self.stateMachine.acceptsResponses(clientWritable: self.context?.channel.isWritable ?? false)
+        self.stateMachine.acceptsResponses(clientWritable: self.isWritable)
     }
+
+    /// Whether the client's connection takes more writes; false makes a back-pressure pause of the broker's reads
+    /// (responses held for listeners to open are not one).
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
     func upstreamWritabilityChanged() {
         self.resumeClientReadIfPossible()

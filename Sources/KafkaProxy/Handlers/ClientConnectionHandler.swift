@@ -26,6 +26,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     let recorder: ExchangeRecorder?
     var context: ChannelHandlerContext?
     var upstream: UpstreamConnectionHandler?
+    /// The client's reads paused for back-pressure (the broker side full, or the in-flight cap reached).
+    var readPause = ReadPauseTimer(side: .client)
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
@@ -146,7 +148,11 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     /// Reads from the client only while upstream can take more and the in-flight cap is not reached.
     func read(context: ChannelHandlerContext) {
-        if self.stateMachine.readRequested(upstreamWritable: self.upstream?.isWritable ?? false) == .read { context.read() }
+        switch self.stateMachine.readRequested(upstreamWritable: self.upstream?.isWritable ?? false) {
+        case .read: context.read()
+        case .wait: break
+        case .pause(let reason): self.readPause.paused(reason, metrics: self.proxy.metrics)
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -188,6 +194,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.countUnanswered(unanswered, reason: "client_closed")
         }
         self.recorder?.closed()
+        self.readPause.resumed(metrics: self.proxy.metrics)
         self.proxy.metrics.connectionClosed(side: .client)
         self.proxy.connections.remove(context.channel)
         self.upstream?.detach()
@@ -203,6 +210,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         guard let context = self.context,
             self.stateMachine.readMayResume(upstreamWritable: self.upstream?.isWritable ?? false) == .read
         else { return }
+        self.readPause.resumed(metrics: self.proxy.metrics)
         context.read()
     }
 

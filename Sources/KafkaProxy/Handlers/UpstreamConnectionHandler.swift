@@ -12,6 +12,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     private let metrics: KafkascopeMetrics
     private var context: ChannelHandlerContext?
     private var pendingRead = false
+    private var pause = ReadPauseTimer(side: .broker)
 
     init(client: ClientConnectionHandler, metrics: KafkascopeMetrics) {
         self.client = client
@@ -47,6 +48,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.metrics.connectionClosed(side: .broker)
+        self.pause.resumed(metrics: self.metrics)
         self.client?.upstreamClosed()
         self.client = nil
         context.fireChannelInactive()
@@ -63,12 +65,14 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
             context.read()
         } else {
             self.pendingRead = true
+            if self.client?.isWritable == false { self.pause.paused(.clientNotWritable, metrics: self.metrics) }
         }
     }
 
     func resumeReading() {
         guard self.pendingRead, let context = self.context else { return }
         self.pendingRead = false
+        self.pause.resumed(metrics: self.metrics)
         context.read()
     }
 

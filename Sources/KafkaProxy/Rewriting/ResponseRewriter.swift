@@ -26,6 +26,12 @@ struct ResponseRewriter: Sendable {
         }
     }
 
+    /// The responses whose endpoints are KIP-951's `nodeEndpoints` as a tagged field of the message itself (share
+    /// responses carry theirs as a plain field).
+    private static func endpointsOnlyAsTaggedField(_ apiKey: APIKey) -> Bool {
+        apiKey == .produce || apiKey == .fetch
+    }
+
     /// `frame` is a whole response including its size prefix.
     func rewrite(_ frame: ByteBuffer, for request: InFlightRequest) -> Outcome {
         if request.apiKey == .apiVersions, let known = APIDescriptor.lookup(.apiVersions)?.validVersions,
@@ -37,6 +43,14 @@ struct ResponseRewriter: Sendable {
         }
         let payload = frame.framePayload
         do {
+            // Brokers add endpoints (KIP-951) only to responses that redirect a client, as a top-level tagged
+            // field: reading the facts, a fraction of decoding's cost, rules out every other such response.
+            if Self.endpointsOnlyAsTaggedField(request.apiKey),
+                try KafkaCodec.inspectResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion, listingTopics: false)?
+                    .hasTopLevelTaggedFields == false
+            {
+                return .unchanged
+            }
             let (header, body) = try KafkaCodec.splitResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion)
             guard let rewritten = try self.rewriteBody(body, request) else { return .unchanged }
             var out = ByteBuffer()

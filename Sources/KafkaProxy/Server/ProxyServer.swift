@@ -137,16 +137,20 @@ public final class ProxyServer: Service, Sendable {
 
     private func drain() async {
         let connections = self.proxy.connections
+        let open = connections.count
         connections.drainAll()
         let deadline = ContinuousClock.now + self.configuration.drainTimeout
         while connections.count > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if connections.count > 0 {
-            self.logger.notice("drain timeout: closing the remaining connections", metadata: ["kafka.connections": "\(connections.count)"])
+        // The process exits right after, before any scrape could read a counter: the log says how the drain went.
+        let cut = min(open, connections.count)
+        if cut > 0 {
+            self.logger.notice(
+                "drain timeout: closing the remaining connections", metadata: ["kafka.connections": "\(cut)", "kafka.drained": "\(open - cut)"])
             connections.closeAll()
         } else {
-            self.logger.info("drained")
+            self.logger.info("drained", metadata: ["kafka.connections": "\(open)"])
         }
     }
 }
