@@ -37,10 +37,8 @@ extension ClientConnectionHandler {
             do {
                 try UpstreamTLS.addHandlers(to: channel, host: target.host, proxy: proxy)
                 if let recorder { try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .client)) }
-                try channel.pipeline.syncOperations.addHandlers([
-                    ByteToMessageHandler(FrameStreamDecoder.responses(maximumFrameLength: maximumFrame)),
-                    UpstreamConnectionHandler(client: bound.value, metrics: metrics),
-                ])
+                try channel.pipeline.syncOperations.addHandler(
+                    UpstreamConnectionHandler(client: bound.value, metrics: metrics, maximumFrameLength: maximumFrame))
                 return channel.eventLoop.makeSucceededVoidFuture()
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)

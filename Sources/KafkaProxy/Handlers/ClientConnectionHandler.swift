@@ -10,7 +10,7 @@ import NIOPosix
 /// (`+Upstream`), sends responses back, rewritten where they name brokers (`+Responses`), and passes SASL
 /// exchanges (`+SASL`).
 final class ClientConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = FramePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -28,11 +28,14 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var upstream: UpstreamConnectionHandler?
     /// The client's reads paused for back-pressure (the broker side full, or the in-flight cap reached).
     var readPause = ReadPauseTimer(side: .client)
+    /// The client's bytes cut into frames, and large frames into parts as they arrive.
+    private var requests: FrameSplitter
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
         self.route = route
         self.stateMachine = ConnectionStateMachine(maximumInFlight: proxy.configuration.maxInFlightRequests)
+        self.requests = FrameSplitter(.requests(maximumFrameLength: proxy.configuration.maxFrameBytes))
         self.logger = proxy.logger
         self.recorder = proxy.metrics.recordsExchanges ? proxy.metrics.recorder(broker: route.metricLabel, client: nil) : nil
         if let log = proxy.exchangeLog { self.recorder?.exchangeLog = { log.write($0) } }
@@ -68,7 +71,15 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
+        self.requests.append(self.unwrapInboundIn(data))
+        do {
+            while self.context != nil, let part = try self.requests.next() { self.requestPartReceived(part) }
+        } catch {
+            self.errorCaught(context: context, error: error)
+        }
+    }
+
+    private func requestPartReceived(_ part: FramePart) {
         if self.sasl.expectsLegacyTokens, self.passLegacyToken(part) { return }
         switch part {
         case .frame(let frame):
@@ -187,6 +198,9 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let torn = self.requests.leftover() {
+            self.fail(ProxyError(.malformedFrame, "the client closed inside a frame, \(torn.readableBytes) bytes into it"), side: .client)
+        }
         self.authenticationEnded(self.sasl.closed())
         let unanswered = self.stateMachine.closed()
         if !unanswered.isEmpty {

@@ -4,7 +4,7 @@ import NIOCore
 /// The broker side of a proxied connection: hands responses to its client handler and writes the requests it
 /// gets from it. Both handlers live on the same event loop, so they call each other directly.
 final class UpstreamConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = FramePart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -13,10 +13,13 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var pendingRead = false
     private var pause = ReadPauseTimer(side: .broker)
+    /// The broker's bytes cut into frames, and large frames into parts as they arrive.
+    private var responses: FrameSplitter
 
-    init(client: ClientConnectionHandler, metrics: KafkascopeMetrics) {
+    init(client: ClientConnectionHandler, metrics: KafkascopeMetrics, maximumFrameLength: Int) {
         self.client = client
         self.metrics = metrics
+        self.responses = FrameSplitter(.responses(maximumFrameLength: maximumFrameLength))
     }
 
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
@@ -29,7 +32,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.client?.responsePartReceived(self.unwrapInboundIn(data))
+        self.responses.append(self.unwrapInboundIn(data))
+        do {
+            while let client = self.client, let part = try self.responses.next() { client.responsePartReceived(part) }
+        } catch {
+            self.errorCaught(context: context, error: error)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -47,6 +55,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let torn = self.responses.leftover() {
+            // A broker that went away inside a response, as NIO's ByteToMessageHandler would report it.
+            self.errorCaught(context: context, error: ByteToMessageDecoderError.leftoverDataWhenDone(torn))
+        }
         self.metrics.connectionClosed(side: .broker)
         self.pause.resumed(metrics: self.metrics)
         self.client?.upstreamClosed()

@@ -226,7 +226,6 @@ enum ListenerFactory {
         }
         try channel.pipeline.syncOperations.addHandlers([
             IdleStateHandler(allTimeout: proxy.configuration.idleTimeout.timeAmount),
-            ByteToMessageHandler(FrameStreamDecoder.requests(maximumFrameLength: proxy.configuration.maxFrameBytes)),
             ClientConnectionHandler(proxy: proxy, route: route),
         ])
     }
