@@ -57,6 +57,29 @@ import Testing
         #expect(connection.isOpen)
     }
 
+    /// Found by the proxy fuzzer's memory growth: a read that completes a frame and then fails on the next one
+    /// closes the connection with the first frame written and not yet flushed. Its write promise, kept by the
+    /// closed EmbeddedChannel, held the client handler and with it the whole connection.
+    @Test(arguments: [true, false])
+    func aConnectionClosedWithWritesNotYetFlushedIsReleased(onTheBrokerSide: Bool) throws {
+        weak var released: ClientConnectionHandler?
+        try {
+            let connection = try self.connection()
+            released = try connection.client.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
+            var read = try EncodedFrames.request(.metadata, 12, correlationID: 1)
+            if onTheBrokerSide {
+                connection.clientSends(read)
+                read = try EncodedFrames.response(.metadata, 12, correlationID: 1)
+            }
+            read.writeInteger(Int32.max)  // the size of a frame beyond any cap
+            if onTheBrokerSide { connection.brokerSends(read) } else { connection.clientSends(read) }
+            #expect(!connection.isOpen, "the oversized frame closes the connection")
+            #expect(self.errors("malformed_frame", side: onTheBrokerSide ? .broker : .client) == 1)
+            connection.close()
+        }()
+        #expect(released == nil, "the client handler outlived its connection")
+    }
+
     @Test func aLargeRequestStreamsToTheBrokerByteForByteAndIsCounted() throws {
         let connection = try self.connection()
         defer { connection.close() }
