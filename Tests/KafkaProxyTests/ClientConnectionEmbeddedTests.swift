@@ -212,3 +212,27 @@ private final class ReadCounter: ChannelOutboundHandler {
         context.read()
     }
 }
+
+extension ClientConnectionEmbeddedTests {
+    /// Quiet for the idle timeout, counted from the last read from the client or write to it, the connection
+    /// closes; any traffic starts the count again.
+    @Test func aConnectionQuietForTheIdleTimeoutIsClosedAndCounted() throws {
+        var configuration = ProxyConfiguration(
+            bootstrapServers: [HostAndPort(host: "127.0.0.1", port: 9092)], listen: HostAndPort(host: "127.0.0.1", port: 19092))
+        configuration.idleTimeout = .seconds(10)
+        let connection = try EmbeddedProxyConnection(configuration: configuration, metrics: self.metrics, logger: Logger(label: "test"))
+        defer { connection.close() }
+        connection.advanceTime(by: .seconds(9))
+        #expect(connection.isOpen)
+        connection.clientSends(try EncodedFrames.request(.metadata, 12, correlationID: 1))
+        connection.advanceTime(by: .seconds(9))
+        #expect(connection.isOpen, "the request started the count again")
+        connection.brokerSends(try EncodedFrames.response(.metadata, 12, correlationID: 1))
+        #expect(connection.takeSentToClient().readableBytes > 0)
+        connection.advanceTime(by: .seconds(9))
+        #expect(connection.isOpen, "so did the response written back")
+        connection.advanceTime(by: .seconds(2))
+        #expect(!connection.isOpen)
+        #expect(self.errors("idle_timeout", side: .client) == 1)
+    }
+}

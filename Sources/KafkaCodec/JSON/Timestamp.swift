@@ -7,14 +7,30 @@ package enum Timestamp {
     package static func iso8601(microseconds: Int64) -> String {
         let (quotient, remainder) = microseconds.quotientAndRemainder(dividingBy: 1_000_000)
         var seconds = time_t(remainder < 0 ? quotient - 1 : quotient)
-        let fraction = remainder < 0 ? remainder + 1_000_000 : remainder
+        let fraction = Int(remainder < 0 ? remainder + 1_000_000 : remainder)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: some BinaryInteger, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        // Digits written in place: this runs for every line of the exchange log.
+        let fields: [(value: Int, width: Int, then: UInt8?)] = [
+            (Int(parts.tm_year) + 1900, 4, UInt8(ascii: "-")), (Int(parts.tm_mon) + 1, 2, UInt8(ascii: "-")),
+            (Int(parts.tm_mday), 2, UInt8(ascii: "T")), (Int(parts.tm_hour), 2, UInt8(ascii: ":")),
+            (Int(parts.tm_min), 2, UInt8(ascii: ":")), (Int(parts.tm_sec), 2, UInt8(ascii: ".")), (fraction, 6, UInt8(ascii: "Z")),
+        ]
+        return String(unsafeUninitializedCapacity: 27) { text in
+            var end = 0
+            for field in fields {
+                var value = field.value
+                for position in stride(from: end + field.width - 1, through: end, by: -1) {
+                    text[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                end += field.width
+                if let separator = field.then {
+                    text[end] = separator
+                    end += 1
+                }
+            }
+            return end
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(fraction, 6))Z"
     }
 }

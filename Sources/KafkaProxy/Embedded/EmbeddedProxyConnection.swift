@@ -68,9 +68,7 @@ public final class EmbeddedProxyConnection {
     /// Whether the proxy still holds the client connection open.
     public var isOpen: Bool { self.client.isActive }
 
-    /// Lets `amount` of time pass: timeouts and deadlines fire. NIO's `IdleStateHandler` measures idleness on the
-    /// real clock, so advancing past the configured idle timeout from the loop's start makes it spin: keep the total
-    /// advance below `idleTimeout`, or raise it.
+    /// Lets `amount` of time pass on the loop's clock: timeouts and deadlines fire, the idle timeout included.
     public func advanceTime(by amount: TimeAmount) {
         self.loop.advanceTime(by: amount)
     }

@@ -135,6 +135,7 @@ extension ClientConnectionHandler {
     }
 
     private func write(_ response: ResponseGate.Response, context: ChannelHandlerContext) {
+        self.lastTraffic = context.eventLoop.now
         guard let request = response.completing else {
             context.write(self.wrapOutboundOut(response.bytes), promise: nil)
             return

@@ -30,6 +30,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     var readPause = ReadPauseTimer(side: .client)
     /// The client's bytes cut into frames, and large frames into parts as they arrive.
     private var requests: FrameSplitter
+    /// When the client last sent or was sent anything, and the check that closes the connection once it has been
+    /// quiet for `idleTimeout` (`+Idle`).
+    var lastTraffic = NIODeadline.uptimeNanoseconds(0)
+    var idleCheck: Scheduled<Void>?
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
@@ -56,6 +60,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.stopWatchingIdleness()
         self.context = nil
     }
 
@@ -66,11 +71,13 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             return
         }
         self.logger.debug("client connected")
+        self.watchIdleness(context: context)
         self.connectUpstream(context: context)
         context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.lastTraffic = context.eventLoop.now
         self.requests.append(self.unwrapInboundIn(data))
         do {
             while self.context != nil, let part = try self.requests.next() { self.requestPartReceived(part) }
@@ -178,8 +185,6 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         case let identity as ClientCertificateIdentified:
             self.named(principal: identity.subject)
             self.logger.debug("client certificate verified")
-        case let idle as IdleStateHandler.IdleStateEvent where idle == .all:
-            self.fail(ProxyError(.idleTimeout, "no traffic for \(self.proxy.configuration.idleTimeout)"), side: .client)
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -208,6 +213,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.countUnanswered(unanswered, reason: "client_closed")
         }
         self.recorder?.closed()
+        self.stopWatchingIdleness()
         self.readPause.resumed(metrics: self.proxy.metrics)
         self.proxy.metrics.connectionClosed(side: .client)
         self.proxy.connections.remove(context.channel)

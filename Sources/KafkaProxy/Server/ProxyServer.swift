@@ -224,9 +224,6 @@ enum ListenerFactory {
         if let recorder = proxy.recorder {
             try channel.pipeline.syncOperations.addHandler(recorder.handler(mode: .server))
         }
-        try channel.pipeline.syncOperations.addHandlers([
-            IdleStateHandler(allTimeout: proxy.configuration.idleTimeout.timeAmount),
-            ClientConnectionHandler(proxy: proxy, route: route),
-        ])
+        try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler(proxy: proxy, route: route))
     }
 }
