@@ -18,7 +18,7 @@ struct FrameSplitter {
 
     mutating func append(_ bytes: ByteBuffer) {
         guard !self.failed else { return }
-        if self.buffered == nil || self.buffered!.readableBytes == 0 {
+        if self.buffered == nil {
             self.buffered = bytes
         } else {
             self.buffered!.writeImmutableBuffer(bytes)
@@ -30,7 +30,11 @@ struct FrameSplitter {
     mutating func next() throws -> FramePart? {
         guard !self.failed, self.buffered != nil else { return nil }
         do {
-            return try self.decoder.decode(buffer: &self.buffered!)
+            let part = try self.decoder.decode(buffer: &self.buffered!)
+            // Read to the end: let go of the receive buffer, which the channel reuses for its next read if no one
+            // else holds it, instead of keeping it per connection.
+            if self.buffered!.readableBytes == 0 { self.buffered = nil }
+            return part
         } catch {
             self.failed = true
             self.buffered = nil

@@ -19,6 +19,7 @@ struct SocketUpstreamConnector: UpstreamConnector {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: ReceiveBuffers.allocator)
             .channelInitializer(initialize)
             .connect(host: target.host, port: target.port)
     }
