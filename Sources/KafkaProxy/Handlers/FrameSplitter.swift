@@ -10,7 +10,7 @@ struct FrameSplitter {
     private var decoder: FrameStreamDecoder
     private var buffered: ByteBuffer?
     /// Set once the decoder has refused the stream (an oversized frame): what follows is dropped.
-    private(set) var failed = false
+    private var failed = false
 
     init(_ decoder: FrameStreamDecoder) {
         self.decoder = decoder

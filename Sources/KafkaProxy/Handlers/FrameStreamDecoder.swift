@@ -12,14 +12,13 @@ enum FramePart: Equatable {
     case continuation(ByteBuffer, last: Bool)
 }
 
-/// Splits a stream into frames, but hands over large frames as they arrive instead of holding them.
+/// Splits a stream into frames, but hands over large frames as they arrive instead of holding them (inside the
+/// connection handlers, through `FrameSplitter`).
 ///
 /// A Fetch response or a Produce request can be many megabytes; waiting for the whole of it before passing
 /// anything on adds the time to receive it to every exchange, and copies it into one buffer. Frames that the proxy
 /// may rewrite are still assembled by the handler.
-struct FrameStreamDecoder: NIOSingleStepByteToMessageDecoder {
-    typealias InboundOut = FramePart
-
+struct FrameStreamDecoder {
     let maximumFrameLength: Int
     /// Frames at least this long are streamed when they are not already complete.
     let streamingThreshold: Int
@@ -69,9 +68,5 @@ struct FrameStreamDecoder: NIOSingleStepByteToMessageDecoder {
         let available = buffer.readableBytes
         self.remainingInFrame = 4 + Int(length) - available
         return .head(buffer.readSlice(length: available)!, remaining: self.remainingInFrame)
-    }
-
-    mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> FramePart? {
-        try self.decode(buffer: &buffer)
     }
 }

@@ -11,8 +11,6 @@ struct ReadPauseTimer {
         self.side = side
     }
 
-    var isPaused: Bool { self.since != nil }
-
     mutating func paused(_ reason: ReadPause, metrics: KafkascopeMetrics) {
         guard self.since == nil else { return }
         self.since = .now()
