@@ -48,7 +48,7 @@ FAMILIES = {"requests_total", "request_duration_seconds", "broker_duration_secon
             "tls_reloads_total", "invalid_values_total", "removed_version_requests_total", "consumergroup_lag",
             "consumergroup_lag_sum", "consumergroup_lag_seconds", "consumergroup_current_offset",
             "topic_partition_current_offset", "consumergroup_members", "consumergroup_lag_observed_timestamp_seconds",
-            "lag_evictions_total"}
+            "lag_evictions_total", "start_time_seconds", "reads_paused_total", "reads_paused_seconds_total"}
 KNOWN_NAMES = {"kafkascope_" + f + suffix for f in FAMILIES for suffix in ("", "_bucket", "_sum", "_count")}
 
 
