@@ -76,3 +76,21 @@ def test_soak_loses_nothing_under_proxy_restart_network_faults_and_hostile_clien
     assert 0 < old_start < new_start, restart
     assert restart["metrics: new generation's kafkascope_connections_total{side=client} starts at"] < \
         restart["metrics: old generation's kafkascope_connections_total{side=client} at its last scrape"], restart
+
+
+def test_the_soak_second_source_finds_exactly_what_the_broker_serves(tansu):
+    """The check behind the assertion above on lost records: read straight from a real broker, it finds the
+    records that broker holds and none that it does not."""
+    from soak_broker_check import served_directly
+    from soak_clients import short_digest
+    import workloads as wl
+    topic = wl.unique("second-source")
+    wl.ck_create_topic(tansu.bootstrap, topic, 2)
+    records = wl.make_records(300, seed=18, prefix=topic)
+    wl.ck_produce(tansu.bootstrap, topic, records, timeout=30)
+    stored = {bytes.fromhex(short_digest(*r)) for r in records[::7]}
+    never_sent = {bytes.fromhex(short_digest(*r)) for r in wl.make_records(5, seed=19, prefix=topic + "-other")}
+    found, read = served_directly(tansu.bootstrap, topic, 2, stored | never_sent, timeout=60, quiet=5)
+    assert found == stored, "found %d of the %d stored records, and %d never sent" % (
+        len(found & stored), len(stored), len(found & never_sent))
+    assert read == len(records), "%d records read directly, %d stored" % (read, len(records))
