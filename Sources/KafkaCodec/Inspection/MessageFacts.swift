@@ -47,7 +47,7 @@ public struct MessageFacts: Sendable {
     /// storage would be an allocation per message.
     public var listsTopics = true
     /// Whether the message's own tagged-field section holds anything: where KIP-951's broker endpoints travel
-    /// (Produce, Fetch and share responses), so that a response without any needs no decoding to be rewritten.
+    /// (Produce and Fetch responses), so that a response without any needs no decoding to be rewritten.
     public internal(set) var hasTopLevelTaggedFields = false
     /// Nil until the message pairs a topic id with a name or, when `listsTopics`, names a topic.
     private var listing: TopicListing?
