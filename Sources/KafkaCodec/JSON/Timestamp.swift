@@ -11,25 +11,24 @@ package enum Timestamp {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         // Digits written in place: this runs for every line of the exchange log.
-        let fields: [(value: Int, width: Int, then: UInt8?)] = [
-            (Int(parts.tm_year) + 1900, 4, UInt8(ascii: "-")), (Int(parts.tm_mon) + 1, 2, UInt8(ascii: "-")),
-            (Int(parts.tm_mday), 2, UInt8(ascii: "T")), (Int(parts.tm_hour), 2, UInt8(ascii: ":")),
-            (Int(parts.tm_min), 2, UInt8(ascii: ":")), (Int(parts.tm_sec), 2, UInt8(ascii: ".")), (fraction, 6, UInt8(ascii: "Z")),
-        ]
         return String(unsafeUninitializedCapacity: 27) { text in
             var end = 0
-            for field in fields {
-                var value = field.value
-                for position in stride(from: end + field.width - 1, through: end, by: -1) {
+            func put(_ value: Int, width: Int, then separator: Character) {
+                var value = value
+                for position in stride(from: end + width - 1, through: end, by: -1) {
                     text[position] = UInt8(ascii: "0") + UInt8(value % 10)
                     value /= 10
                 }
-                end += field.width
-                if let separator = field.then {
-                    text[end] = separator
-                    end += 1
-                }
+                text[end + width] = separator.asciiValue!
+                end += width + 1
             }
+            put(Int(parts.tm_year) + 1900, width: 4, then: "-")
+            put(Int(parts.tm_mon) + 1, width: 2, then: "-")
+            put(Int(parts.tm_mday), width: 2, then: "T")
+            put(Int(parts.tm_hour), width: 2, then: ":")
+            put(Int(parts.tm_min), width: 2, then: ":")
+            put(Int(parts.tm_sec), width: 2, then: ".")
+            put(fraction, width: 6, then: "Z")
             return end
         }
     }
