@@ -59,9 +59,10 @@ public final class CaptureAnalyzer {
     private let options: Options
     private let feed: ExchangeFeed
     private var connections: [FlowKey: TrackedConnection] = [:]
-    /// The connection of the previous packet: consecutive packets mostly share one (a request, its answer, the
-    /// ACKs), and comparing keys is cheaper than hashing them.
-    private var lastConnection: TrackedConnection?
+    /// The connections of the last packets, most recent first: a capture interleaves a few busy flows (producers,
+    /// consumers, their ACKs), and comparing a few keys is cheaper than hashing one for every packet.
+    private var recentConnections: [TrackedConnection] = []
+    private static let recentConnectionCount = 4
     private var lastSweep: Int64?
     /// The last packet time within `CaptureTime`'s range.
     private var lastTimestamp: Int64?
@@ -101,7 +102,7 @@ public final class CaptureAnalyzer {
         }
         let key = FlowKey(segment.source, segment.destination)
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
-        let existing = self.lastConnection?.key == key ? self.lastConnection : self.connections[key]
+        let existing = self.recentConnection(key) ?? self.connections[key]
         guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
         var connection = existing ?? self.open(key, timestamp: timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
@@ -109,7 +110,7 @@ public final class CaptureAnalyzer {
             connection = self.open(key, timestamp: timestamp)
         }
         connection.lastSeen = max(connection.lastSeen, timestamp)  // a packet from the past must not make it look idle
-        self.lastConnection = connection
+        self.noteRecent(connection)
         let direction = connection.direction(from: segment.source)
         if segment.flags.contains(.syn) {
             connection.streams[direction].synchronize(initialSequence: segment.sequence)
@@ -152,10 +153,23 @@ public final class CaptureAnalyzer {
         return connection
     }
 
+    /// The connection with `key` if it is among the recent ones, moved to the front.
+    private func recentConnection(_ key: FlowKey) -> TrackedConnection? {
+        guard let index = self.recentConnections.firstIndex(where: { $0.key == key }) else { return nil }
+        if index > 0 { self.recentConnections.swapAt(0, index) }
+        return self.recentConnections[0]
+    }
+
+    private func noteRecent(_ connection: TrackedConnection) {
+        if self.recentConnections.first === connection { return }
+        if self.recentConnections.count == Self.recentConnectionCount { self.recentConnections.removeLast() }
+        self.recentConnections.insert(connection, at: 0)
+    }
+
     /// Ends a flow; `reason` is why the requests it still waits for will not be answered.
     private func finish(_ connection: TrackedConnection, reason: UnansweredReason) {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
-        if self.lastConnection === connection { self.lastConnection = nil }
+        self.recentConnections.removeAll { $0 === connection }
         if case .kafka = connection.role {
             for direction in FlowDirection.allCases {
                 connection.streams[direction].finish(
