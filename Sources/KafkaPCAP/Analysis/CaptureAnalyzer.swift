@@ -59,9 +59,10 @@ public final class CaptureAnalyzer {
     private let options: Options
     private let feed: ExchangeFeed
     private var connections: [FlowKey: TrackedConnection] = [:]
-    /// The connections of the last packets, most recent first: a capture interleaves a few busy flows (producers,
-    /// consumers, their ACKs), and comparing a few keys is cheaper than hashing one for every packet.
+    /// Connections of recent packets: a capture interleaves a few busy flows (producers, consumers, their ACKs),
+    /// and comparing a few keys is cheaper than hashing one for every packet.
     private var recentConnections: [TrackedConnection] = []
+    private var nextRecentSlot = 0
     private static let recentConnectionCount = 4
     private var lastSweep: Int64?
     /// The last packet time within `CaptureTime`'s range.
@@ -102,7 +103,8 @@ public final class CaptureAnalyzer {
         }
         let key = FlowKey(segment.source, segment.destination)
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
-        let existing = self.recentConnection(key) ?? self.connections[key]
+        let recent = self.recentConnection(key)
+        let existing = recent ?? self.connections[key]
         guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
         var connection = existing ?? self.open(key, timestamp: timestamp)
         if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
@@ -110,7 +112,7 @@ public final class CaptureAnalyzer {
             connection = self.open(key, timestamp: timestamp)
         }
         connection.lastSeen = max(connection.lastSeen, timestamp)  // a packet from the past must not make it look idle
-        self.noteRecent(connection)
+        if recent !== connection { self.noteRecent(connection) }
         let direction = connection.direction(from: segment.source)
         if segment.flags.contains(.syn) {
             connection.streams[direction].synchronize(initialSequence: segment.sequence)
@@ -153,23 +155,30 @@ public final class CaptureAnalyzer {
         return connection
     }
 
-    /// The connection with `key` if it is among the recent ones, moved to the front.
+    /// The connection with `key` if it is among the recent ones.
     private func recentConnection(_ key: FlowKey) -> TrackedConnection? {
-        guard let index = self.recentConnections.firstIndex(where: { $0.key == key }) else { return nil }
-        if index > 0 { self.recentConnections.swapAt(0, index) }
-        return self.recentConnections[0]
+        for connection in self.recentConnections where connection.key == key { return connection }
+        return nil
     }
 
+    /// Remembers a connection found by hashing, in place of the one remembered longest ago. Not reordered on a
+    /// hit: moving references about would cost more than it saves.
     private func noteRecent(_ connection: TrackedConnection) {
-        if self.recentConnections.first === connection { return }
-        if self.recentConnections.count == Self.recentConnectionCount { self.recentConnections.removeLast() }
-        self.recentConnections.insert(connection, at: 0)
+        if self.recentConnections.count < Self.recentConnectionCount {
+            self.recentConnections.append(connection)
+        } else {
+            self.recentConnections[self.nextRecentSlot] = connection
+            self.nextRecentSlot = (self.nextRecentSlot + 1) % Self.recentConnectionCount
+        }
     }
 
     /// Ends a flow; `reason` is why the requests it still waits for will not be answered.
     private func finish(_ connection: TrackedConnection, reason: UnansweredReason) {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
-        self.recentConnections.removeAll { $0 === connection }
+        if let slot = self.recentConnections.firstIndex(where: { $0 === connection }) {
+            self.recentConnections.remove(at: slot)
+            self.nextRecentSlot = 0
+        }
         if case .kafka = connection.role {
             for direction in FlowDirection.allCases {
                 connection.streams[direction].finish(
