@@ -23,8 +23,18 @@ struct FrameBatch: ReusableBatch {
 
     mutating func copy(_ bytes: ByteBuffer) -> ArenaRange {
         let offset = self.arena.writerIndex
-        self.arena.writeImmutableBuffer(bytes)
-        return ArenaRange(offset: Int32(offset), length: Int32(bytes.readableBytes))
+        let length = bytes.readableBytes
+        if self.arena.writableBytes >= length {
+            // A plain copy into the room reserved for the batch: `writeImmutableBuffer` goes through NIO's general
+            // write path, with its capacity checks and dynamic exclusivity checks, for every frame.
+            self.arena.withUnsafeMutableWritableBytes { room in
+                bytes.withUnsafeReadableBytes { room.copyMemory(from: $0) }
+            }
+            self.arena.moveWriterIndex(forwardBy: length)
+        } else {
+            self.arena.writeImmutableBuffer(bytes)
+        }
+        return ArenaRange(offset: Int32(offset), length: Int32(length))
     }
 
     mutating func add(_ reading: consuming RequestReading) -> Int32 {
