@@ -515,8 +515,11 @@ def test_protocol_mismatch(proxy, tansu, tls_certificates, listener):
             else:
                 assert kp_failure.mentions("Handshake failed: [SSL: UNEXPECTED_EOF_WHILE_READING]") or \
                     kp_failure.mentions("Handshake failed: ", "Connection reset by peer"), kp_failure
-                assert ck_failure.mentions("_TRANSPORT: ssl://HOST:PORT/bootstrap: SSL handshake failed: "), \
-                    ck_failure
+                # librdkafka reads the close as a failed handshake or, when the reset overtakes its read (about
+                # 1 run in 3), as a disconnect during the handshake: both say the handshake never completed.
+                assert ck_failure.mentions("_TRANSPORT: ssl://HOST:PORT/bootstrap: SSL handshake failed: ") or \
+                    ck_failure.mentions("_TRANSPORT: ssl://HOST:PORT/bootstrap: Disconnected: ",
+                                        "in state SSL_HANDSHAKE"), ck_failure
             healthy.assert_unaffected()
             if tls:
                 idle_for = idle.wait(15)
