@@ -118,9 +118,27 @@ public final class ExchangeRecorder {
         _ payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16, frameBytes: Int, brokerDuration: Duration?,
         at microseconds: Int64? = nil
     ) -> KafkaDecodingError? {
+        self.responseRead(
+            self.readFacts(ofResponse: payload, apiKey: apiKey, apiVersion: apiVersion), apiKey: apiKey, frameBytes: frameBytes,
+            brokerDuration: brokerDuration, at: microseconds)
+    }
+
+    /// The facts of a whole response frame, as `responseRead` reads them: for callers that need them too, so that a
+    /// frame is read once (the proxy's rewriter asks whether a response carries tagged fields).
+    public func readFacts(ofResponse payload: ByteBuffer, apiKey: APIKey, apiVersion: Int16) -> Result<MessageFacts?, KafkaDecodingError> {
+        Result { () throws(KafkaDecodingError) in
+            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: self.exchangeLog != nil)
+        }
+    }
+
+    /// A whole response whose facts were read by `readFacts(ofResponse:apiKey:apiVersion:)`.
+    @discardableResult
+    public func responseRead(
+        _ facts: Result<MessageFacts?, KafkaDecodingError>, apiKey: APIKey, frameBytes: Int, brokerDuration: Duration?,
+        at microseconds: Int64? = nil
+    ) -> KafkaDecodingError? {
         self.response(apiKey, frameBytes: frameBytes, brokerDuration: brokerDuration, at: microseconds) {
-            listing throws(KafkaDecodingError) in
-            try KafkaCodec.inspectResponse(payload, apiKey: apiKey, apiVersion: apiVersion, listingTopics: listing)
+            _ throws(KafkaDecodingError) in try facts.get()
         }
     }
 

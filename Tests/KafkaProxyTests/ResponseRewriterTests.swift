@@ -191,13 +191,23 @@ import Testing
         var checked = 0
         for frame in try Fixtures.all {
             guard case .response(let key, let version) = frame.kind, key == .produce, version >= 10 else { continue }
-            guard case .unchanged = self.rewriter.rewrite(frame.bytes, for: self.request(key, version)) else {
+            guard case .unchanged = self.rewriter.rewrite(frame.bytes, for: self.request(key, version)),
+                case .unchanged = self.rewriter.rewrite(
+                    frame.bytes, for: self.request(key, version), facts: self.facts(of: frame.bytes, key, version))
+            else {
                 Issue.record("\(frame): a Produce response without NodeEndpoints must go through as it is")
                 continue
             }
             checked += 1
         }
         #expect(checked > 0, "confluent-kafka's Produce v10 responses are in the fixtures")
+    }
+
+    /// A response's facts as the proxy's recorder reads them and hands them to the rewriter.
+    private func facts(of frame: ByteBuffer, _ key: APIKey, _ version: Int16) -> Result<MessageFacts?, KafkaDecodingError> {
+        Result { () throws(KafkaDecodingError) in
+            try KafkaCodec.inspectResponse(frame.framePayload, apiKey: key, apiVersion: version, listingTopics: false)
+        }
     }
 
     @Test func portsOutsideTheRangeAreNotMapped() {
@@ -234,6 +244,14 @@ extension ResponseRewriterTests {
             return
         }
         #expect(brokers == [BrokerEndpoint(nodeID: 5, host: "b5", port: 9092)])
+        // The same with the facts read by the caller, as the proxy passes the recorder's.
+        guard case .rewritten(let again, _, _) = self.rewriter.rewrite(
+            frame, for: self.request(.produce, 10), facts: self.facts(of: frame, .produce, 10))
+        else {
+            Issue.record("NodeEndpoints must be rewritten when the facts come from the caller")
+            return
+        }
+        #expect(again == rewritten)
         let decoded = try KafkaCodec.decode(.produceResponse, version: 10, from: try self.body(of: rewritten, key: .produce, version: 10))
         guard case .array(let endpoints)? = decoded.value("nodeEndpoints", in: schema), case .structure(let first)? = endpoints.first else {
             Issue.record("the rewritten response keeps its NodeEndpoints")

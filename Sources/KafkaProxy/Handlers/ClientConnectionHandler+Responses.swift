@@ -76,8 +76,11 @@ extension ClientConnectionHandler {
         self.observeSasl(response: frame, answering: request)
         var outgoing = frame
         var gate: EventLoopFuture<Void>?
+        // Read once, for the recorder and for the rewriter, which asks whether a Produce or Fetch response carries
+        // tagged fields (KIP-951's endpoints).
+        let facts = self.recorder?.readFacts(ofResponse: frame.framePayload, apiKey: request.apiKey, apiVersion: request.apiVersion)
         if ResponseRewriter.mayRewrite(request.apiKey, version: request.apiVersion) {
-            switch self.proxy.rewriter.rewrite(frame, for: request) {
+            switch self.proxy.rewriter.rewrite(frame, for: request, facts: facts) {
             case .unchanged:
                 break
             case .rewritten(let rewritten, let brokers, let clamped):
@@ -96,13 +99,12 @@ extension ClientConnectionHandler {
                 self.logger.debug("response not rewritten", metadata: ["error": "\(error)"])
             }
         }
-        guard let recorder = self.recorder else {
+        guard let recorder = self.recorder, let facts else {
             self.send(outgoing, after: gate, completing: nil)
             return
         }
         if let error = recorder.responseRead(
-            frame.framePayload, apiKey: request.apiKey, apiVersion: request.apiVersion, frameBytes: outgoing.readableBytes,
-            brokerDuration: request.brokerDuration)
+            facts, apiKey: request.apiKey, frameBytes: outgoing.readableBytes, brokerDuration: request.brokerDuration)
         {
             self.logger.debug("response not decoded; forwarded as is", metadata: ["error": "\(error)"])
         }

@@ -32,8 +32,11 @@ struct ResponseRewriter: Sendable {
         apiKey == .produce || apiKey == .fetch
     }
 
-    /// `frame` is a whole response including its size prefix.
-    func rewrite(_ frame: ByteBuffer, for request: InFlightRequest) -> Outcome {
+    /// `frame` is a whole response including its size prefix; `facts`, its facts when the caller has read them
+    /// already (the recorder does), else they are read here when needed.
+    func rewrite(
+        _ frame: ByteBuffer, for request: InFlightRequest, facts: Result<MessageFacts?, KafkaDecodingError>? = nil
+    ) -> Outcome {
         if request.apiKey == .apiVersions, let known = APIDescriptor.lookup(.apiVersions)?.validVersions,
             request.apiVersion > known.highest
         {
@@ -45,11 +48,10 @@ struct ResponseRewriter: Sendable {
         do {
             // Brokers add endpoints (KIP-951) only to responses that redirect a client, as a top-level tagged
             // field: reading the facts, a fraction of decoding's cost, rules out every other such response.
-            if Self.endpointsOnlyAsTaggedField(request.apiKey),
-                try KafkaCodec.inspectResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion, listingTopics: false)?
-                    .hasTopLevelTaggedFields == false
-            {
-                return .unchanged
+            if Self.endpointsOnlyAsTaggedField(request.apiKey) {
+                let read = try facts?.get()
+                    ?? KafkaCodec.inspectResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion, listingTopics: false)
+                if read?.hasTopLevelTaggedFields == false { return .unchanged }
             }
             let (header, body) = try KafkaCodec.splitResponse(payload, apiKey: request.apiKey, apiVersion: request.apiVersion)
             guard let rewritten = try self.rewriteBody(body, request) else { return .unchanged }
