@@ -29,31 +29,32 @@ import Testing
         #expect(machine.readRequested(upstreamWritable: false) == .pause(.brokerNotWritable), "a new pause")
     }
 
-    /// Writes complete in order, so each completion stamps the oldest request not yet sent, whatever its id.
-    @Test func eachCompletedWriteStampsTheOldestRequestNotYetSent() {
+    /// Writes complete in order, so a flush's completion stamps the oldest requests not yet sent, as many as it
+    /// sent, whatever their ids.
+    @Test func eachCompletedFlushStampsTheOldestRequestsNotYetSent() {
         var machine = ConnectionStateMachine(maximumInFlight: 8)
         machine.upstreamConnected()
         for id: Int32 in [7, 8, 9] { _ = machine.requestReceived(self.request(id), expectsResponse: true) }
         let (first, second, third) = (NIODeadline.uptimeNanoseconds(100), NIODeadline.uptimeNanoseconds(200), NIODeadline.uptimeNanoseconds(300))
-        machine.requestSent(at: first)
-        machine.requestSent(at: second)
+        machine.requestsSent(1, at: first)
+        machine.requestsSent(1, at: second)
         guard case .forward(let answered) = machine.responseReceived(correlationID: 7) else {
             Issue.record("the response to 7 is forwarded")
             return
         }
         #expect(answered.sentAt == first)
-        machine.requestSent(at: third)
         _ = machine.requestReceived(self.request(10), expectsResponse: true)
-        machine.requestSent(at: .uptimeNanoseconds(400))
+        _ = machine.requestReceived(self.request(11), expectsResponse: true)
+        machine.requestsSent(2, at: third)
         guard case .forwarding(let inFlight) = machine.state else {
             Issue.record("still forwarding")
             return
         }
-        #expect(inFlight.map(\.correlationID) == [8, 9, 10])
-        #expect(inFlight.map(\.sentAt) == [second, third, .uptimeNanoseconds(400)])
-        machine.requestSent(at: .uptimeNanoseconds(500))  // nothing left unsent: no request is stamped twice
+        #expect(inFlight.map(\.correlationID) == [8, 9, 10, 11])
+        #expect(inFlight.map(\.sentAt) == [second, third, third, nil])
+        machine.requestsSent(5, at: .uptimeNanoseconds(500))  // one left unsent: no request is stamped twice
         guard case .forwarding(let after) = machine.state else { return }
-        #expect(after.map(\.sentAt) == [second, third, .uptimeNanoseconds(400)])
+        #expect(after.map(\.sentAt) == [second, third, third, .uptimeNanoseconds(500)])
     }
 
     @Test func theUpstreamSideIsWelcomeOnlyWhileAwaitedAndItsLossIsReportedOnce() {

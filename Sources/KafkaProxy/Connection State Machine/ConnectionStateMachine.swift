@@ -163,17 +163,20 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// The oldest request not yet sent has gone upstream whole, at `time`. Found by count, not by a search for its
-    /// correlation id: with a deep pipeline that search was a measurable share of the proxy's time.
-    mutating func requestSent(at time: NIODeadline) {
-        let position = self.sentCount
-        var marked = false
+    /// The oldest `count` requests not yet sent have gone upstream whole, at `time`. Found by count, not by a search
+    /// for their correlation ids: with a deep pipeline that search was a measurable share of the proxy's time.
+    mutating func requestsSent(_ count: Int, at time: NIODeadline) {
+        let first = self.sentCount
+        var marked = 0
         self.modifyInFlight { inFlight in
-            guard position < inFlight.count else { return }
-            inFlight[inFlight.index(inFlight.startIndex, offsetBy: position)].sentAt = time
-            marked = true
+            var index = inFlight.index(inFlight.startIndex, offsetBy: min(first, inFlight.count))
+            while marked < count, index != inFlight.endIndex {
+                inFlight[index].sentAt = time
+                marked += 1
+                index = inFlight.index(after: index)
+            }
         }
-        if marked { self.sentCount += 1 }
+        self.sentCount += marked
     }
 
     /// A response was read from the broker.

@@ -131,21 +131,29 @@ extension ClientConnectionHandler {
             let context = self.context
         else { return }
         for response in held { self.write(response, context: context) }
-        context.flush()
+        self.flush()
         self.upstream?.resumeReading()
         if thenClose { self.closeAfterPendingWrites() }
     }
 
+    /// Writes a response part; the one that completes a request ends its duration once it has gone out (`flush`).
     private func write(_ response: ResponseGate.Response, context: ChannelHandlerContext) {
         self.lastTraffic = context.eventLoop.now
-        guard let request = response.completing else {
-            context.write(self.wrapOutboundOut(response.bytes), promise: nil)
-            return
+        context.write(self.wrapOutboundOut(response.bytes), promise: nil)
+        if let request = response.completing, self.recorder != nil {
+            self.deliveries.append((request.apiKey, request.receivedAt))
+            self.unflushedDeliveries += 1
         }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenSuccess {
-            self.recorder?.responseDelivered(apiKey: request.apiKey, after: Duration(NIODeadline.now() - request.receivedAt))
+    }
+
+    /// Sends what was written to the client; the requests its responses complete are timed once they have gone.
+    func flush() {
+        self.context?.flush(reporting: &self.unflushedDeliveries) { count, succeeded in
+            let now = NIODeadline.now()
+            for _ in 0..<count {
+                guard let delivered = self.deliveries.popFirst() else { return }
+                if succeeded { self.recorder?.responseDelivered(apiKey: delivered.api, after: Duration(now - delivered.receivedAt)) }
+            }
         }
-        context.write(self.wrapOutboundOut(response.bytes), promise: written)
     }
 }

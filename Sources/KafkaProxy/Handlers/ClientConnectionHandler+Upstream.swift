@@ -91,8 +91,4 @@ extension ClientConnectionHandler {
     func upstreamFailed(_ error: any Error) {
         self.fail(ProxyError(ProxyError.code(for: error), "broker side: \(error)"), side: .broker)
     }
-
-    func flush() {
-        self.context?.flush()
-    }
 }

@@ -34,6 +34,10 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// quiet for `idleTimeout` (`+Idle`).
     var lastTraffic = NIODeadline.uptimeNanoseconds(0)
     var idleCheck: Scheduled<Void>?
+    /// Responses written to the client whose request duration ends when they have gone out, oldest first; the
+    /// newest `unflushedDeliveries` of them were written since the last flush (`+Responses`).
+    var deliveries = CircularBuffer<(api: APIKey, receivedAt: NIODeadline)>(initialCapacity: 1)
+    var unflushedDeliveries = 0
 
     init(proxy: ProxyContext, route: UpstreamRoute) {
         self.proxy = proxy
@@ -149,14 +153,12 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
         if let undecodable {
             self.logger.debug("request not decoded; forwarded as is", metadata: ["error": "\(undecodable)"])
         }
-        guard let upstream = self.upstream else { return }
-        guard expectsResponse, self.recorder != nil, let eventLoop = self.context?.eventLoop else {
-            upstream.write(lastPart)
-            return
-        }
-        let written = eventLoop.makePromise(of: Void.self)
-        written.futureResult.assumeIsolated().whenSuccess { self.stateMachine.requestSent(at: .now()) }
-        upstream.write(lastPart, promise: written)
+        self.upstream?.write(lastPart, endsTimedRequest: expectsResponse && self.recorder != nil)
+    }
+
+    /// The oldest `count` timed requests not yet sent have gone upstream whole.
+    func requestsSent(_ count: Int, at time: NIODeadline) {
+        self.stateMachine.requestsSent(count, at: time)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -258,6 +260,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     func closeAfterPendingWrites() {
         guard let context = self.context else { return }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.flush()
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).whenComplete { _ in bound.value.closeBoth() }
     }
 

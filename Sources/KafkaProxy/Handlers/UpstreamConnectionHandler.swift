@@ -15,6 +15,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
     private var pause = ReadPauseTimer(side: .broker)
     /// The broker's bytes cut into frames, and large frames into parts as they arrive.
     private var responses: FrameSplitter
+    /// Timed requests written since the last flush (`write(_:endsTimedRequest:)`).
+    private var timedRequests = 0
 
     init(client: ClientConnectionHandler, metrics: KafkascopeMetrics, maximumFrameLength: Int) {
         self.client = client
@@ -88,16 +90,17 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    func write(_ frame: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
-        guard let context = self.context else {
-            promise?.fail(ChannelError.ioOnClosedChannel)
-            return
-        }
-        context.write(self.wrapOutboundOut(frame), promise: promise)
+    /// `endsTimedRequest`: the bytes end a request whose broker time is measured from when they have gone out.
+    func write(_ frame: ByteBuffer, endsTimedRequest: Bool = false) {
+        guard let context = self.context else { return }
+        context.write(self.wrapOutboundOut(frame), promise: nil)
+        if endsTimedRequest { self.timedRequests += 1 }
     }
 
     func flush() {
-        self.context?.flush()
+        self.context?.flush(reporting: &self.timedRequests) { count, succeeded in
+            if succeeded { self.client?.requestsSent(count, at: .now()) }
+        }
     }
 
     func close() {
