@@ -61,7 +61,7 @@ struct ConnectionStateMachine {
     }
 
     private(set) var state: State = .connecting
-    /// How many of the oldest requests in flight have gone upstream whole (`requestSent`): writes complete in the
+    /// How many of the oldest requests in flight have gone upstream whole (`requestsSent`): writes complete in the
     /// order they were made, so the next one to complete is the request after these.
     private var sentCount = 0
     /// A read the channel asked for while no request could be taken.
