@@ -122,6 +122,8 @@ def report_exhaustion(e, args):
     print("| client connections accepted (kafkascope_connections_total) | %.0f |" % e["clients_accepted"])
     print("| kafkascope_connection_errors_total, by reason | %s |"
           % (", ".join("%s +%.0f" % kv for kv in e["connection_errors"].items()) or "nothing"))
+    print("| kafkascope_listener_errors_total (failed accept()), by reason | %s |"
+          % (", ".join("%s +%.0f" % kv for kv in e["listener_errors"].items()) or "nothing"))
     print("| kafkascope_requests_unanswered_total, by reason | %s |"
           % (", ".join("%s +%.0f" % kv for kv in e["unanswered_requests"].items()) or "nothing"))
     print("| metric families about accept/refusal/descriptors | %s |" % (", ".join(e["families"]) or "none"))
@@ -137,8 +139,13 @@ def report_exhaustion(e, args):
           % (verdict(e["existing_ok"]), e["existing_answered"]))
     print("- new connections answered once descriptors are free: %s (%s; then %s of the open ones)"
           % (verdict(e["new_ok"] and e["after_ok"]), e["new_answered"], e["after_answered"]))
-    print("- every connection it could not serve refused, logged and counted: %s (%d not served: %d closed by the "
-          "proxy, %d left waiting unanswered and unlogged; %d descriptor lines in the log when full; %.0f counted in "
-          "kafkascope_connection_errors_total by the end)"
-          % (verdict(silent == 0 and e["log_fd_lines_full"] >= e["refused_closed"] and counted >= e["refused_closed"]),
-             refused, e["refused_closed"], silent, e["log_fd_lines_full"], counted))
+    out_of_fds = e["connection_errors"].get("too_many_open_files", 0)
+    paused = e["listener_errors"].get("too_many_open_files", 0)
+    print("- every connection it closed for want of descriptors logged and counted as such: %s (%d closed by the "
+          "proxy; %d descriptor lines in the log when full; %.0f counted in kafkascope_connection_errors_total by the "
+          "end, %.0f of them as too_many_open_files)"
+          % (verdict(e["log_fd_lines_full"] >= e["refused_closed"] and out_of_fds >= e["refused_closed"]),
+             e["refused_closed"], e["log_fd_lines_full"], counted, out_of_fds))
+    print("- while it could not accept, the pause logged and counted: %s (%d of the %d not served were left waiting "
+          "in the listen backlog; %.0f failed accept() counted as too_many_open_files)"
+          % (verdict(silent == 0 or paused > 0), silent, refused, paused))

@@ -410,6 +410,10 @@ def test_running_out_of_file_descriptors_is_counted_and_survived(tansu, tmp_path
             metric_sum(parsed, "kafkascope_connection_errors_total", side="broker", reason="too_many_open_files")
         print("refusals counted: %d" % refused)
         assert refused > 0, "no refusal counted as too_many_open_files"
+        # The broker is up all along: a broker connection that failed here failed for want of descriptors, and
+        # must say so (it was once counted as upstream_connect_failed, wrapped in NIO's connection error).
+        mislabelled = metric_sum(parsed, "kafkascope_connection_errors_total", side="broker", reason="upstream_connect_failed")
+        assert mislabelled == 0, "%d broker connections out of descriptors counted as upstream_connect_failed" % mislabelled
         log = log_path.read_text(errors="replace")
         assert "too_many_open_files" in log or "Too many open files" in log, "no refusal in the log"
     finally:

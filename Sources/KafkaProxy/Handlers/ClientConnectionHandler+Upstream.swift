@@ -24,7 +24,7 @@ extension ClientConnectionHandler {
     private func connect(to targets: ArraySlice<HostAndPort>, eventLoop: any EventLoop, lastError: (any Error)?) {
         guard let target = targets.first else {
             // Out of descriptors is the proxy's own state, not the broker's: said apart, so a dashboard can tell.
-            let code: ProxyError.Code = lastError.map(AcceptErrorHandler.reason) == "too_many_open_files" ? .tooManyOpenFiles : .upstreamConnectFailed
+            let code: ProxyError.Code = lastError.map(AcceptErrorHandler.isOutOfDescriptors) == true ? .tooManyOpenFiles : .upstreamConnectFailed
             self.fail(ProxyError(code, "\(lastError.map { "\($0)" } ?? "no upstream configured")"), side: .broker)
             return
         }

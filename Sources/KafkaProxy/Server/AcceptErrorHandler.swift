@@ -1,6 +1,7 @@
 import KafkaProxyMetrics
 import Logging
 import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -33,9 +34,16 @@ final class AcceptErrorHandler: ChannelInboundHandler, Sendable {
 
     /// `too_many_open_files` when the process or the system is out of file descriptors, else `accept_failed`.
     static func reason(_ error: any Error) -> String {
-        guard let io = error as? IOError, io.errnoCode == EMFILE || io.errnoCode == ENFILE else {
-            return "accept_failed"
+        Self.isOutOfDescriptors(error) ? "too_many_open_files" : "accept_failed"
+    }
+
+    /// Whether the error is EMFILE or ENFILE; for a failed connection, whether any attempt failed so (a connection
+    /// to a broker by name wraps the `socket()` error of each address it tried).
+    static func isOutOfDescriptors(_ error: any Error) -> Bool {
+        if let io = error as? IOError { return io.errnoCode == EMFILE || io.errnoCode == ENFILE }
+        if let connection = error as? NIOConnectionError {
+            return connection.connectionErrors.contains { Self.isOutOfDescriptors($0.error) }
         }
-        return "too_many_open_files"
+        return false
     }
 }
