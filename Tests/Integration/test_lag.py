@@ -93,15 +93,20 @@ def committed_at_broker(broker_bootstrap, group, topic):
         admin.close()
 
 
-def consume(consumer, count, timeout=60):
-    """Consumes at least `count` records and commits what was consumed (synchronously)."""
+def consume(consumer, count, timeout=60, partitions=0):
+    """Consumes at least `count` records, and records of at least `partitions` partitions, and commits what was
+    consumed (synchronously). librdkafka may start fetching a partition late (its offset lookup answered later
+    than the others'), so a count alone does not make every partition take part."""
     got = 0
+    seen = set()
     deadline = time.monotonic() + timeout
-    while got < count:
-        assert time.monotonic() < deadline, "consumed %d of %d records in %d s" % (got, count, timeout)
-        for m in consumer.consume(num_messages=min(500, count - got), timeout=0.5):
+    while got < count or len(seen) < partitions:
+        assert time.monotonic() < deadline, "consumed %d of %d records, from partitions %s, in %d s" % (
+            got, count, sorted(seen), timeout)
+        for m in consumer.consume(num_messages=max(1, min(500, count - got)), timeout=0.5):
             assert m.error() is None, "consumer error: %s" % m.error()
             got += 1
+            seen.add(m.partition())
     consumer.commit(asynchronous=False)
     return got
 
@@ -148,11 +153,11 @@ def test_exact_lag_at_quiescence_from_proxy_and_capture(tansu, proxy, tmp_path, 
         wl.kp_create_topic(p.bootstrap, topic, partitions=PARTITIONS)
         ends = merge_ends(produce_kafka_python(p.bootstrap, topic, 2500, seed=1),
                           produce_confluent(p.bootstrap, topic, 2500, seed=2))
-        # Small fetches, so that the 3,000 records consumed come from every partition.
+        # Small fetches, and records of every partition among the 3,000 or so consumed, so that each has a commit.
         consumer = wl.ck_consumer(p.bootstrap, group, **{"client.id": "it-lag-consumer",
                                                          "max.partition.fetch.bytes": 32768})
         consumer.subscribe([topic])
-        consumed = consume(consumer, 3000)
+        consumed = consume(consumer, 3000, partitions=PARTITIONS)
         # The consumer stays in the group, not polling, while 1,000 more records arrive.
         ends = merge_ends(ends, produce_kafka_python(p.bootstrap, topic, 1000, seed=3))
         assert sum(ends.values()) == 6000, "acknowledged log ends %s" % ends
