@@ -95,8 +95,8 @@ def committed_at_broker(broker_bootstrap, group, topic):
 
 def consume(consumer, count, timeout=60, partitions=0):
     """Consumes at least `count` records, and records of at least `partitions` partitions, and commits what was
-    consumed (synchronously). librdkafka may start fetching a partition late (its offset lookup answered later
-    than the others'), so a count alone does not make every partition take part."""
+    consumed (synchronously). librdkafka may take a count's worth from some partitions before it has fetched from
+    another (one CI run took 3,000 from two of three), so a count alone does not make every partition take part."""
     got = 0
     seen = set()
     deadline = time.monotonic() + timeout
