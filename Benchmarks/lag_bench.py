@@ -10,7 +10,8 @@ Each round starts, for each variant in rotated order, a fresh in-memory Tansu an
   - the proxy's CPU (utime+stime from /proc) is read before and after; requests/s is the produce requests counted
     by the proxy itself (kafkascope_requests_total{api="Produce"}) over the wall time from the first send to the
     last acknowledgement.
-Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per request.
+Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per request, then the ratio within each
+round and its median: the variants of one round run back to back, so that ratio is spared the machine's drifts.
 
 With --baseline PATH the two variants are instead that binary and --kafkascope, both tracking lag: a before/after
 comparison of two builds on the same load, in the same run.
@@ -18,6 +19,7 @@ comparison of two builds on the same load, in the same run.
   python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH] [--baseline PATH]
 """
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -28,12 +30,18 @@ from bench_support import (HOST, KAFKASCOPE, BenchError, Components, Processes, 
 
 log = logger("lag_bench")
 
+# Prints "committed" once its first commit succeeded (proxy_instructions.py waits for that).
 COMMITTER = r"""
 import sys, time
 from confluent_kafka import Consumer
+said = []
+def committed(error, partitions):
+    if error is None and not said:
+        said.append(True)
+        print("committed", flush=True)
 c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "client.id": "bench-committer",
               "auto.offset.reset": "earliest", "enable.auto.commit": True, "auto.commit.interval.ms": 100,
-              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+              "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, "on_commit": committed})
 c.subscribe([sys.argv[3]])
 while True:
     c.consume(num_messages=1000, timeout=0.1)
@@ -143,6 +151,11 @@ def main():
     print("\n%s / %s: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests)" % (
         current_name, base_name, median[current_name]["rps"] / median[base_name]["rps"],
         median[current_name]["cpu_us"] / median[base_name]["cpu_us"], args.rounds, args.requests))
+    # The two variants of a round ran minutes apart at most; their ratio cancels the machine's slower drifts.
+    paired = [(c["rps"] / b["rps"], c["cpu_us"] / b["cpu_us"]) for b, c in zip(results[base_name], results[current_name])]
+    print("per-round ratios, requests/s: %s; CPU per request: %s; medians %.3f and %.3f" % (
+        ", ".join("%.3f" % r for r, _ in paired), ", ".join("%.3f" % c for _, c in paired),
+        statistics.median(r for r, _ in paired), statistics.median(c for _, c in paired)))
 
 
 if __name__ == "__main__":

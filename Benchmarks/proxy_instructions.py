@@ -10,6 +10,10 @@ connection set-up cancelled out. The kernel's share (the socket calls, about hal
 load) is not counted: callgrind sees user space only.
 
     python3 Benchmarks/proxy_instructions.py --kafkascope .build/release/kafkascope --baseline OLD --haproxy
+
+What consumer-lag tracking costs a request, on lag_bench.py's load (a consumer group committing every 100 ms):
+
+    python3 Benchmarks/proxy_instructions.py --kafkascope .build/release/kafkascope --no-lag --group
 """
 import argparse
 import re
@@ -17,9 +21,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import bench_support as bs
+from lag_bench import COMMITTER
 from proxy_load import create_topics, run_small_requests
 from proxy_paths import TANSU_NODE_ID
 from proxy_tls import haproxy_config
@@ -34,6 +40,11 @@ def options(argv):
     p.add_argument("--haproxy", action="store_true", help="count HAProxy (mode tcp, as in proxy_bench) too")
     p.add_argument("--exchange-log", action="store_true",
                    help="count --kafkascope with --exchange-log (to a file) too, as kafkascope-exchange-log")
+    p.add_argument("--no-lag", action="store_true",
+                   help="count --kafkascope with --lag false too, as kafkascope-no-lag: what lag tracking costs")
+    p.add_argument("--group", action="store_true",
+                   help="run lag_bench's consumer group beside the load: a member reading the topic and committing "
+                        "every 100 ms, so that the Fetch and OffsetCommit traffic that lag reads is counted too")
     p.add_argument("--requests", default="2000,12000", help="the short and the long load (default 2000,12000)")
     p.add_argument("--timeout", type=float, default=600, help="seconds for one load under valgrind")
     p.add_argument("--keep-logs", action="store_true")
@@ -72,14 +83,36 @@ def count(o, procs, comp, name, binary, requests):
                            "--log-level", "warning"]
         if name == "kafkascope-exchange-log":
             argv += ["--exchange-log", str(procs.logdir / ("exchanges-%d.jsonl" % requests))]
+        if name == "kafkascope-no-lag":
+            argv += ["--lag", "false"]
     forwarder = procs.spawn("%s-%d" % (name, requests), argv)
     procs.wait_port(forwarder, front, 120)
     bootstrap = "%s:%d" % (bs.HOST, front)
     create_topics(bootstrap, ["small", "warm"], 1, timeout=120)
+    member = start_group(procs, "%s-group-%d" % (name, requests), bootstrap, o.timeout) if o.group else None
     _, _, acked = run_small_requests(bootstrap, "small", "warm", requests, o.timeout)
+    if member:
+        procs.stop(member)
     procs.stop(forwarder, signal.SIGTERM, timeout=120)
     log("%s: %d requests, %s instructions" % (name, acked, format(total_instructions(out), ",")))
     return total_instructions(out)
+
+
+def start_group(procs, name, bootstrap, timeout):
+    """Starts lag_bench's committing group member on the topic and waits for its first commit, producing a few
+    records meanwhile (a member that has read nothing commits nothing). Returns the member's process."""
+    from confluent_kafka import Producer
+    member = procs.spawn(name, [sys.executable, "-c", COMMITTER, bootstrap, "bench-lag", "small"])
+    producer = Producer({"bootstrap.servers": bootstrap, "client.id": "bench-group-feed"})
+    deadline = time.monotonic() + timeout
+    while "committed" not in member.bench_log.read_text(errors="replace"):
+        if member.poll() is not None or time.monotonic() > deadline:
+            raise bs.BenchError("%s: no commit within %.0f s (exit code %s); log tail:\n%s"
+                                % (name, timeout, member.poll(), bs.tail(member.bench_log)))
+        producer.produce("small", value=b"x" * 100)
+        producer.flush(30)
+        time.sleep(0.5)
+    return member
 
 
 def main():
@@ -91,6 +124,8 @@ def main():
         targets.append(("kafkascope-baseline", comp.kafkascope(o.baseline)))
     if o.exchange_log:
         targets.append(("kafkascope-exchange-log", targets[0][1]))
+    if o.no_lag:
+        targets.append(("kafkascope-no-lag", targets[0][1]))
     tools = {"tansu": comp.tansu(), "valgrind": comp.tool("valgrind", "valgrind"),
              "haproxy": comp.tool("haproxy", "haproxy") if o.haproxy else None}
     comp.python_package("confluent_kafka", "confluent-kafka")
@@ -116,7 +151,7 @@ def main():
     for name, short, long_, per in rows:
         print("| %s | %s | %s | %s |" % (name, format(short, ","), format(long_, ","), format(round(per), ",")))
     base = dict((r[0], r[3]) for r in rows)
-    for other in ("kafkascope-baseline", "kafkascope-exchange-log", "haproxy"):
+    for other in ("kafkascope-baseline", "kafkascope-exchange-log", "kafkascope-no-lag", "haproxy"):
         if other in base:
             print("\nkafkascope ÷ %s: %.3f×" % (other, base["kafkascope"] / base[other]))
 

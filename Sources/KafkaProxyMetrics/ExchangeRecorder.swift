@@ -53,9 +53,10 @@ public final class ExchangeRecorder {
     private var removedCounters: (clientID: String, counters: [Int32: Counter])?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
-    /// The facts of requests whose answers consumer lag reads, oldest first; answers come in request order.
-    /// (Both queues start at a capacity of one: every connection has them, most never hold more than a few.)
-    private var lagRequests = CircularBuffer<(api: APIKey, facts: MessageFacts?)>(initialCapacity: 1)
+    /// What consumer lag reads of the requests awaiting their answers.
+    private var lagRequests = LagRequestQueue()
+    /// What the Produce answers read since `answersHandled` said of the logs, for consumer lag.
+    private var producedLogs = ProducedLogs()
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
     /// The client's ip:port, for the readiness view.
@@ -163,7 +164,8 @@ public final class ExchangeRecorder {
         let clientID = self.requestCounted(header, head: head, frameBytes: frameBytes, expectsResponse: expectsResponse, at: time)
         let facts = FrameFacts(Result { () throws(KafkaDecodingError) in try inspect(self.exchangeLog != nil) }, apiKey: header.apiKey)
         self.logRequest(header, at: time, bytes: frameBytes, clientID: clientID, facts: facts, expectsResponse: expectsResponse)
-        return self.requestDecoded(facts, keptForLag: expectsResponse && self.tracksLag(header.apiKey) ? header.apiKey : nil)
+        let keptForLag = expectsResponse && self.tracksLag(header.apiKey) && LagRequest.isKept(header.apiKey)
+        return self.requestDecoded(facts, keptForLag: keptForLag ? header.apiKey : nil)
     }
 
     /// What every response read goes through, as `request` for requests.
@@ -204,21 +206,20 @@ public final class ExchangeRecorder {
     }
 
     private func requestDecoded(_ read: FrameFacts, keptForLag: APIKey?) -> KafkaDecodingError? {
-        var facts: MessageFacts?
-        defer {
-            // Kept even when unreadable, so that the answer pairs with its own request.
-            if let api = keptForLag { self.keepForLag(api, facts) }
-        }
         switch read {
         case .malformed(let error):
             self.metrics.frameUndecoded(direction: "request", reason: .malformed)
+            // Kept even when unreadable, so that the answer pairs with its own request.
+            if let api = keptForLag { self.lagRequests.keep(.nothing, of: api) }
             return error
         case .beyondSchemas(let reason):
             self.metrics.frameUndecoded(direction: "request", reason: reason)
+            if let api = keptForLag { self.lagRequests.keep(.nothing, of: api) }
         case .facts(let api, let read):
-            facts = read
             self.countInvalid(read.invalidValues, direction: "request", api: api)
             self.countRecords(read.records, direction: .produced)
+            // Made from the facts bound here: taking them out of `read` again would copy them.
+            if let api = keptForLag { self.lagRequests.keep(LagRequest(api, facts: read), of: api) }
         }
         return nil
     }
@@ -234,7 +235,7 @@ public final class ExchangeRecorder {
     }
 
     private func responseDecoded(_ read: FrameFacts, apiKey: APIKey, at microseconds: Int64?) -> KafkaDecodingError? {
-        let lagRequest = self.tracksLag(apiKey) ? self.takeLagRequest(apiKey) : nil
+        let lagRequest = !self.tracksLag(apiKey) ? nil : LagRequest.isKept(apiKey) ? self.lagRequests.take(apiKey) : .nothing
         switch read {
         case .malformed(let error):
             self.metrics.frameUndecoded(direction: "response", reason: .malformed)
@@ -251,8 +252,11 @@ public final class ExchangeRecorder {
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, direction: .fetched)
             if let lag = self.metrics.consumerLag, let lagRequest {
-                lag.observe(apiKey, request: lagRequest, response: facts, at: microseconds ?? WallClock.microseconds()) {
-                    self.topicLabel($0)
+                let time = microseconds ?? WallClock.microseconds()
+                if apiKey == .produce {
+                    self.producedLogs.note(lagRequest.records, response: facts, at: time)
+                } else {
+                    lag.observe(apiKey, request: lagRequest, response: facts, at: time) { self.topicLabel($0) }
                 }
             }
         }
@@ -265,18 +269,11 @@ public final class ExchangeRecorder {
         self.metrics.consumerLag != nil && ConsumerLag.isRelevant(api)
     }
 
-    private func keepForLag(_ api: APIKey, _ facts: MessageFacts?) {
-        // A broker that never answers must not make this grow without end.
-        if self.lagRequests.count >= 4096 { self.lagRequests.removeFirst(self.lagRequests.count / 2) }
-        self.lagRequests.append((api, facts))
-    }
-
-    /// The oldest kept request of `api`: the one this answer belongs to. `.some(nil)` for one that did not decode.
-    private func takeLagRequest(_ api: APIKey) -> MessageFacts?? {
-        // Answers come in request order, so the oldest kept request is nearly always the one.
-        if self.lagRequests.first?.api == api { return self.lagRequests.removeFirst().facts }
-        guard let index = self.lagRequests.firstIndex(where: { $0.api == api }) else { return nil }
-        return self.lagRequests.remove(at: index).facts
+    /// The answers read so far have been handled: what their Produce answers said of the logs goes into consumer
+    /// lag now, in one step (see `ProducedLogs`). The proxy calls this once per batch of answers, the capture after
+    /// each answer, and `closed` at the end.
+    public func answersHandled() {
+        self.metrics.consumerLag?.apply(&self.producedLogs) { self.topicLabel($0) }
     }
 
     /// The response reached the client `duration` after its request had been read.
@@ -313,6 +310,7 @@ public final class ExchangeRecorder {
 
     /// The connection closed: its unanswered requests never will be.
     public func closed() {
+        self.answersHandled()
         while let request = self.loggedRequests.popFirst() { self.log(request, unanswered: .connectionClosed) }
         if self.outstanding > 0 { self.inflight.decrement(by: Double(self.outstanding)) }
         self.outstanding = 0

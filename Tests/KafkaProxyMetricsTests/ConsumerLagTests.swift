@@ -26,14 +26,14 @@ import Testing
         let response = self.facts { facts in
             for partition in failing { facts.errors.append(ErrorOccurrence(code: 22, topic: self.topic, partition: partition)) }
         }
-        lag.observe(.offsetCommit, request: request, response: response, at: time, name: { $0?.name ?? "" })
+        lag.observe(.offsetCommit, request: LagRequest(.offsetCommit, facts: request), response: response, at: time, name: { $0?.name ?? "" })
     }
 
     private func highWatermark(_ lag: ConsumerLag, _ offsets: [Int32: Int64], at time: Int64) {
         let response = self.facts { facts in
             for (partition, offset) in offsets { facts.noteOffset(.highWatermark, offset, group: nil, topic: self.topic, partition: partition) }
         }
-        lag.observe(.fetch, request: MessageFacts(), response: response, at: time, name: { $0?.name ?? "" })
+        lag.observe(.fetch, request: LagRequest(.fetch, facts: MessageFacts()), response: response, at: time, name: { $0?.name ?? "" })
     }
 
     private func produce(_ lag: ConsumerLag, partition: Int32, records: Int64, base: Int64, createTime: Int64, at time: Int64) {
@@ -47,7 +47,7 @@ import Testing
             facts.noteOffset(.baseOffset, base, group: nil, topic: self.topic, partition: partition)
             facts.noteOffset(.logAppendTime, -1, group: nil, topic: self.topic, partition: partition)
         }
-        lag.observe(.produce, request: request, response: response, at: time, name: { $0?.name ?? "" })
+        lag.observe(.produce, request: LagRequest(.produce, facts: request), response: response, at: time, name: { $0?.name ?? "" })
     }
 
     @Test func lagIsLogEndMinusCommittedAndFailedCommitsDoNotCount() throws {
@@ -71,15 +71,15 @@ import Testing
         // Tansu's ListOffsets latest answers too low: it must not pull the log end back.
         let request = self.facts { $0.noteOffset(.listedTimestamp, -1, group: nil, topic: self.topic, partition: 0) }
         let response = self.facts { $0.noteOffset(.listedOffset, 961, group: nil, topic: self.topic, partition: 0) }
-        lag.observe(.listOffsets, request: request, response: response, at: 2 * Self.second, name: { $0?.name ?? "" })
+        lag.observe(.listOffsets, request: LagRequest(.listOffsets, facts: request), response: response, at: 2 * Self.second, name: { $0?.name ?? "" })
         #expect(lag.snapshot().logEnds.map(\.offset) == [1100])
         let higher = self.facts { $0.noteOffset(.listedOffset, 1200, group: nil, topic: self.topic, partition: 0) }
-        lag.observe(.listOffsets, request: request, response: higher, at: 3 * Self.second, name: { $0?.name ?? "" })
+        lag.observe(.listOffsets, request: LagRequest(.listOffsets, facts: request), response: higher, at: 3 * Self.second, name: { $0?.name ?? "" })
         #expect(lag.snapshot().logEnds.map(\.offset) == [1200])
         // An answer for a time rather than the latest offset says nothing of the log end.
         let byTime = self.facts { $0.noteOffset(.listedTimestamp, 4_000, group: nil, topic: self.topic, partition: 0) }
         let old = self.facts { $0.noteOffset(.listedOffset, 5_000, group: nil, topic: self.topic, partition: 0) }
-        lag.observe(.listOffsets, request: byTime, response: old, at: 4 * Self.second, name: { $0?.name ?? "" })
+        lag.observe(.listOffsets, request: LagRequest(.listOffsets, facts: byTime), response: old, at: 4 * Self.second, name: { $0?.name ?? "" })
         #expect(lag.snapshot().logEnds.map(\.offset) == [1200])
     }
 
@@ -124,9 +124,9 @@ import Testing
         for offset in stride(from: 200, through: 10_000, by: 100) {
             dropped += timeline.add(offset: Int64(offset), timestamp: Int64(offset) * 10 + 1_000, capacity: 8)
         }
-        #expect(timeline.offsets.count <= 8)
-        #expect(dropped == 101 - timeline.offsets.count)
-        #expect(timeline.offsets.first == 0 && timeline.offsets.last == 10_000, "thinning keeps the range")
+        #expect(timeline.samples.count <= 8)
+        #expect(dropped == 101 - timeline.samples.count)
+        #expect(timeline.samples.first?.offset == 0 && timeline.samples.last?.offset == 10_000, "thinning keeps the range")
         #expect(timeline.timestamp(at: 5_050) == 51_500)
     }
 
@@ -137,12 +137,63 @@ import Testing
             dropped += timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset), capacity: 64)
         }
         #expect(dropped == 0, "5 s at a sample per 100 ms fit in 64")
-        #expect((50...52).contains(timeline.offsets.count))
-        #expect(timeline.offsets.last == 4_999 && timeline.timestamps.last == 1_004_999, "the newest batch is exact")
+        #expect((50...52).contains(timeline.samples.count))
+        #expect(timeline.samples.last == .init(offset: 4_999, timestamp: 1_004_999), "the newest batch is exact")
         for offset in stride(from: 0, to: 5_000, by: 37) {
             let error = abs(timeline.timestamp(at: Int64(offset))! - (1_000_000 + Int64(offset)))
             #expect(error <= OffsetTimeline.spacing)
         }
+    }
+
+    @Test func fetchingWhatWasJustProducedAddsNoSamples() {
+        var timeline = OffsetTimeline()
+        for offset in stride(from: 0, through: 5_000, by: 1_000) {  // produced: a batch of 1,000 every 50 ms
+            _ = timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20, capacity: 64)
+        }
+        let produced = timeline.samples
+        for offset in stride(from: 1, to: 5_000, by: 7) {  // then fetched in small pieces
+            #expect(timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20, capacity: 64) == 0)
+        }
+        #expect(timeline.samples == produced, "between samples under 100 ms apart, interpolation is that close already")
+        var sparse = OffsetTimeline()
+        _ = sparse.add(offset: 0, timestamp: 1_000, capacity: 64)
+        _ = sparse.add(offset: 1_000, timestamp: 9_000, capacity: 64)
+        _ = sparse.add(offset: 100, timestamp: 1_500, capacity: 64)
+        #expect(sparse.samples.map(\.offset) == [0, 100, 1_000], "between samples 8 s apart, a fetched batch is a sample")
+        #expect(sparse.timestamp(at: 50) == 1_250)
+    }
+
+    @Test func onlyWhatLagReadsOfARequestIsKept() {
+        var produce = MessageFacts()
+        var tally = RecordTally(records: 3, bytes: 300)
+        tally.span = RecordSpan(firstOffset: 0, lastOffset: 2, firstTimestamp: 5, lastTimestamp: 7)
+        produce.noteRecords(tally, topic: self.topic, partition: 1)
+        produce.noteGroup("ignored")
+        let kept = LagRequest(.produce, facts: produce)
+        #expect(kept.records == produce.records)
+        #expect(kept.facts == nil, "a Produce request keeps its record entries alone")
+        #expect(!LagRequest.isKept(.fetch) && LagRequest(.fetch, facts: produce).records.isEmpty)
+        var commit = MessageFacts()
+        commit.noteGroup("g")
+        #expect(LagRequest.isKept(.offsetCommit))
+        #expect(LagRequest(.offsetCommit, facts: commit).facts?.groups == ["g"])
+        #expect(LagRequest.nothing.facts == nil && LagRequest.nothing.records.isEmpty)
+    }
+
+    @Test func answersPairWithTheOldestRequestOfTheirAPI() {
+        var queue = LagRequestQueue()
+        var commit = MessageFacts()
+        commit.noteGroup("first")
+        queue.keep(LagRequest(.offsetCommit, facts: commit), of: .offsetCommit)
+        commit = MessageFacts()
+        commit.noteGroup("second")
+        queue.keep(LagRequest(.offsetCommit, facts: commit), of: .offsetCommit)
+        queue.keep(.nothing, of: .produce)
+        #expect(queue.take(.produce) != nil, "found behind the older commits")
+        #expect(queue.take(.offsetCommit)?.facts?.groups == ["first"])
+        #expect(queue.take(.offsetCommit)?.facts?.groups == ["second"])
+        #expect(queue.take(.offsetCommit) == nil, "an answer nothing was kept for")
+        #expect(queue.take(.produce) == nil)
     }
 
     @Test func groupsAreBoundedEvictedOldestFirstAndForgottenWhenIdle() throws {
@@ -166,7 +217,7 @@ import Testing
                 facts.noteMember(member, group: "kip848")
                 facts.noteMemberEpoch(epoch)
             }
-            lag.observe(.consumerGroupHeartbeat, request: request, response: MessageFacts(), at: time, name: { $0?.name ?? "" })
+            lag.observe(.consumerGroupHeartbeat, request: LagRequest(.consumerGroupHeartbeat, facts: request), response: MessageFacts(), at: time, name: { $0?.name ?? "" })
         }
         heartbeat("a", epoch: 0, at: Self.second)
         heartbeat("b", epoch: 0, at: 2 * Self.second)
@@ -199,12 +250,13 @@ import Testing
                 pending[frame.connection, default: [:]][header.correlationID] = try KafkaCodec.inspectRequest(frame.payload).facts
             case .response(let key, let version):
                 recorder.responseRead(frame.payload, apiKey: key, apiVersion: version, frameBytes: frame.bytes.readableBytes, brokerDuration: nil, at: time)
+                recorder.answersHandled()
                 let correlationID = try #require(frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self))
                 let request = pending[frame.connection]?.removeValue(forKey: correlationID) ?? nil
                 let response = try #require(try KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version))
                 names.merge(response.topicNames) { _, new in new }
                 if ConsumerLag.isRelevant(key) {
-                    direct.observe(key, request: request, response: response, at: time) { topic in
+                    direct.observe(key, request: request.map { LagRequest(key, facts: $0) } ?? .nothing, response: response, at: time) { topic in
                         topic?.name ?? topic?.id.flatMap { names[$0] } ?? topic?.id?.base64 ?? ""
                     }
                 }

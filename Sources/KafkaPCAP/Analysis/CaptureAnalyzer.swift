@@ -432,6 +432,8 @@ public final class CaptureAnalyzer {
                 brokerDuration: latency, at: timestamp)
         }
         connection.recorder?.responseDelivered(apiKey: request.header.apiKey, after: latency)
+        // Each answer on its own, so that lag here is what the summary and lag formats compute exchange by exchange.
+        connection.recorder?.answersHandled()
         connection.release(request.slot)
         self.feed.response(to: request.header, slot: request.slot, timestamp: timestamp, frame: frame, on: connection.exchanges!)
     }

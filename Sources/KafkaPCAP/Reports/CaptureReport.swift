@@ -63,8 +63,9 @@ public final class CaptureReport {
             guard window.contains(exchange.request.timestamp) else { return }
             // Unwrapped in the call rather than bound to a name, which would copy the facts for every exchange.
             if tracksLag, exchange.responseFacts != nil, ConsumerLag.isRelevant(exchange.request.header.apiKey) {
+                let api = exchange.request.header.apiKey
                 lag.observe(
-                    exchange.request.header.apiKey, request: exchange.request.facts, response: exchange.responseFacts!,
+                    api, request: exchange.request.facts.map { LagRequest(api, facts: $0) } ?? .nothing, response: exchange.responseFacts!,
                     at: exchange.responseTimestamp) { names.label(of: $0) }
             }
             switch format {

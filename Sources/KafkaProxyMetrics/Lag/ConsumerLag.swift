@@ -22,10 +22,17 @@ public final class ConsumerLag: Sendable {
     /// One request/response pair of `api`, whose response was read at `microseconds` since the epoch. `name`
     /// gives a topic's name, or a stand-in for a topic known only by id.
     public func observe(
-        _ api: APIKey, request: MessageFacts?, response: MessageFacts, at microseconds: Int64,
+        _ api: APIKey, request: LagRequest, response: MessageFacts, at microseconds: Int64,
         name: (TopicReference?) -> String
     ) {
         self.state.withLockedValue { $0.observe(api, request: request, response: response, at: microseconds, name: name) }
+    }
+
+    /// Applies what Produce answers said of the logs (see `ProducedLogs`), and empties `logs`.
+    func apply(_ logs: inout ProducedLogs, name: (TopicReference?) -> String) {
+        guard !logs.isEmpty else { return }
+        self.state.withLockedValue { $0.apply(logs, name: name) }
+        logs.removeAll()
     }
 
     /// The lag of every group as of `now` (microseconds since the epoch), or as of the newest observation.

@@ -12,14 +12,39 @@ extension LagState {
         }
     }
 
-    /// Reads one request/response pair. `request` is nil when the request could not be read; `name` gives a
-    /// topic's name (or its id in base64) as the per-topic metrics label it.
+    /// Reads one request/response pair; `name` gives a topic's name (or its id in base64) as the per-topic
+    /// metrics label it.
     mutating func observe(
-        _ api: APIKey, request: MessageFacts?, response: MessageFacts, at time: Int64, name: (TopicReference?) -> String
+        _ api: APIKey, request: LagRequest, response: MessageFacts, at time: Int64, name: (TopicReference?) -> String
     ) {
         func key(_ topic: TopicReference?, _ partition: Int32?) -> TopicPartition? {
             partition.map { TopicPartition(topic: name(topic), partition: $0) }
         }
+        switch api {
+        case .produce:
+            var logs = ProducedLogs()
+            logs.note(request.records, response: response, at: time)
+            self.apply(logs, name: name)
+        case .fetch: self.fetched(response, at: time, key: key)
+        default: self.offsetsAndGroups(api, request: request.facts, response: response, at: time, key: key)
+        }
+    }
+
+    /// What Produce answers said of the logs, folded.
+    mutating func apply(_ logs: ProducedLogs, name: (TopicReference?) -> String) {
+        for entry in logs.entries {
+            let samples = ((entry.first.offset, entry.first.timestamp), (entry.last.offset, entry.last.timestamp))
+            self.logged(
+                TopicPartition(topic: name(entry.topic), partition: entry.partition), end: entry.end, samples: samples,
+                at: entry.time)
+        }
+    }
+
+    /// The rarer exchanges: offsets listed, committed and fetched, and group membership.
+    private mutating func offsetsAndGroups(
+        _ api: APIKey, request: MessageFacts?, response: MessageFacts, at time: Int64,
+        key: (TopicReference?, Int32?) -> TopicPartition?
+    ) {
         /// Partitions whose entry in the response carries an error, and whether the whole response failed.
         func failures() -> (partitions: Set<TopicPartition>, whole: Bool) {
             var partitions: Set<TopicPartition> = []
@@ -31,18 +56,6 @@ extension LagState {
         }
         let group = request?.groups.first
         switch api {
-        case .produce:
-            self.produced(request: request, response: response, at: time, key: key)
-        case .fetch:
-            // Each partition entry gives its high watermark, then its records: one visit of the partition for both.
-            let records = response.records
-            for offset in response.offsets where offset.kind == .highWatermark {
-                guard let partition = key(offset.topic, offset.partition) else { continue }
-                let span = records.first { $0.partition == offset.partition && $0.topic == offset.topic }?.tally.span
-                self.logged(
-                    partition, end: offset.value,
-                    samples: span.map { (($0.firstOffset, $0.firstTimestamp), ($0.lastOffset, $0.lastTimestamp)) }, at: time)
-            }
         case .listOffsets:
             // Only answers to "latest" (-1) are log ends; a ListOffsets answer never lowers one seen elsewhere.
             let latest = Set((request?.offsets ?? []).filter { $0.kind == .listedTimestamp && $0.value == -1 }.compactMap {
@@ -91,30 +104,23 @@ extension LagState {
         }
     }
 
-    /// A Produce exchange: the log now ends after the request's batches, placed at the response's base offset.
-    private mutating func produced(
-        request: MessageFacts?, response: MessageFacts, at time: Int64, key: (TopicReference?, Int32?) -> TopicPartition?
+    /// A Fetch answer: each partition entry gives its high watermark, then its records, whose span says when
+    /// their offsets were appended; one visit of the partition's log for both.
+    private mutating func fetched(
+        _ response: MessageFacts, at time: Int64, key: (TopicReference?, Int32?) -> TopicPartition?
     ) {
-        let offsets = response.offsets
-        guard let records = request?.records, !offsets.isEmpty else { return }
-        for traffic in records {
-            // Request and response name the topic alike (same version), so they pair without resolving names.
-            // Topic and partition taken out first: a closure using `traffic` would copy all of it.
-            let (topic, partitionIndex) = (traffic.topic, traffic.partition)
-            guard let span = traffic.tally.span,
-                let position = offsets.firstIndex(where: {
-                    $0.kind == .baseOffset && $0.partition == partitionIndex && $0.topic == topic
-                }),
-                offsets[position].value >= 0, let partition = key(topic, partitionIndex)
-            else { continue }
-            let base = offsets[position].value
-            // From v2 the broker's append time follows: -1 unless the topic uses LogAppendTime, whose stamp then
-            // holds for every record; otherwise the producer's clock does.
-            let next = offsets.index(after: position)
-            let appendTime = next < offsets.endIndex && offsets[next].kind == .logAppendTime ? offsets[next].value : -1
-            let (first, final) = appendTime >= 0 ? (appendTime, appendTime) : (span.firstTimestamp, span.lastTimestamp)
-            let last = base + span.offsetCount - 1
-            self.logged(partition, end: last + 1, samples: ((base, first), (last, final)), at: time)
+        response.offsets.withEntries { offsets in
+            response.records.withEntries { records in
+                for offset in offsets where offset.pointee.kind == .highWatermark {
+                    guard let partition = key(offset.pointee.topic, offset.pointee.partition) else { continue }
+                    let span = records.first {
+                        $0.pointee.partition == offset.pointee.partition && $0.pointee.topic == offset.pointee.topic
+                    }?.pointee.tally.span
+                    self.logged(
+                        partition, end: offset.pointee.value,
+                        samples: span.map { (($0.firstOffset, $0.firstTimestamp), ($0.lastOffset, $0.lastTimestamp)) }, at: time)
+                }
+            }
         }
     }
 }

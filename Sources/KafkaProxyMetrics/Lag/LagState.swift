@@ -90,7 +90,7 @@ struct LagState: Sendable {
             }
             if let (first, last) = samples {
                 dropped += log.timeline.add(offset: first.0, timestamp: first.1, capacity: capacity)
-                dropped += log.timeline.add(offset: last.0, timestamp: last.1, capacity: capacity)
+                if last != first { dropped += log.timeline.add(offset: last.0, timestamp: last.1, capacity: capacity) }
             }
         }
         if dropped > 0 { self.evictions[.samples, default: 0] += dropped }

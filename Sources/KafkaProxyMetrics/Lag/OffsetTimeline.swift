@@ -7,8 +7,13 @@
 /// 30 batches. When the table is full every other sample is dropped: the range stays covered, at half the
 /// resolution.
 struct OffsetTimeline: Sendable {
-    private(set) var offsets: [Int64] = []
-    private(set) var timestamps: [Int64] = []
+    struct Sample: Equatable, Sendable {
+        var offset: Int64
+        var timestamp: Int64
+    }
+
+    /// In offset order. One array of pairs rather than two arrays: an added sample costs one uniqueness check.
+    private(set) var samples: [Sample] = []
 
     /// Milliseconds between samples, at least, except for the newest; interpolated times are this close.
     static let spacing: Int64 = 100
@@ -17,49 +22,52 @@ struct OffsetTimeline: Sendable {
     mutating func add(offset: Int64, timestamp: Int64, capacity: Int) -> Int {
         guard timestamp >= 0, offset >= 0 else { return 0 }
         let position = self.insertionPoint(offset)
-        let newest = self.offsets.count - 1
-        if position == self.offsets.count, newest >= 1, timestamp >= self.timestamps[newest],
-            timestamp - self.timestamps[newest - 1] < Self.spacing
+        let newest = self.samples.count - 1
+        if position == self.samples.count, newest >= 1, timestamp >= self.samples[newest].timestamp,
+            timestamp - self.samples[newest - 1].timestamp < Self.spacing
         {
-            self.offsets[newest] = offset
-            self.timestamps[newest] = timestamp
+            self.samples[newest] = Sample(offset: offset, timestamp: timestamp)
             return 0
         }
-        if position < self.offsets.count, self.offsets[position] == offset {
-            self.timestamps[position] = timestamp  // the same offset seen again: fetched after it was produced
+        if position < self.samples.count, self.samples[position].offset == offset {
+            self.samples[position].timestamp = timestamp  // the same offset seen again: fetched after it was produced
             return 0
         }
-        self.offsets.insert(offset, at: position)
-        self.timestamps.insert(timestamp, at: position)
-        guard self.offsets.count > max(capacity, 2) else { return 0 }
-        let before = self.offsets.count
+        // Between two samples less than `spacing` apart, interpolation is already that close: a consumer fetching
+        // what was produced a moment ago would otherwise insert, and thin the table, all along.
+        if position > 0, position < self.samples.count,
+            self.samples[position].timestamp - self.samples[position - 1].timestamp < Self.spacing
+        {
+            return 0
+        }
+        self.samples.insert(Sample(offset: offset, timestamp: timestamp), at: position)
+        guard self.samples.count > max(capacity, 2) else { return 0 }
+        let before = self.samples.count
         let last = before - 1
-        let kept = self.offsets.indices.filter { $0 % 2 == 0 || $0 == last }
-        self.offsets = kept.map { self.offsets[$0] }
-        self.timestamps = kept.map { self.timestamps[$0] }
-        return before - self.offsets.count
+        self.samples = self.samples.indices.filter { $0 % 2 == 0 || $0 == last }.map { self.samples[$0] }
+        return before - self.samples.count
     }
 
     /// When the record at `offset` was appended: exact for a sampled offset, interpolated between the samples
     /// around it, the nearest sample's time outside their range on the early side; nil past the newest sample,
     /// which no batch seen so far reached.
     func timestamp(at offset: Int64) -> Int64? {
-        guard let newest = self.offsets.last, offset <= newest else { return nil }
+        guard let newest = self.samples.last, offset <= newest.offset else { return nil }
         let position = self.insertionPoint(offset)
-        if self.offsets[position] == offset || position == 0 { return self.timestamps[position] }
-        let (lowOffset, highOffset) = (self.offsets[position - 1], self.offsets[position])
-        let (lowTime, highTime) = (self.timestamps[position - 1], self.timestamps[position])
-        let fraction = Double(offset - lowOffset) / Double(highOffset - lowOffset)
-        return lowTime + Int64((Double(highTime - lowTime) * fraction).rounded())
+        let high = self.samples[position]
+        if high.offset == offset || position == 0 { return high.timestamp }
+        let low = self.samples[position - 1]
+        let fraction = Double(offset - low.offset) / Double(high.offset - low.offset)
+        return low.timestamp + Int64((Double(high.timestamp - low.timestamp) * fraction).rounded())
     }
 
     /// The first position whose offset is at least `offset`.
     private func insertionPoint(_ offset: Int64) -> Int {
-        if let last = self.offsets.last, last < offset { return self.offsets.count }
-        var (low, high) = (0, self.offsets.count)
+        if let last = self.samples.last, last.offset < offset { return self.samples.count }
+        var (low, high) = (0, self.samples.count)
         while low < high {
             let middle = (low + high) / 2
-            if self.offsets[middle] < offset { low = middle + 1 } else { high = middle }
+            if self.samples[middle].offset < offset { low = middle + 1 } else { high = middle }
         }
         return low
     }
