@@ -22,9 +22,9 @@ extension LagState {
         }
         switch api {
         case .produce:
-            var logs = ProducedLogs()
-            logs.note(request.records, response: response, at: time)
-            self.apply(logs, name: name)
+            ProducedLogs.forEachLog(written: request.records, answered: response) { topic, partition, end, first, last in
+                self.logged(topic, partition, end: end, first: first, last: last, at: time, name: name)
+            }
         case .fetch: self.fetched(response, at: time, key: key)
         default: self.offsetsAndGroups(api, request: request.facts, response: response, at: time, key: key)
         }
@@ -33,11 +33,18 @@ extension LagState {
     /// What Produce answers said of the logs, folded.
     mutating func apply(_ logs: ProducedLogs, name: (TopicReference?) -> String) {
         for entry in logs.entries {
-            let samples = ((entry.first.offset, entry.first.timestamp), (entry.last.offset, entry.last.timestamp))
-            self.logged(
-                TopicPartition(topic: name(entry.topic), partition: entry.partition), end: entry.end, samples: samples,
-                at: entry.time)
+            self.logged(entry.topic, entry.partition, end: entry.end, first: entry.first, last: entry.last, at: entry.time, name: name)
         }
+    }
+
+    /// A Produce exchange's news of one partition log.
+    private mutating func logged(
+        _ topic: TopicReference?, _ partition: Int32, end: Int64, first: OffsetTimeline.Sample, last: OffsetTimeline.Sample,
+        at time: Int64, name: (TopicReference?) -> String
+    ) {
+        self.logged(
+            TopicPartition(topic: name(topic), partition: partition), end: end,
+            samples: ((first.offset, first.timestamp), (last.offset, last.timestamp)), at: time)
     }
 
     /// The rarer exchanges: offsets listed, committed and fetched, and group membership.

@@ -26,9 +26,20 @@ struct ProducedLogs {
         self.entries.removeAll(keepingCapacity: true)
     }
 
-    /// One Produce exchange, read at `time`: the log now ends after the request's batches, placed at the
-    /// response's base offset.
+    /// One Produce exchange, read at `time`.
     mutating func note(_ records: [RecordTraffic], response: MessageFacts, at time: Int64) {
+        Self.forEachLog(written: records, answered: response) { topic, partition, end, first, last in
+            self.fold(topic, partition, end: end, first: first, last: last, at: time)
+        }
+    }
+
+    /// Calls `body` with each partition log a Produce exchange wrote to: its topic and partition as the request
+    /// names them, where the log now ends (after the request's batches, placed at the response's base offset), and
+    /// its first and last new offsets with when they were appended.
+    static func forEachLog(
+        written records: [RecordTraffic], answered response: MessageFacts,
+        _ body: (TopicReference?, Int32, Int64, OffsetTimeline.Sample, OffsetTimeline.Sample) -> Void
+    ) {
         records.withEntries { traffic in
             response.offsets.withEntries { offsets in
                 for entry in traffic {
@@ -48,9 +59,9 @@ struct ProducedLogs {
                         next < offsets.endIndex && offsets[next].pointee.kind == .logAppendTime ? offsets[next].pointee.value : -1
                     let (first, final) = appendTime >= 0 ? (appendTime, appendTime) : (span.firstTimestamp, span.lastTimestamp)
                     let last = base + span.offsetCount - 1
-                    self.fold(
-                        entry.pointee.topic, partition, end: last + 1, first: .init(offset: base, timestamp: first),
-                        last: .init(offset: last, timestamp: final), at: time)
+                    body(
+                        entry.pointee.topic, partition, last + 1, .init(offset: base, timestamp: first),
+                        .init(offset: last, timestamp: final))
                 }
             }
         }
