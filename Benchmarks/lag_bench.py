@@ -10,13 +10,15 @@ Each round starts, for each variant in rotated order, a fresh in-memory Tansu an
   - the proxy's CPU (utime+stime from /proc) is read before and after; requests/s is the produce requests counted
     by the proxy itself (kafkascope_requests_total{api="Produce"}) over the wall time from the first send to the
     last acknowledgement.
+With --rate N the producer offers N requests a second instead of as many as it can (the variants then differ in
+CPU per request only, not in how the requests fall into reads).
 Prints per-variant medians and the ratio lag/no-lag, for requests/s and CPU per request, then the ratio within each
 round and its median: the variants of one round run back to back, so that ratio is spared the machine's drifts.
 
 With --baseline PATH the two variants are instead that binary and --kafkascope, both tracking lag: a before/after
 comparison of two builds on the same load, in the same run.
 
-  python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--kafkascope PATH] [--baseline PATH]
+  python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--rate N] [--kafkascope PATH] [--baseline PATH]
 """
 import argparse
 import statistics
@@ -78,8 +80,15 @@ def one_round(variant, binary, lag, args, processes, tansu, base):
                   "queue.buffering.max.messages": 500000, "delivery.report.only.error": True})
     value = b"x" * 100
 
-    def send(count):
+    def send(count, rate=0):
+        """Produces `count` records, as fast as librdkafka takes them or, with `rate`, that many a second (in
+        steps of 10 ms)."""
+        start = time.monotonic()
         for i in range(count):
+            if rate and i % max(1, rate // 100) == 0:
+                ahead = start + i / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
             while True:
                 try:
                     p.produce(topic, value=value)
@@ -102,7 +111,7 @@ def one_round(variant, binary, lag, args, processes, tansu, base):
     requests0, commits0 = metric(metrics_port, "kafkascope_requests_total", api="Produce"), \
         metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit")
     cpu0, t0 = cpu_seconds(proxy.pid), time.perf_counter()
-    send(args.requests)
+    send(args.requests, args.rate)
     elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proxy.pid) - cpu0
     requests = metric(metrics_port, "kafkascope_requests_total", api="Produce") - requests0
     commits = metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") - commits0
@@ -118,6 +127,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rate", type=int, default=0,
+                        help="produce requests per second to offer (default 0: as many as the client sends); at a "
+                             "rate both variants keep up with, both read answers in like batches, so CPU per request "
+                             "compares their work rather than how fast the round happened to run")
     parser.add_argument("--kafkascope", default=KAFKASCOPE)
     parser.add_argument("--baseline", help="compare this kafkascope binary with --kafkascope, both tracking lag")
     args = parser.parse_args()
@@ -148,9 +161,10 @@ def main():
     print("|---|---:|---:|---:|")
     for v in variants:
         print("| %s | %.0f | %.1f µs | %.0f |" % (v, median[v]["rps"], median[v]["cpu_us"], median[v]["commits"]))
-    print("\n%s / %s: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests)" % (
+    print("\n%s / %s: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests%s)" % (
         current_name, base_name, median[current_name]["rps"] / median[base_name]["rps"],
-        median[current_name]["cpu_us"] / median[base_name]["cpu_us"], args.rounds, args.requests))
+        median[current_name]["cpu_us"] / median[base_name]["cpu_us"], args.rounds, args.requests,
+        ", offered at %d/s" % args.rate if args.rate else ""))
     # The two variants of a round ran minutes apart at most; their ratio cancels the machine's slower drifts.
     paired = [(c["rps"] / b["rps"], c["cpu_us"] / b["cpu_us"]) for b, c in zip(results[base_name], results[current_name])]
     print("per-round ratios, requests/s: %s; CPU per request: %s; medians %.3f and %.3f" % (

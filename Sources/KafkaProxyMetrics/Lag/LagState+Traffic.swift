@@ -47,7 +47,7 @@ extension LagState {
             samples: ((first.offset, first.timestamp), (last.offset, last.timestamp)), at: time)
     }
 
-    /// The rarer exchanges: offsets listed, committed and fetched, and group membership.
+    /// The rarer exchanges: ListOffsets, offsets committed and fetched back, and group membership.
     private mutating func offsetsAndGroups(
         _ api: APIKey, request: MessageFacts?, response: MessageFacts, at time: Int64,
         key: (TopicReference?, Int32?) -> TopicPartition?
