@@ -3,8 +3,8 @@ import NIOCore
 
 /// One connection's requests whose answers consumer lag reads, oldest first, each with what lag reads of it.
 ///
-/// A struct the recorder mutates in one access per request: kept as two properties of the recorder, each request
-/// paid for three of the runtime's exclusivity checks.
+/// A struct, so that the recorder changes it in one access per call: as the recorder's own `CircularBuffer`, each
+/// request took three of the runtime's exclusivity checks.
 struct LagRequestQueue {
     /// Starts at a capacity of one: every connection has a queue, most never hold more than a few requests.
     private var requests = CircularBuffer<(api: APIKey, request: LagRequest)>(initialCapacity: 1)
