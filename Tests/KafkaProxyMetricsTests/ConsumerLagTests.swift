@@ -116,13 +116,13 @@ import Testing
 
     @Test func timelineInterpolatesAndStaysBounded() {
         var timeline = OffsetTimeline()
-        #expect(timeline.add(offset: 0, timestamp: 1_000, capacity: 8) == 0)
-        #expect(timeline.add(offset: 100, timestamp: 2_000, capacity: 8) == 0)
+        #expect(timeline.add(.init(offset: 0, timestamp: 1_000), capacity: 8) == 0)
+        #expect(timeline.add(.init(offset: 100, timestamp: 2_000), capacity: 8) == 0)
         #expect(timeline.timestamp(at: 50) == 1_500)
         #expect(timeline.timestamp(at: 101) == nil, "past every batch seen")
         var dropped = 0
         for offset in stride(from: 200, through: 10_000, by: 100) {
-            dropped += timeline.add(offset: Int64(offset), timestamp: Int64(offset) * 10 + 1_000, capacity: 8)
+            dropped += timeline.add(.init(offset: Int64(offset), timestamp: Int64(offset) * 10 + 1_000), capacity: 8)
         }
         #expect(timeline.samples.count <= 8)
         #expect(dropped == 101 - timeline.samples.count)
@@ -134,7 +134,7 @@ import Testing
         var timeline = OffsetTimeline()
         var dropped = 0
         for offset in 0..<5_000 {  // one record a millisecond for 5 s
-            dropped += timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset), capacity: 64)
+            dropped += timeline.add(.init(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset)), capacity: 64)
         }
         #expect(dropped == 0, "5 s at a sample per 100 ms fit in 64")
         #expect((50...52).contains(timeline.samples.count))
@@ -148,17 +148,17 @@ import Testing
     @Test func fetchingWhatWasJustProducedAddsNoSamples() {
         var timeline = OffsetTimeline()
         for offset in stride(from: 0, through: 5_000, by: 1_000) {  // produced: a batch of 1,000 every 50 ms
-            _ = timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20, capacity: 64)
+            _ = timeline.add(.init(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20), capacity: 64)
         }
         let produced = timeline.samples
         for offset in stride(from: 1, to: 5_000, by: 7) {  // then fetched in small pieces
-            #expect(timeline.add(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20, capacity: 64) == 0)
+            #expect(timeline.add(.init(offset: Int64(offset), timestamp: 1_000_000 + Int64(offset) / 20), capacity: 64) == 0)
         }
         #expect(timeline.samples == produced, "between samples under 100 ms apart, interpolation is that close already")
         var sparse = OffsetTimeline()
-        _ = sparse.add(offset: 0, timestamp: 1_000, capacity: 64)
-        _ = sparse.add(offset: 1_000, timestamp: 9_000, capacity: 64)
-        _ = sparse.add(offset: 100, timestamp: 1_500, capacity: 64)
+        _ = sparse.add(.init(offset: 0, timestamp: 1_000), capacity: 64)
+        _ = sparse.add(.init(offset: 1_000, timestamp: 9_000), capacity: 64)
+        _ = sparse.add(.init(offset: 100, timestamp: 1_500), capacity: 64)
         #expect(sparse.samples.map(\.offset) == [0, 100, 1_000], "between samples 8 s apart, a fetched batch is a sample")
         #expect(sparse.timestamp(at: 50) == 1_250)
     }

@@ -24,10 +24,10 @@ public struct LagRequest: Sendable {
 
     /// What lag will read of a request of `api` whose facts are `facts`.
     public init(_ api: APIKey, facts: borrowing MessageFacts) {
-        switch api {
-        case .produce: self.kept = .records(facts.records)
-        case .fetch: self.kept = .nothing
-        default: self.kept = .facts(Boxed(copy facts))
+        if api == .produce {
+            self.kept = .records(facts.records)
+        } else {
+            self.kept = Self.isKept(api) ? .facts(Boxed(copy facts)) : .nothing
         }
     }
 

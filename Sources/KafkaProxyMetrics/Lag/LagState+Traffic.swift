@@ -23,7 +23,7 @@ extension LagState {
         switch api {
         case .produce:
             ProducedLogs.forEachLog(written: request.records, answered: response) { topic, partition, end, first, last in
-                self.logged(topic, partition, end: end, first: first, last: last, at: time, name: name)
+                self.logged(TopicPartition(topic: name(topic), partition: partition), end: end, samples: (first, last), at: time)
             }
         case .fetch: self.fetched(response, at: time, key: key)
         default: self.offsetsAndGroups(api, request: request.facts, response: response, at: time, key: key)
@@ -33,18 +33,10 @@ extension LagState {
     /// What Produce answers said of the logs, folded.
     mutating func apply(_ logs: ProducedLogs, name: (TopicReference?) -> String) {
         for entry in logs.entries {
-            self.logged(entry.topic, entry.partition, end: entry.end, first: entry.first, last: entry.last, at: entry.time, name: name)
+            self.logged(
+                TopicPartition(topic: name(entry.topic), partition: entry.partition), end: entry.end,
+                samples: (entry.first, entry.last), at: entry.time)
         }
-    }
-
-    /// A Produce exchange's news of one partition log.
-    private mutating func logged(
-        _ topic: TopicReference?, _ partition: Int32, end: Int64, first: OffsetTimeline.Sample, last: OffsetTimeline.Sample,
-        at time: Int64, name: (TopicReference?) -> String
-    ) {
-        self.logged(
-            TopicPartition(topic: name(topic), partition: partition), end: end,
-            samples: ((first.offset, first.timestamp), (last.offset, last.timestamp)), at: time)
     }
 
     /// The rarer exchanges: ListOffsets, offsets committed and fetched back, and group membership.
@@ -125,7 +117,10 @@ extension LagState {
                     }?.pointee.tally.span
                     self.logged(
                         partition, end: offset.pointee.value,
-                        samples: span.map { (($0.firstOffset, $0.firstTimestamp), ($0.lastOffset, $0.lastTimestamp)) }, at: time)
+                        samples: span.map {
+                            (.init(offset: $0.firstOffset, timestamp: $0.firstTimestamp),
+                             .init(offset: $0.lastOffset, timestamp: $0.lastTimestamp))
+                        }, at: time)
                 }
             }
         }

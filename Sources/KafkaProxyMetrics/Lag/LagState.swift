@@ -74,9 +74,10 @@ struct LagState: Sendable {
     }
 
     /// What one partition entry says of the log: its end offset, if it gives one, and when offsets were appended
-    /// (offset, milliseconds), in one visit of the partition's record.
+    /// (the first and last new offsets, with their times in milliseconds), in one visit of the partition's record.
     mutating func logged(
-        _ partition: TopicPartition, end: Int64?, samples: (first: (Int64, Int64), last: (Int64, Int64))?, at time: Int64
+        _ partition: TopicPartition, end: Int64?, samples: (first: OffsetTimeline.Sample, last: OffsetTimeline.Sample)?,
+        at time: Int64
     ) {
         let capacity = self.settings.samplesPerPartition
         var dropped = 0
@@ -89,8 +90,8 @@ struct LagState: Sendable {
                 }
             }
             if let (first, last) = samples {
-                dropped += log.timeline.add(offset: first.0, timestamp: first.1, capacity: capacity)
-                if last != first { dropped += log.timeline.add(offset: last.0, timestamp: last.1, capacity: capacity) }
+                dropped += log.timeline.add(first, capacity: capacity)
+                if last != first { dropped += log.timeline.add(last, capacity: capacity) }
             }
         }
         if dropped > 0 { self.evictions[.samples, default: 0] += dropped }

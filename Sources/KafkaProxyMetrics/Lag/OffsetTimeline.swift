@@ -19,14 +19,15 @@ struct OffsetTimeline: Sendable {
     static let spacing: Int64 = 100
 
     /// Adds a sample; returns how many samples were dropped to make room.
-    mutating func add(offset: Int64, timestamp: Int64, capacity: Int) -> Int {
+    mutating func add(_ sample: Sample, capacity: Int) -> Int {
+        let (offset, timestamp) = (sample.offset, sample.timestamp)
         guard timestamp >= 0, offset >= 0 else { return 0 }
         let position = self.insertionPoint(offset)
         let newest = self.samples.count - 1
         if position == self.samples.count, newest >= 1, timestamp >= self.samples[newest].timestamp,
             timestamp - self.samples[newest - 1].timestamp < Self.spacing
         {
-            self.samples[newest] = Sample(offset: offset, timestamp: timestamp)
+            self.samples[newest] = sample
             return 0
         }
         if position < self.samples.count, self.samples[position].offset == offset {
@@ -40,7 +41,7 @@ struct OffsetTimeline: Sendable {
         {
             return 0
         }
-        self.samples.insert(Sample(offset: offset, timestamp: timestamp), at: position)
+        self.samples.insert(sample, at: position)
         guard self.samples.count > max(capacity, 2) else { return 0 }
         let before = self.samples.count
         let last = before - 1
