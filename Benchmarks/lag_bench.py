@@ -21,6 +21,7 @@ comparison of two builds on the same load, in the same run.
   python3 Benchmarks/lag_bench.py [--requests N] [--rounds N] [--rate N] [--kafkascope PATH] [--baseline PATH]
 """
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -59,68 +60,140 @@ def metric(port, name, **labels):
     return total
 
 
-def one_round(variant, binary, lag, args, processes, tansu, base):
-    from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic
-    broker_port, listen, metrics_port = base, base + 1, base + 500
-    t = start_tansu(processes, "tansu-%s" % variant, tansu, broker_port)
-    proxy = processes.spawn("kafkascope-%s" % variant, [
-        binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
-        "--listen", "%s:%d" % (HOST, listen), "--metrics-listen", "%s:%d" % (HOST, metrics_port),
-        "--log-level", "warning", "--lag", "true" if lag else "false"])
-    processes.wait_port(proxy, listen, 20)
-    bootstrap = "%s:%d" % (HOST, listen)
-    topic = "small-requests"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(topic, 1, 1)], operation_timeout=15).values():
-        f.result(30)
-    committer = processes.spawn("committer-%s" % variant, [sys.executable, "-c", COMMITTER, bootstrap, "bench-lag", topic])
-    p = Producer({"bootstrap.servers": bootstrap, "client.id": "bench-small", "acks": "all", "linger.ms": 0,
-                  "batch.num.messages": 1, "enable.idempotence": False, "compression.type": "none",
-                  "queue.buffering.max.messages": 500000, "delivery.report.only.error": True})
-    value = b"x" * 100
+class Side:
+    """One variant's stack: a fresh in-memory Tansu, a proxy (metrics on) in front of it, the committing group member
+    and a producer of one-record requests, warmed up until the member commits through the proxy."""
 
-    def send(count, rate=0):
-        """Produces `count` records, as fast as librdkafka takes them or, with `rate`, that many a second (in
-        steps of 10 ms)."""
-        start = time.monotonic()
-        for i in range(count):
-            if rate and i % max(1, rate // 100) == 0:
-                ahead = start + i / rate - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
+    def __init__(self, variant, binary, lag, processes, tansu, base):
+        from confluent_kafka import Producer
+        from confluent_kafka.admin import AdminClient, NewTopic
+        self.variant, self.lag, self.processes = variant, lag, processes
+        broker_port, listen, self.metrics_port = base, base + 1, base + 500
+        self.tansu = start_tansu(processes, "tansu-%s" % variant, tansu, broker_port)
+        self.proxy = processes.spawn("kafkascope-%s" % variant, [
+            binary, "proxy", "--bootstrap-server", "%s:%d" % (HOST, broker_port),
+            "--listen", "%s:%d" % (HOST, listen), "--metrics-listen", "%s:%d" % (HOST, self.metrics_port),
+            "--log-level", "warning", "--lag", "true" if lag else "false"])
+        processes.wait_port(self.proxy, listen, 20)
+        bootstrap = "%s:%d" % (HOST, listen)
+        self.topic = "small-requests"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for f in admin.create_topics([NewTopic(self.topic, 1, 1)], operation_timeout=15).values():
+            f.result(30)
+        self.committer = processes.spawn("committer-%s" % variant,
+                                         [sys.executable, "-c", COMMITTER, bootstrap, "bench-lag", self.topic])
+        self.producer = Producer({
+            "bootstrap.servers": bootstrap, "client.id": "bench-small", "acks": "all", "linger.ms": 0,
+            "batch.num.messages": 1, "enable.idempotence": False, "compression.type": "none",
+            "queue.buffering.max.messages": 500000, "delivery.report.only.error": True})
+        send([self], 1000)
+        # Measure once the committer has joined (Tansu completes a join after about the session timeout) and commits.
+        deadline = time.monotonic() + 60
+        while self.metric("kafkascope_requests_total", api="OffsetCommit") == 0:
+            if time.monotonic() > deadline:
+                raise BenchError("%s: the committer sent no OffsetCommit within 60 s" % variant)
+            send([self], 100)
+            time.sleep(0.2)
+
+    def metric(self, name, **labels):
+        return metric(self.metrics_port, name, **labels)
+
+    def counters(self):
+        """(proxy CPU seconds, Produce requests, OffsetCommit requests) so far."""
+        return (proxy_cpu_seconds(self.proxy.pid), self.metric("kafkascope_requests_total", api="Produce"),
+                self.metric("kafkascope_requests_total", api="OffsetCommit"))
+
+    def result(self, before, elapsed):
+        cpu0, requests0, commits0 = before
+        cpu, requests, commits = self.counters()
+        self.processes.check_alive(self.proxy)
+        return {"rps": (requests - requests0) / elapsed, "cpu_us": (cpu - cpu0) / (requests - requests0) * 1e6,
+                "requests": requests - requests0, "commits": commits - commits0,
+                "lag_sum": self.metric("kafkascope_consumergroup_lag_sum") if self.lag else None}
+
+    def stop(self):
+        for proc in (self.committer, self.proxy, self.tansu):
+            self.processes.stop(proc)
+
+
+def proxy_cpu_seconds(pid):
+    """CPU seconds of all the proxy's threads, in nanoseconds from schedstat (the clock ticks of /proc/PID/stat are
+    10 ms, too coarse for the tenth of a second a side uses in a second at --rate 2000)."""
+    try:
+        return sum(int(open("/proc/%d/task/%s/schedstat" % (pid, t)).read().split()[0])
+                   for t in os.listdir("/proc/%d/task" % pid)) / 1e9
+    except OSError:
+        return cpu_seconds(pid)
+
+
+def send(sides, count, rate=0):
+    """Produces `count` records to each side, as fast as librdkafka takes them or, with `rate`, that many a second
+    (in steps of 10 ms). With two sides each record goes to both, in alternating order, so both proxies see the same
+    load at the same moments."""
+    start = time.monotonic()
+    for i in range(count):
+        if rate and i % max(1, rate // 100) == 0:
+            ahead = start + i / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        for side in (sides if i % 2 == 0 else sides[::-1]):
             while True:
                 try:
-                    p.produce(topic, value=value)
+                    side.producer.produce(side.topic, value=VALUE)
                     break
                 except BufferError:
-                    p.poll(0.005)
+                    side.producer.poll(0.005)
             if i % 1000 == 0:
-                p.poll(0)
-        if p.flush(120):
-            raise BenchError("%s: records left unacknowledged" % variant)
+                side.producer.poll(0)
+    for side in sides:
+        if side.producer.flush(120):
+            raise BenchError("%s: records left unacknowledged" % side.variant)
 
-    send(1000)
-    # Measure once the committer has joined (Tansu completes a join after about the session timeout) and commits.
-    deadline = time.monotonic() + 60
-    while metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") == 0:
-        if time.monotonic() > deadline:
-            raise BenchError("%s: the committer sent no OffsetCommit within 60 s" % variant)
-        send(100)
-        time.sleep(0.2)
-    requests0, commits0 = metric(metrics_port, "kafkascope_requests_total", api="Produce"), \
-        metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit")
-    cpu0, t0 = cpu_seconds(proxy.pid), time.perf_counter()
-    send(args.requests, args.rate)
-    elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proxy.pid) - cpu0
-    requests = metric(metrics_port, "kafkascope_requests_total", api="Produce") - requests0
-    commits = metric(metrics_port, "kafkascope_requests_total", api="OffsetCommit") - commits0
-    lag_series = metric(metrics_port, "kafkascope_consumergroup_lag_sum") if lag else None
-    processes.check_alive(proxy)
-    for proc in (committer, proxy, t):
-        processes.stop(proc)
-    return {"rps": requests / elapsed, "cpu_us": cpu / requests * 1e6, "requests": requests, "commits": commits,
-            "seconds": elapsed, "lag_sum": lag_series}
+
+VALUE = b"x" * 100
+
+
+def measure(sides, args):
+    before = [side.counters() for side in sides]
+    t0 = time.perf_counter()
+    send(sides, args.requests, args.rate)
+    elapsed = time.perf_counter() - t0
+    return [side.result(b, elapsed) for side, b in zip(sides, before)]
+
+
+def run_rounds(variants, args, processes, tansu):
+    """{variant: [one result per round]}: each round a fresh stack per variant, one after the other in rotated order,
+    or with --together both stacks at once, measured over the same seconds (fresh stacks every --restart rounds)."""
+    results = {name: [] for name in variants}
+    ports = set()
+
+    def start(name):
+        binary, lag = variants[name]
+        return Side(name, binary, lag, processes, tansu, port_block([0, 1, 500], ports))
+
+    sides = []
+    for round_number in range(args.rounds):
+        if args.together:
+            if round_number % args.restart == 0:
+                for side in sides:
+                    side.stop()
+                sides = [start(name) for name in variants]
+            measured = rotated(sides, round_number)
+            for side, r in zip(measured, measure(measured, args)):
+                results[side.variant].append(r)
+        else:
+            for name in rotated(list(variants), round_number):
+                side = start(name)
+                results[name].append(measure([side], args)[0])
+                side.stop()
+        for name in variants:
+            r = results[name][-1]
+            log("round %d %-8s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
+                round_number + 1, name, r["rps"], r["cpu_us"], r["requests"], r["commits"],
+                "" if r["lag_sum"] is None else ", lag_sum series total %.0f" % r["lag_sum"]))
+    for side in sides:
+        side.stop()
+    return results
 
 
 def main():
@@ -133,27 +206,25 @@ def main():
                              "compares their work rather than how fast the round happened to run")
     parser.add_argument("--kafkascope", default=KAFKASCOPE)
     parser.add_argument("--baseline", help="compare this kafkascope binary with --kafkascope, both tracking lag")
+    parser.add_argument("--together", action="store_true",
+                        help="run both variants' stacks at once, each record offered to both in turn, and measure "
+                             "them over the same seconds (needs --rate)")
+    parser.add_argument("--restart", type=int, default=3,
+                        help="with --together, fresh stacks every this many rounds (default 3)")
     args = parser.parse_args()
     # name: (binary, tracks lag); the first is the baseline the ratio divides by.
     variants = {"baseline": (args.baseline, True), "current": (args.kafkascope, True)} if args.baseline else \
         {"no-lag": (args.kafkascope, False), "lag": (args.kafkascope, True)}
     (base_name, current_name) = list(variants)
+    if args.together and not args.rate:
+        parser.error("--together needs --rate: at full speed the two stacks would compete for the cores")
     components = Components()
     tansu = components.tansu()
     components.check()
-    results = {name: [] for name in variants}
-    ports = set()
     with tempfile.TemporaryDirectory(prefix="lag-bench-") as workdir:
         processes = Processes(workdir)
         try:
-            for round_number in range(args.rounds):
-                for variant in rotated(list(variants), round_number):
-                    binary, lag = variants[variant]
-                    r = one_round(variant, binary, lag, args, processes, tansu, port_block([0, 1, 500], ports))
-                    results[variant].append(r)
-                    log("round %d %-6s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
-                        round_number + 1, variant, r["rps"], r["cpu_us"], r["requests"], r["commits"],
-                        "" if r["lag_sum"] is None else ", lag_sum series total %.0f" % r["lag_sum"]))
+            results = run_rounds(variants, args, processes, tansu)
         finally:
             processes.stop_all()
     median = {v: medians(rs, ("rps", "cpu_us", "commits")) for v, rs in results.items()}

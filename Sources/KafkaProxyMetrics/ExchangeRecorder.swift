@@ -53,10 +53,9 @@ public final class ExchangeRecorder {
     private var removedCounters: (clientID: String, counters: [Int32: Counter])?
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
-    /// What consumer lag reads of the requests awaiting their answers.
-    private var lagRequests = LagRequestQueue()
-    /// What the Produce answers read since `answersHandled` said of the logs, for consumer lag.
-    private var producedLogs = ProducedLogs()
+    /// What consumer lag keeps of this connection: the requests awaiting their answers, and what Produce answers
+    /// said of the logs since `answersHandled`.
+    private var lag = ConnectionLag()
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
     /// The client's ip:port, for the readiness view.
@@ -209,17 +208,16 @@ public final class ExchangeRecorder {
         switch read {
         case .malformed(let error):
             self.metrics.frameUndecoded(direction: "request", reason: .malformed)
-            // Kept even when unreadable, so that the answer pairs with its own request.
-            if let api = keptForLag { self.lagRequests.keep(.nothing, of: api) }
+            if let api = keptForLag { self.lag.requestedUnread(api) }
             return error
         case .beyondSchemas(let reason):
             self.metrics.frameUndecoded(direction: "request", reason: reason)
-            if let api = keptForLag { self.lagRequests.keep(.nothing, of: api) }
+            if let api = keptForLag { self.lag.requestedUnread(api) }
         case .facts(let api, let read):
             self.countInvalid(read.invalidValues, direction: "request", api: api)
             self.countRecords(read.records, direction: .produced)
-            // Made from the facts bound here: taking them out of `read` again would copy them.
-            if let api = keptForLag { self.lagRequests.keep(LagRequest(api, facts: read), of: api) }
+            // Given the facts bound here: taking them out of `read` again would copy them.
+            if let api = keptForLag { self.lag.requested(api, facts: read) }
         }
         return nil
     }
@@ -235,13 +233,14 @@ public final class ExchangeRecorder {
     }
 
     private func responseDecoded(_ read: FrameFacts, apiKey: APIKey, at microseconds: Int64?) -> KafkaDecodingError? {
-        let lagRequest = !self.tracksLag(apiKey) ? nil : LagRequest.isKept(apiKey) ? self.lagRequests.take(apiKey) : .nothing
         switch read {
         case .malformed(let error):
             self.metrics.frameUndecoded(direction: "response", reason: .malformed)
+            if self.tracksLag(apiKey) { self.lag.answeredUnread(apiKey) }
             return error
         case .beyondSchemas(let reason):
             self.metrics.frameUndecoded(direction: "response", reason: reason)
+            if self.tracksLag(apiKey) { self.lag.answeredUnread(apiKey) }
         case .facts(_, let facts):
             self.countInvalid(facts.invalidValues, direction: "response", api: apiKey)
             if let throttle = facts.throttleMilliseconds { self.handles(apiKey).throttle.record(Double(throttle) / 1000) }
@@ -251,14 +250,7 @@ public final class ExchangeRecorder {
             }
             for error in facts.errors { self.errorCounter(apiKey, error.code).increment() }
             self.countRecords(facts.records, direction: .fetched)
-            if let lag = self.metrics.consumerLag, let lagRequest {
-                let time = microseconds ?? WallClock.microseconds()
-                if apiKey == .produce {
-                    self.producedLogs.note(lagRequest.records, response: facts, at: time)
-                } else {
-                    lag.observe(apiKey, request: lagRequest, response: facts, at: time) { self.topicLabel($0) }
-                }
-            }
+            self.lagAnswered(apiKey, response: facts, at: microseconds)
         }
         return nil
     }
@@ -269,11 +261,19 @@ public final class ExchangeRecorder {
         self.metrics.consumerLag != nil && ConsumerLag.isRelevant(api)
     }
 
+    /// A readable answer of `api`, paired with its kept request and read for lag.
+    private func lagAnswered(_ api: APIKey, response: MessageFacts, at microseconds: Int64?) {
+        guard let consumerLag = self.metrics.consumerLag, ConsumerLag.isRelevant(api) else { return }
+        let time = microseconds ?? WallClock.microseconds()
+        guard let request = self.lag.answered(api, response: response, at: time) else { return }
+        consumerLag.observe(api, request: request, response: response, at: time) { self.topicLabel($0) }
+    }
+
     /// The answers read so far have been handled: what their Produce answers said of the logs goes into consumer
     /// lag now, in one step (see `ProducedLogs`). The proxy calls this once per batch of answers, the capture after
     /// each answer, and `closed` at the end.
     public func answersHandled() {
-        self.metrics.consumerLag?.apply(&self.producedLogs) { self.topicLabel($0) }
+        self.metrics.consumerLag?.apply(&self.lag.logs) { self.topicLabel($0) }
     }
 
     /// The response reached the client `duration` after its request had been read.

@@ -181,19 +181,25 @@ import Testing
     }
 
     @Test func answersPairWithTheOldestRequestOfTheirAPI() {
-        var queue = LagRequestQueue()
-        var commit = MessageFacts()
-        commit.noteGroup("first")
-        queue.keep(LagRequest(.offsetCommit, facts: commit), of: .offsetCommit)
-        commit = MessageFacts()
-        commit.noteGroup("second")
-        queue.keep(LagRequest(.offsetCommit, facts: commit), of: .offsetCommit)
-        queue.keep(.nothing, of: .produce)
-        #expect(queue.take(.produce) != nil, "found behind the older commits")
-        #expect(queue.take(.offsetCommit)?.facts?.groups == ["first"])
-        #expect(queue.take(.offsetCommit)?.facts?.groups == ["second"])
-        #expect(queue.take(.offsetCommit) == nil, "an answer nothing was kept for")
-        #expect(queue.take(.produce) == nil)
+        var lag = ConnectionLag()
+        lag.requested(.offsetCommit, facts: self.facts { $0.noteGroup("first") })
+        lag.requested(.offsetCommit, facts: self.facts { $0.noteGroup("second") })
+        let produced = self.facts { facts in
+            var tally = RecordTally(records: 3, bytes: 300)
+            tally.span = RecordSpan(firstOffset: 0, lastOffset: 2, firstTimestamp: 5, lastTimestamp: 7)
+            facts.noteRecords(tally, topic: self.topic, partition: 1)
+        }
+        lag.requested(.produce, facts: produced)
+        lag.requestedUnread(.produce)
+        let answer = self.facts { $0.noteOffset(.baseOffset, 40, group: nil, topic: self.topic, partition: 1) }
+        #expect(lag.answered(.produce, response: answer, at: 9) == nil, "a Produce answer is folded, not handed back")
+        #expect(lag.logs.entries.map(\.end) == [43], "paired with its request behind the older commits: 3 records at 40")
+        _ = lag.answered(.produce, response: answer, at: 10)
+        #expect(lag.logs.entries.map(\.end) == [43], "the second answer pairs with the unreadable request, which wrote nothing")
+        #expect(lag.answered(.offsetCommit, response: MessageFacts(), at: 11)?.facts?.groups == ["first"])
+        lag.answeredUnread(.offsetCommit)
+        #expect(lag.answered(.offsetCommit, response: MessageFacts(), at: 13) == nil, "an unreadable answer took the second")
+        #expect(lag.answered(.fetch, response: MessageFacts(), at: 14) != nil, "a Fetch answer is read without its request")
     }
 
     @Test func groupsAreBoundedEvictedOldestFirstAndForgottenWhenIdle() throws {

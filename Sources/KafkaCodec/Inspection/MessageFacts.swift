@@ -3,13 +3,32 @@ public struct TopicReference: Hashable, Sendable {
     public var name: String?
     /// Kafka's "no id" is the zero UUID, so the id is stored as one: with an optional stored here, every copy of
     /// an optional reference (several per frame) went through the generic runtime.
-    private var storedID: KafkaUUID
+    @usableFromInline var storedID: KafkaUUID
 
     public var id: KafkaUUID? { self.storedID == .zero ? nil : self.storedID }
 
     public init(name: String?, id: KafkaUUID?) {
         self.name = name
         self.storedID = id ?? .zero
+    }
+}
+
+extension Optional where Wrapped == TopicReference {
+    /// The same test as optionals' generic `==`, which copies both operands into a pair to compare them: that cost
+    /// more than the comparison, made for every partition entry that consumer lag pairs.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        guard let lhs else {
+            if case .some = rhs { return false }
+            return true
+        }
+        guard let rhs, lhs.storedID == rhs.storedID else { return false }
+        guard let name = lhs.name else {
+            if case .some = rhs.name { return false }
+            return true
+        }
+        guard let other = rhs.name else { return false }
+        return name == other
     }
 }
 

@@ -22,8 +22,10 @@ extension LagState {
         }
         switch api {
         case .produce:
-            ProducedLogs.forEachLog(written: request.records, answered: response) { topic, partition, end, first, last in
-                self.logged(TopicPartition(topic: name(topic), partition: partition), end: end, samples: (first, last), at: time)
+            ProducedLogs.forEachLog(written: request.records, answered: response) { written, partition, end, first, last in
+                self.logged(
+                    TopicPartition(topic: name(written.pointee.topic), partition: partition), end: end, samples: (first, last),
+                    at: time)
             }
         case .fetch: self.fetched(response, at: time, key: key)
         default: self.offsetsAndGroups(api, request: request.facts, response: response, at: time, key: key)

@@ -28,17 +28,32 @@ struct ProducedLogs {
 
     /// One Produce exchange, read at `time`.
     mutating func note(_ records: [RecordTraffic], response: MessageFacts, at time: Int64) {
-        Self.forEachLog(written: records, answered: response) { topic, partition, end, first, last in
-            self.fold(topic, partition, end: end, first: first, last: last, at: time)
+        Self.forEachLog(written: records, answered: response) { written, partition, end, first, last in
+            // The newest entry first: a batch of answers is mostly one partition's. Entries are reached through
+            // pointers, as reading one out of the array copied it whole, and its topic is copied only into a new one.
+            let folded = self.entries.withUnsafeMutableBufferPointer { entries in
+                guard let base = entries.baseAddress,
+                    let index = entries.indices.last(where: {
+                        base[$0].partition == partition && base[$0].topic == written.pointee.topic
+                    })
+                else { return false }
+                base[index].fold(end: end, first: first, last: last, at: time)
+                return true
+            }
+            if !folded {
+                self.entries.append(
+                    Entry(topic: written.pointee.topic, partition: partition, end: end, first: first, last: last, time: time))
+            }
         }
     }
 
-    /// Calls `body` with each partition log a Produce exchange wrote to: its topic and partition as the request
-    /// names them, where the log now ends (after the request's batches, placed at the response's base offset), and
-    /// its first and last new offsets with when they were appended.
+    /// Calls `body` with each partition log a Produce exchange wrote to: the request's entry for it (valid during the
+    /// call only; its topic as the request names it), its partition, where the log now ends (after the request's
+    /// batches, placed at the response's base offset), and its first and last new offsets with when they were
+    /// appended.
     static func forEachLog(
         written records: [RecordTraffic], answered response: MessageFacts,
-        _ body: (TopicReference?, Int32, Int64, OffsetTimeline.Sample, OffsetTimeline.Sample) -> Void
+        _ body: (UnsafePointer<RecordTraffic>, Int32, Int64, OffsetTimeline.Sample, OffsetTimeline.Sample) -> Void
     ) {
         records.withEntries { traffic in
             response.offsets.withEntries { offsets in
@@ -59,34 +74,19 @@ struct ProducedLogs {
                         next < offsets.endIndex && offsets[next].pointee.kind == .logAppendTime ? offsets[next].pointee.value : -1
                     let (first, final) = appendTime >= 0 ? (appendTime, appendTime) : (span.firstTimestamp, span.lastTimestamp)
                     let last = base + span.offsetCount - 1
-                    body(
-                        entry.pointee.topic, partition, last + 1, .init(offset: base, timestamp: first),
-                        .init(offset: last, timestamp: final))
+                    body(entry, partition, last + 1, .init(offset: base, timestamp: first), .init(offset: last, timestamp: final))
                 }
             }
         }
-    }
-
-    private mutating func fold(
-        _ topic: TopicReference?, _ partition: Int32, end: Int64, first: OffsetTimeline.Sample, last: OffsetTimeline.Sample,
-        at time: Int64
-    ) {
-        let folded = Entry(topic: topic, partition: partition, end: end, first: first, last: last, time: time)
-        // The newest entry first: a batch of answers is mostly one partition's.
-        guard let index = self.entries.lastIndex(where: { $0.partition == partition && $0.topic == topic }) else {
-            self.entries.append(folded)
-            return
-        }
-        self.entries[index].fold(folded)
     }
 }
 
 extension ProducedLogs.Entry {
     /// Takes in a later answer for the same partition, in one access to the entry.
-    fileprivate mutating func fold(_ later: Self) {
-        self.end = max(self.end, later.end)
-        if later.first.offset < self.first.offset { self.first = later.first }
-        if later.last.offset > self.last.offset { self.last = later.last }
-        self.time = max(self.time, later.time)
+    fileprivate mutating func fold(end: Int64, first: OffsetTimeline.Sample, last: OffsetTimeline.Sample, at time: Int64) {
+        self.end = max(self.end, end)
+        if first.offset < self.first.offset { self.first = first }
+        if last.offset > self.last.offset { self.last = last }
+        self.time = max(self.time, time)
     }
 }
