@@ -240,6 +240,16 @@ def _stat_fields(pid):
     return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
 
 
+def user_and_system_seconds(pid):
+    """(user, system) CPU seconds used so far by the process itself, all threads."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            rest = f.read().rsplit(b")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        raise BenchError("process %d is gone" % pid)
+    return int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK  # fields 14 and 15, utime and stime
+
+
 def cpu_seconds(pid):
     """CPU seconds (user + system, all threads) used so far by the process itself."""
     fields = _stat_fields(pid)

@@ -22,6 +22,7 @@ comparison of two builds on the same load, in the same run.
 """
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -29,7 +30,7 @@ import time
 import urllib.request
 
 from bench_support import (HOST, KAFKASCOPE, BenchError, Components, Processes, cpu_seconds, logger, medians,
-                           port_block, rotated, start_tansu)
+                           port_block, rotated, start_tansu, user_and_system_seconds)
 
 log = logger("lag_bench")
 
@@ -99,16 +100,17 @@ class Side:
         return metric(self.metrics_port, name, **labels)
 
     def counters(self):
-        """(proxy CPU seconds, Produce requests, OffsetCommit requests) so far."""
-        return (proxy_cpu_seconds(self.proxy.pid), self.metric("kafkascope_requests_total", api="Produce"),
-                self.metric("kafkascope_requests_total", api="OffsetCommit"))
+        """(proxy CPU seconds, its user and system seconds, Produce, OffsetCommit and Fetch requests) so far."""
+        return (proxy_cpu_seconds(self.proxy.pid), user_and_system_seconds(self.proxy.pid),
+                *(self.metric("kafkascope_requests_total", api=api) for api in ("Produce", "OffsetCommit", "Fetch")))
 
     def result(self, before, elapsed):
-        cpu0, requests0, commits0 = before
-        cpu, requests, commits = self.counters()
+        cpu0, (user0, system0), requests0, commits0, fetches0 = before
+        cpu, (user, system), requests, commits, fetches = self.counters()
         self.processes.check_alive(self.proxy)
         return {"rps": (requests - requests0) / elapsed, "cpu_us": (cpu - cpu0) / (requests - requests0) * 1e6,
-                "requests": requests - requests0, "commits": commits - commits0,
+                "user_share": (user - user0) / max(1e-9, (user - user0) + (system - system0)),
+                "requests": requests - requests0, "commits": commits - commits0, "fetches": fetches - fetches0,
                 "lag_sum": self.metric("kafkascope_consumergroup_lag_sum") if self.lag else None}
 
     def stop(self):
@@ -188,8 +190,8 @@ def run_rounds(variants, args, processes, tansu):
                 side.stop()
         for name in variants:
             r = results[name][-1]
-            log("round %d %-8s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits%s" % (
-                round_number + 1, name, r["rps"], r["cpu_us"], r["requests"], r["commits"],
+            log("round %d %-8s %8.0f req/s  %5.1f us CPU/request  %d produce requests, %d commits, %d fetches%s" % (
+                round_number + 1, name, r["rps"], r["cpu_us"], r["requests"], r["commits"], r["fetches"],
                 "" if r["lag_sum"] is None else ", lag_sum series total %.0f" % r["lag_sum"]))
     for side in sides:
         side.stop()
@@ -227,20 +229,32 @@ def main():
             results = run_rounds(variants, args, processes, tansu)
         finally:
             processes.stop_all()
-    median = {v: medians(rs, ("rps", "cpu_us", "commits")) for v, rs in results.items()}
-    print("| variant | requests/s | proxy CPU per request | OffsetCommit requests per round |")
-    print("|---|---:|---:|---:|")
+    median = {v: medians(rs, ("rps", "cpu_us", "user_share", "commits")) for v, rs in results.items()}
+    print("| variant | requests/s | proxy CPU per request | of which user space | OffsetCommit requests per round |")
+    print("|---|---:|---:|---:|---:|")
     for v in variants:
-        print("| %s | %.0f | %.1f µs | %.0f |" % (v, median[v]["rps"], median[v]["cpu_us"], median[v]["commits"]))
+        print("| %s | %.0f | %.1f µs | %.0f %% | %.0f |" % (v, median[v]["rps"], median[v]["cpu_us"],
+                                                     100 * median[v]["user_share"], median[v]["commits"]))
     print("\n%s / %s: requests/s %.3f, CPU per request %.3f (medians of %d rounds of %d requests%s)" % (
         current_name, base_name, median[current_name]["rps"] / median[base_name]["rps"],
         median[current_name]["cpu_us"] / median[base_name]["cpu_us"], args.rounds, args.requests,
         ", offered at %d/s" % args.rate if args.rate else ""))
-    # The two variants of a round ran minutes apart at most; their ratio cancels the machine's slower drifts.
+    # The two variants of a round ran back to back, or at once with --together; their ratio cancels the machine's
+    # slower drifts.
     paired = [(c["rps"] / b["rps"], c["cpu_us"] / b["cpu_us"]) for b, c in zip(results[base_name], results[current_name])]
-    print("per-round ratios, requests/s: %s; CPU per request: %s; medians %.3f and %.3f" % (
-        ", ".join("%.3f" % r for r, _ in paired), ", ".join("%.3f" % c for _, c in paired),
-        statistics.median(r for r, _ in paired), statistics.median(c for _, c in paired)))
+    print("per-round ratios, requests/s: %s; CPU per request: %s" % (
+        ", ".join("%.3f" % r for r, _ in paired), ", ".join("%.3f" % c for _, c in paired)))
+    for what, ratios in (("requests/s", [r for r, _ in paired]), ("CPU per request", [c for _, c in paired])):
+        low, high = median_interval(ratios)
+        print("median per-round ratio, %s: %.3f (95 %% bootstrap interval %.3f-%.3f, %d rounds)" % (
+            what, statistics.median(ratios), low, high, len(ratios)))
+
+
+def median_interval(xs, resamples=10000, seed=1):
+    """A 95 % bootstrap interval for the median of xs: how far the median could move with other rounds like these."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    return meds[int(0.025 * resamples)], meds[int(0.975 * resamples) - 1]
 
 
 if __name__ == "__main__":

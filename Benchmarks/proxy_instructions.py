@@ -18,6 +18,7 @@ What consumer-lag tracking costs a request, on lag_bench.py's load (a consumer g
 import argparse
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,10 @@ def options(argv):
                         "every 100 ms, so that the Fetch and OffsetCommit traffic that lag reads is counted too")
     p.add_argument("--requests", default="2000,12000", help="the short and the long load (default 2000,12000)")
     p.add_argument("--timeout", type=float, default=600, help="seconds for one load under valgrind")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="count each forwarder this many times, in rotation, and give the median per request: how a "
+                        "read's bytes fall into buffers changes from run to run, and with it a few hundred "
+                        "instructions per request (memmove, mostly)")
     p.add_argument("--keep-logs", action="store_true")
     o = p.parse_args(argv)
     o.short, o.long = (int(x) for x in o.requests.split(","))
@@ -134,22 +139,32 @@ def main():
         targets.append(("haproxy", None))
     logdir = Path(tempfile.mkdtemp(prefix="kafkascope-instructions-"))
     procs = bs.Processes(logdir)
-    rows = []
+    runs = {name: [] for name, _ in targets}
     with bs.cleanup(procs, o.keep_logs, log):
+        stripped = {}
         for name, binary in targets:
             if binary:  # valgrind 3.19 cannot read the DWARF 5 that Swift 6 writes: count a copy without it
-                copy = logdir / name
-                subprocess.run(["strip", "--strip-debug", "-o", str(copy), binary], check=True)
-                binary = str(copy)
-            short, long_ = (count(o, procs, tools, name, binary, n) for n in (o.short, o.long))
-            rows.append((name, short, long_, (long_ - short) / (o.long - o.short)))
-            procs.stop_all()
+                stripped[name] = logdir / name
+                subprocess.run(["strip", "--strip-debug", "-o", str(stripped[name]), binary], check=True)
+        for repeat in range(o.repeats):
+            for name, binary in bs.rotated(targets, repeat):
+                binary = binary and str(stripped[name])
+                short, long_ = (count(o, procs, tools, name, binary, n) for n in (o.short, o.long))
+                runs[name].append((short, long_, (long_ - short) / (o.long - o.short)))
+                procs.stop_all()
+    rows = []
+    for name, _ in targets:
+        per = statistics.median(r[2] for r in runs[name])
+        short, long_, _ = min(runs[name], key=lambda r: abs(r[2] - per))
+        rows.append((name, short, long_, per, [r[2] for r in runs[name]]))
     print("User-space instructions per small request (callgrind), %d and %d one-record Produce requests:\n"
           % (o.short, o.long))
-    print("| forwarder | instructions, %d requests | instructions, %d requests | per request |" % (o.short, o.long))
+    print("| forwarder | instructions, %d requests | instructions, %d requests | per request%s |"
+          % (o.short, o.long, ", median of %d (each run)" % o.repeats if o.repeats > 1 else ""))
     print("|---|---:|---:|---:|")
-    for name, short, long_, per in rows:
-        print("| %s | %s | %s | %s |" % (name, format(short, ","), format(long_, ","), format(round(per), ",")))
+    for name, short, long_, per, each in rows:
+        print("| %s | %s | %s | %s%s |" % (name, format(short, ","), format(long_, ","), format(round(per), ","),
+                                          " (%s)" % ", ".join(format(round(x), ",") for x in each) if len(each) > 1 else ""))
     base = dict((r[0], r[3]) for r in rows)
     for other in ("kafkascope-baseline", "kafkascope-exchange-log", "kafkascope-no-lag", "haproxy"):
         if other in base:

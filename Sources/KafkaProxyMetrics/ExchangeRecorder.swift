@@ -54,7 +54,7 @@ public final class ExchangeRecorder {
     /// Requests counted in `inflight` and not yet answered, given back when the connection closes.
     private var outstanding = 0
     /// What consumer lag keeps of this connection: the requests awaiting their answers, and what Produce answers
-    /// said of the logs since `answersHandled`.
+    /// said of the logs until `applyProducedLogs`.
     private var lag = ConnectionLag()
     /// Where values that cannot be true are noted at debug; the capture analyzer gives none.
     public var logger: Logger?
@@ -269,10 +269,15 @@ public final class ExchangeRecorder {
         consumerLag.observe(api, request: request, response: response, at: time) { self.topicLabel($0) }
     }
 
-    /// The answers read so far have been handled: what their Produce answers said of the logs goes into consumer
-    /// lag now, in one step (see `ProducedLogs`). The proxy calls this once per batch of answers, the capture after
-    /// each answer, and `closed` at the end.
-    public func answersHandled() {
+    /// Whether Produce answers said something of the logs that `applyProducedLogs` has not yet applied.
+    public var holdsProducedLogs: Bool {
+        !self.lag.logs.isEmpty
+    }
+
+    /// What the Produce answers read so far said of the logs goes into consumer lag now, in one step (see
+    /// `ProducedLogs`). The proxy calls this a while after the first answer it holds, the capture after each answer,
+    /// and `closed` at the end.
+    public func applyProducedLogs() {
         self.metrics.consumerLag?.apply(&self.lag.logs) { self.topicLabel($0) }
     }
 
@@ -310,7 +315,7 @@ public final class ExchangeRecorder {
 
     /// The connection closed: its unanswered requests never will be.
     public func closed() {
-        self.answersHandled()
+        self.applyProducedLogs()
         while let request = self.loggedRequests.popFirst() { self.log(request, unanswered: .connectionClosed) }
         if self.outstanding > 0 { self.inflight.decrement(by: Double(self.outstanding)) }
         self.outstanding = 0

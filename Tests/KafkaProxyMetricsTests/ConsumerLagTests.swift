@@ -256,7 +256,7 @@ import Testing
                 pending[frame.connection, default: [:]][header.correlationID] = try KafkaCodec.inspectRequest(frame.payload).facts
             case .response(let key, let version):
                 recorder.responseRead(frame.payload, apiKey: key, apiVersion: version, frameBytes: frame.bytes.readableBytes, brokerDuration: nil, at: time)
-                recorder.answersHandled()
+                recorder.applyProducedLogs()
                 let correlationID = try #require(frame.payload.getInteger(at: frame.payload.readerIndex, as: Int32.self))
                 let request = pending[frame.connection]?.removeValue(forKey: correlationID) ?? nil
                 let response = try #require(try KafkaCodec.inspectResponse(frame.payload, apiKey: key, apiVersion: version))

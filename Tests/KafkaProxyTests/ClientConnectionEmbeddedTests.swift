@@ -236,3 +236,38 @@ extension ClientConnectionEmbeddedTests {
         #expect(self.errors("idle_timeout", side: .client) == 1)
     }
 }
+
+extension ClientConnectionEmbeddedTests {
+    /// What a producer's answers say of the logs reaches consumer lag in one step, `producedLogsHold` after the
+    /// first answer held, rather than after every read of answers.
+    @Test func produceAnswersReachLagOnceTheHoldIsOver() throws {
+        let frames = try Fixtures.frames("kafka-python")
+        let fetching = Set(frames.filter { $0.apiKey == .fetch || $0.apiKey == .listOffsets }.map(\.connection))
+        // The connections whose log ends come from their Produce answers alone, each replayed on its own.
+        let producers = Set(frames.filter { $0.apiKey == .produce }.map(\.connection)).subtracting(fetching).sorted()
+        var connections: [EmbeddedProxyConnection] = []
+        defer { connections.forEach { $0.close() } }
+        var produced = 0
+        for producer in producers {
+            let (requests, answers) = Fixtures.replayable(frames, connection: producer)
+            let connection = try self.connection()
+            connections.append(connection)
+            for request in requests {
+                connection.clientSends(request.bytes)
+                #expect(connection.takeSentToBroker() == request.bytes)
+                let correlationID = try #require(KafkaCodec.peekRequestHeader(request.payload)).correlationID
+                connection.brokerSends(try #require(answers[correlationID]))
+                #expect(connection.takeSentToClient().readableBytes > 0)
+                if request.apiKey == .produce {
+                    produced += try #require(KafkaCodec.inspectRequest(request.payload).facts).records.map(\.tally.records).reduce(0, +)
+                }
+            }
+        }
+        let logEnds = { Exposition(self.metrics.exposition()).sum("kafkascope_topic_partition_current_offset") }
+        #expect(produced > 0 && logEnds() == 0, "held")
+        connections.forEach { $0.advanceTime(by: ClientConnectionHandler.producedLogsHold - .milliseconds(1)) }
+        #expect(logEnds() == 0, "still held")
+        connections.forEach { $0.advanceTime(by: .milliseconds(1)) }
+        #expect(logEnds() == Double(produced), "every record produced, applied once the hold is over")
+    }
+}

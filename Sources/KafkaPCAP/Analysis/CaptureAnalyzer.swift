@@ -433,7 +433,7 @@ public final class CaptureAnalyzer {
         }
         connection.recorder?.responseDelivered(apiKey: request.header.apiKey, after: latency)
         // Each answer on its own, so that lag here is what the summary and lag formats compute exchange by exchange.
-        connection.recorder?.answersHandled()
+        connection.recorder?.applyProducedLogs()
         connection.release(request.slot)
         self.feed.response(to: request.header, slot: request.slot, timestamp: timestamp, frame: frame, on: connection.exchanges!)
     }

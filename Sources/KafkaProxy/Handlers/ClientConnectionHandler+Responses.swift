@@ -147,9 +147,9 @@ extension ClientConnectionHandler {
     }
 
     /// Sends what was written to the client; the requests its responses complete are timed once they have gone.
-    /// Called once per batch of answers read from the broker, which is when consumer lag takes what they said.
+    /// Called once per batch of answers read from the broker.
     func flush() {
-        self.recorder?.answersHandled()
+        self.applyProducedLogsSoon()
         self.context?.flush(reporting: &self.unflushedDeliveries) { count, succeeded in
             let now = NIODeadline.now()
             for _ in 0..<count {

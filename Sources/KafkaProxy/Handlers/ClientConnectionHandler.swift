@@ -34,6 +34,8 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
     /// quiet for `idleTimeout` (`+Idle`).
     var lastTraffic = NIODeadline.uptimeNanoseconds(0)
     var idleCheck: Scheduled<Void>?
+    /// Applies what the Produce answers read said of the logs to consumer lag, a while after the first (`+Lag`).
+    var producedLogsApply: Scheduled<Void>?
     /// Responses written to the client whose request duration ends when they have gone out, oldest first; the
     /// newest `unflushedDeliveries` of them were written since the last flush (`+Responses`).
     var deliveries = CircularBuffer<(api: APIKey, receivedAt: NIODeadline)>(initialCapacity: 1)
@@ -65,6 +67,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.stopWatchingIdleness()
+        self.stopApplyingProducedLogs()
         self.context = nil
     }
 
@@ -214,6 +217,7 @@ final class ClientConnectionHandler: ChannelDuplexHandler {
             self.logger.debug("client closed with requests in flight", metadata: ["kafka.in_flight": "\(unanswered.count)"])
             self.countUnanswered(unanswered, reason: "client_closed")
         }
+        self.stopApplyingProducedLogs()
         self.recorder?.closed()
         self.stopWatchingIdleness()
         self.readPause.resumed(metrics: self.proxy.metrics)
