@@ -5,9 +5,10 @@ import NIOCore
 ///
 /// Applying takes the shared lag lock and a partition table lookup: as much as the rest of lag tracking costs a
 /// small request. A producer pipelining at a moderate rate gets one answer per read, so applying after every read
-/// paid that per request. The recorder folds the answers per partition instead, and they are applied `hold` after the
-/// first one: once per 100 ms per producing connection, whatever the rate. Lag's log end offsets from Produce
-/// answers are that much behind the traffic at most; the observation times it reports are the answers' own.
+/// paid that per request. The recorder folds the answers per partition instead, and they are applied
+/// `producedLogsHold` after the first one: once per 100 ms per producing connection, whatever the rate. Lag's log
+/// end offsets from Produce answers are that much behind the traffic at most; the observation times it reports are
+/// the answers' own.
 extension ClientConnectionHandler {
     static let producedLogsHold = TimeAmount.milliseconds(100)
 

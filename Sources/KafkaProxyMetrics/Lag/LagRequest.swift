@@ -2,9 +2,9 @@ public import KafkaCodec
 
 /// What consumer lag reads of a request, kept from when the request is read until its answer is.
 ///
-/// The proxy keeps one for every Produce request in flight, so it is one reference at most: a Produce request
-/// keeps only its record entries, and the rarer group and offset requests their facts, boxed. Fetch requests are
-/// not kept at all: lag reads Fetch answers alone. Queueing whole facts cost the proxy a tenth of a small request.
+/// One reference at most: a Produce request keeps only its record entries, and the rarer group and offset requests
+/// their facts, boxed. Fetch requests keep nothing: lag reads Fetch answers alone. (The proxy queues a Produce
+/// request's entries bare, see `ConnectionLag`.) Queueing whole facts cost the proxy a tenth of a small request.
 public struct LagRequest: Sendable {
     private enum Kept: Sendable {
         case nothing

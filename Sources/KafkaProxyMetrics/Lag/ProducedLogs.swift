@@ -3,9 +3,9 @@ import KafkaCodec
 /// What Produce answers said of partition logs: where each now ends and when its first and last new offsets were
 /// appended, folded per partition until applied to the lag state.
 ///
-/// The proxy applies them once per batch of answers it reads, under one lock, rather than once per answer: a
-/// pipelining producer's answers arrive several to a read, all for the same partition, and applying each one
-/// cost more than the rest of lag tracking.
+/// The proxy applies them once per 100 ms per connection, under one lock, rather than once per answer: a producer's
+/// answers are nearly all for the same few partitions, and applying each one cost more than the rest of lag
+/// tracking (see `ClientConnectionHandler+Lag`).
 struct ProducedLogs {
     struct Entry {
         var topic: TopicReference?
