@@ -29,7 +29,7 @@ import tempfile
 import time
 import urllib.request
 
-from bench_support import (HOST, KAFKASCOPE, BenchError, Components, Processes, cpu_seconds, logger, medians,
+from bench_support import (HOST, KAFKASCOPE, BenchError, Components, Processes, logger, medians,
                            port_block, rotated, start_tansu, user_and_system_seconds)
 
 log = logger("lag_bench")
@@ -119,13 +119,22 @@ class Side:
 
 
 def proxy_cpu_seconds(pid):
-    """CPU seconds of all the proxy's threads, in nanoseconds from schedstat (the clock ticks of /proc/PID/stat are
-    10 ms, too coarse for the tenth of a second a side uses in a second at --rate 2000)."""
+    """CPU seconds of all the proxy's threads, summed from their schedstat in nanoseconds (the clock ticks of
+    /proc/PID/stat are 10 ms, too coarse for the tenth of a second a side uses in a second at --rate 2000). A thread
+    that ends between listing and reading is skipped rather than the sum falling back to the coarser clock, which
+    would mix the two clocks in one difference; the proxy's event-loop threads live as long as it does."""
     try:
-        return sum(int(open("/proc/%d/task/%s/schedstat" % (pid, t)).read().split()[0])
-                   for t in os.listdir("/proc/%d/task" % pid)) / 1e9
+        threads = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return cpu_seconds(pid)
+        raise BenchError("process %d is gone" % pid)
+    total = 0
+    for thread in threads:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, thread)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            continue
+    return total / 1e9
 
 
 def send(sides, count, rate=0):

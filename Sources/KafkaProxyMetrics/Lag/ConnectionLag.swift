@@ -58,7 +58,7 @@ struct ConnectionLag {
     }
 
     private mutating func request(answeredBy api: APIKey) -> LagRequest? {
-        if api == .fetch { return .nothing }
+        guard LagRequest.isKept(api) else { return .nothing }
         guard let index = self.otherRequests.firstIndex(where: { $0.api == api }) else { return nil }
         return self.otherRequests.remove(at: index).request
     }
