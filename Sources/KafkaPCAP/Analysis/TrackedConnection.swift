@@ -23,9 +23,10 @@ final class TrackedConnection {
     /// Requests waiting for their response, as far as reassembly needs to know them.
     var pending = PendingRequests()
     /// The exchange side's state, once the connection is known to be Kafka (`startExchanges`). Passed along
-    /// with every frame without being retained: the exchange side changes its fields on the other core, and a
-    /// reference count change here would take their cache line away from it each time.
-    private(set) unowned(unsafe) var exchanges: ConnectionExchanges?
+    /// with every frame as an unmanaged reference: the exchange side changes its fields on the other core, and a
+    /// reference count change here would take their cache line away from it each time. (An `unowned(unsafe)`
+    /// property did not prevent that: reading one into an argument retains it.)
+    private(set) var exchanges: Unmanaged<ConnectionExchanges>?
     private var exchangesOwner: ConnectionExchanges?
     /// Slots of the exchange side's awaiting list that no pending request holds; slot numbers are reused, so the
     /// list stays as long as the most requests ever pending at once.
@@ -54,7 +55,7 @@ final class TrackedConnection {
     func startExchanges(client: Endpoint, server: Endpoint) {
         let exchanges = ConnectionExchanges(client: client, server: server)
         self.exchangesOwner = exchanges
-        self.exchanges = exchanges
+        self.exchanges = Unmanaged.passUnretained(exchanges)
     }
 
     func direction(from source: Endpoint) -> FlowDirection { source == self.key.first ? .forward : .backward }

@@ -36,10 +36,14 @@ final class ExchangeAssembler {
     /// Readings are taken apart in place, a field at a time (`take`), wherever they are: in the batch or just read.
     /// Moving or copying a whole reading would change the reference counts of all it holds, for every frame.
     func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) {
-        let connection = event.connection
+        // Not retained: see `FrameEvent.connection`.
+        event.connection._withUnsafeGuaranteedRef { connection in self.handle(event, frame: frame, in: &batch, on: connection) }
+    }
+
+    private func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch, on connection: ConnectionExchanges) {
         switch event.kind {
         case .request(let unanswered):
-            let request = self.request(event, frame: frame, in: &batch)
+            let request = self.request(event, frame: frame, in: &batch, on: connection)
             if let unanswered {
                 self.unanswered(request, reason: unanswered, on: connection)
             } else {
@@ -78,29 +82,34 @@ final class ExchangeAssembler {
     }
 
     /// The request an event carries, with what was read of it: read now unless that happened already.
-    private func request(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) -> ObservedRequest {
+    private func request(
+        _ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch, on connection: ConnectionExchanges
+    ) -> ObservedRequest {
         switch event.content {
         case .skipped, .readResponse:
             return ObservedRequest(header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size)
         case .passed:
             var reading = self.reader.request(frame!)
-            return self.request(event, from: &reading)
+            return self.request(event, from: &reading, on: connection)
         case .copied(let range):
             var reading = self.reader.request(batch.arena.slice(range))
-            return self.request(event, from: &reading)
+            return self.request(event, from: &reading, on: connection)
         case .readRequest(let index, let clientID):
-            return self.request(event, from: &batch.requests[Int(index)], clientID: clientID.map { batch.arena.slice($0) })
+            return self.request(
+                event, from: &batch.requests[Int(index)], clientID: clientID.map { batch.arena.slice($0) }, on: connection)
         }
     }
 
     /// `clientID`: the client id's bytes, when they travelled in the arena rather than in the reading.
-    private func request(_ event: FrameEvent, from reading: inout RequestReading, clientID: ByteBuffer? = nil) -> ObservedRequest {
+    private func request(
+        _ event: FrameEvent, from reading: inout RequestReading, clientID: ByteBuffer? = nil, on connection: ConnectionExchanges
+    ) -> ObservedRequest {
         if reading.facts.isNone { self.undecodable += 1 }
         self.invalidValues += reading.facts?.invalidValues.total ?? 0
         let clientIDBytes = clientID ?? reading.clientID.take()
         return ObservedRequest(
             header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size,
-            clientID: reading.clientIDText.take() ?? clientIDBytes.map(event.connection.clientID(from:)),
+            clientID: reading.clientIDText.take() ?? clientIDBytes.map(connection.clientID(from:)),
             decoded: reading.decoded.take(), facts: reading.facts.take())
     }
 

@@ -45,7 +45,7 @@ final class ExchangeFeed {
     /// A request frame, awaited at `slot` unless it is `unanswered` for a reason known at once.
     func request(
         _ header: RequestHeaderPrefix, slot: Int32, unanswered: UnansweredReason?, timestamp: Int64, frame: KafkaFramer.Frame,
-        on connection: ConnectionExchanges
+        on connection: Unmanaged<ConnectionExchanges>
     ) {
         var content = FrameContent.skipped
         if self.decode, let skeleton = frame.followed?.skeleton {
@@ -67,7 +67,7 @@ final class ExchangeFeed {
     }
 
     func response(
-        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, frame: KafkaFramer.Frame, on connection: ConnectionExchanges
+        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, frame: KafkaFramer.Frame, on connection: Unmanaged<ConnectionExchanges>
     ) {
         var content = FrameContent.skipped
         if self.decode, let skeleton = frame.followed?.skeleton {
@@ -82,13 +82,13 @@ final class ExchangeFeed {
             size: frame.size, content: content), frame: frame.payload)
     }
 
-    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, reason: UnansweredReason, on connection: ConnectionExchanges) {
+    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, reason: UnansweredReason, on connection: Unmanaged<ConnectionExchanges>) {
         self.send(FrameEvent(kind: .abandoned(reason), connection: connection, header: request, slot: slot))
     }
 
     /// The connection has no more events: a batch in flight keeps it alive until its events are handled.
-    func closed(_ connection: ConnectionExchanges) {
-        if self.worker != nil { self.batch.closed.append(connection) }
+    func closed(_ connection: Unmanaged<ConnectionExchanges>) {
+        if self.worker != nil { self.batch.closed.append(connection.takeUnretainedValue()) }
     }
 
     /// Hands over what is batched and waits for the worker to handle it; the assembler's results are final after.
@@ -108,14 +108,18 @@ final class ExchangeFeed {
     }
 
     private func send(_ event: FrameEvent, frame: ByteBuffer? = nil) {
-        guard let worker = self.worker else {
+        // The worker is bound to a name only to hand a batch over: binding retains it, and its reference count
+        // shares a cache line with the state the worker thread changes.
+        guard self.worker != nil else {
             self.assembler.handle(event, frame: frame, in: &self.batch)
             // Frames followed in parts leave their reading in the batch, even when events are handled at once.
             if !self.batch.requests.isEmpty || !self.batch.responses.isEmpty { self.batch.removeAll() }
             return
         }
         self.batch.events.append(event)
-        if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes {
+        if self.batch.events.count == self.batchEvents || self.batch.arena.readableBytes >= Self.batchArenaBytes,
+            let worker = self.worker
+        {
             let (spare, workerWasBehind) = worker.hand(self.takeBatch())
             self.readsHere = self.readingPolicy ?? (workerWasBehind ? self.readsHere.more : self.readsHere.less)
             self.startBatch(reusing: spare)

@@ -17,10 +17,10 @@ struct FrameEvent {
     }
 
     var kind: Kind
-    /// Unowned, so that making an event on one thread and dropping it on the other does not bounce the
+    /// Unmanaged, so that making an event on one thread and handling it on the other does not bounce the
     /// connection's reference count between cores for every frame. The analyzer holds the connection while it is
     /// open, and a batch holds those that closed while their events were in it (`FrameBatch.closed`).
-    unowned(unsafe) var connection: ConnectionExchanges
+    var connection: Unmanaged<ConnectionExchanges>
     /// The request's header: the frame's own for a request, the one it answers for a response.
     var header: RequestHeaderPrefix
     /// Where the connection keeps the awaited request until its response (`TrackedConnection.claimSlot`).
