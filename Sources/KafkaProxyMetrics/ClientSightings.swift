@@ -10,8 +10,10 @@ public struct ClientSightings {
     /// The principal the connection authenticated as, once it has.
     public var principal: String?
     /// The entry of the client id last seen, which a connection rarely changes, found by its bytes so that a
-    /// request makes no string.
-    private var cached: (clientID: [UInt8]?, entry: ClientDirectory.Entry)?
+    /// request makes no string. Two properties rather than an optional pair: binding the pair to test it copied
+    /// both references, for every request.
+    private var cachedEntry: ClientDirectory.Entry?
+    private var cachedClientID: [UInt8]?
 
     public init(directory: ClientDirectory, address: String?) {
         self.directory = directory
@@ -23,14 +25,12 @@ public struct ClientSightings {
     @discardableResult
     public mutating func request(_ payload: ByteBuffer, header: RequestHeaderPrefix, at microseconds: Int64) -> ClientDirectory.Entry {
         let clientID = KafkaCodec.peekClientID(payload)
-        let entry: ClientDirectory.Entry
-        if let cached = self.cached, Self.same(payload, clientID, cached.clientID) {
-            entry = cached.entry
-        } else {
+        if self.cachedEntry == nil || !Self.same(payload, clientID, self.cachedClientID) {
             let bytes = clientID.map { payload.getBytes(at: payload.readerIndex + $0.lowerBound, length: $0.count)! }
-            entry = self.directory.entry(for: bytes.map { String(decoding: $0, as: UTF8.self) } ?? "", at: microseconds)
-            self.cached = (bytes, entry)
+            self.cachedEntry = self.directory.entry(for: bytes.map { String(decoding: $0, as: UTF8.self) } ?? "", at: microseconds)
+            self.cachedClientID = bytes
         }
+        let entry = self.cachedEntry.unsafelyUnwrapped
         entry.note(header, software: Self.software(payload, header), address: self.address, principal: self.principal, at: microseconds)
         return entry
     }

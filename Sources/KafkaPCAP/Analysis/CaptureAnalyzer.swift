@@ -61,7 +61,7 @@ public final class CaptureAnalyzer {
     private var connections: [FlowKey: TrackedConnection] = [:]
     /// Connections of recent packets: a capture interleaves a few busy flows (producers, consumers, their ACKs),
     /// and comparing a few keys is cheaper than hashing one for every packet.
-    private var recentConnections: [TrackedConnection] = []
+    private var recentConnections: [(key: FlowKey, connection: TrackedConnection)] = []
     private var nextRecentSlot = 0
     private static let recentConnectionCount = 4
     private var lastSweep: Int64?
@@ -101,18 +101,31 @@ public final class CaptureAnalyzer {
         } else {
             self.lastSweep = timestamp
         }
+        guard let connection = self.connection(for: segment, timestamp: timestamp) else { return }
+        // The rest on a borrowed reference: each local copy of one held here (the lookup's result, a closure's
+        // capture) cost a reference count change, several for every packet.
+        self.process(segment, packet: number, timestamp: timestamp, on: connection)
+    }
+
+    /// The connection a segment belongs to, opened if need be; nil for a segment that opens nothing.
+    private func connection(for segment: TCPSegment, timestamp: Int64) -> TrackedConnection? {
         let key = FlowKey(segment.source, segment.destination)
+        let opening = segment.flags.contains(.syn) && !segment.flags.contains(.ack)
+        if let recent = self.recentConnection(key), !(opening && recent.carriedData) { return recent }
         // A stray ACK, FIN or RST after a flow ended (or before the capture saw it carry data) opens nothing.
-        let recent = self.recentConnection(key)
-        let existing = recent ?? self.connections[key]
-        guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return }
+        let existing = self.connections[key]
+        guard existing != nil || segment.flags.contains(.syn) || !segment.payload.isEmpty else { return nil }
         var connection = existing ?? self.open(key, timestamp: timestamp)
-        if segment.flags.contains(.syn) && !segment.flags.contains(.ack) && connection.carriedData {
+        if opening && connection.carriedData {
             self.finish(connection, reason: .connectionClosed)  // the 4-tuple is reused for a new connection
             connection = self.open(key, timestamp: timestamp)
         }
+        self.noteRecent(connection)
+        return connection
+    }
+
+    private func process(_ segment: TCPSegment, packet number: Int, timestamp: Int64, on connection: TrackedConnection) {
         connection.lastSeen = max(connection.lastSeen, timestamp)  // a packet from the past must not make it look idle
-        if recent !== connection { self.noteRecent(connection) }
         let direction = connection.direction(from: segment.source)
         if segment.flags.contains(.syn) {
             connection.streams[direction].synchronize(initialSequence: segment.sequence)
@@ -157,7 +170,10 @@ public final class CaptureAnalyzer {
 
     /// The connection with `key` if it is among the recent ones.
     private func recentConnection(_ key: FlowKey) -> TrackedConnection? {
-        for connection in self.recentConnections where connection.key == key { return connection }
+        // By index, and keys kept beside the connections: iterating would retain and release each one.
+        for index in self.recentConnections.indices where self.recentConnections[index].key == key {
+            return self.recentConnections[index].connection
+        }
         return nil
     }
 
@@ -165,9 +181,9 @@ public final class CaptureAnalyzer {
     /// hit: moving references about would cost more than it saves.
     private func noteRecent(_ connection: TrackedConnection) {
         if self.recentConnections.count < Self.recentConnectionCount {
-            self.recentConnections.append(connection)
+            self.recentConnections.append((connection.key, connection))
         } else {
-            self.recentConnections[self.nextRecentSlot] = connection
+            self.recentConnections[self.nextRecentSlot] = (connection.key, connection)
             self.nextRecentSlot = (self.nextRecentSlot + 1) % Self.recentConnectionCount
         }
     }
@@ -175,7 +191,7 @@ public final class CaptureAnalyzer {
     /// Ends a flow; `reason` is why the requests it still waits for will not be answered.
     private func finish(_ connection: TrackedConnection, reason: UnansweredReason) {
         guard self.connections.removeValue(forKey: connection.key) != nil else { return }
-        if let slot = self.recentConnections.firstIndex(where: { $0 === connection }) {
+        if let slot = self.recentConnections.firstIndex(where: { $0.connection === connection }) {
             self.recentConnections.remove(at: slot)
             self.nextRecentSlot = 0
         }

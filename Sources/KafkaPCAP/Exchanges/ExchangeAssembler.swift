@@ -106,10 +106,19 @@ final class ExchangeAssembler {
     ) -> ObservedRequest {
         if reading.facts.isNone { self.undecodable += 1 }
         self.invalidValues += reading.facts?.invalidValues.total ?? 0
-        let clientIDBytes = clientID ?? reading.clientID.take()
+        // Spelled out: `??` and `map` with a method of the connection would copy the bytes and the connection.
+        let clientIDText: String? =
+            if let text = reading.clientIDText.take() {
+                text
+            } else if let clientID {
+                connection.clientID(from: clientID)
+            } else if let bytes = reading.clientID.take() {
+                connection.clientID(from: bytes)
+            } else {
+                nil
+            }
         return ObservedRequest(
-            header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size,
-            clientID: reading.clientIDText.take() ?? clientIDBytes.map(connection.clientID(from:)),
+            header: event.header, timestamp: event.timestamp, packet: event.packet, size: event.size, clientID: clientIDText,
             decoded: reading.decoded.take(), facts: reading.facts.take())
     }
 
