@@ -21,7 +21,10 @@ stderr. See Benchmarks/README.md.
 Load: pcap_clients.py (the Kafka clients), pcap_load.py (recording the captures), pcap_copies.py (bulk-x2);
 measurement: pcap_measure.py; report: pcap_report.py; shared helpers: bench_support.py.
 
-  python3 Benchmarks/pcap_bench.py [--repeats N] [--keep DIR | --captures DIR] [--kafkascope PATH]
+With --baseline PATH another kafkascope build joins the rotation on the empty, frame-heavy and bulk captures, and
+the report adds a table of --kafkascope against it: a before/after comparison in one run.
+
+  python3 Benchmarks/pcap_bench.py [--repeats N] [--keep DIR | --captures DIR] [--kafkascope PATH] [--baseline PATH]
 """
 import argparse
 import contextlib
@@ -63,6 +66,8 @@ def find_components(args, need_recording):
     """The programs this run needs, as a dict; BenchError naming everything that is missing."""
     components = Components()
     tools = {"kafkascope": components.kafkascope(args.kafkascope), "tshark": components.tool("tshark")}
+    if args.baseline:
+        tools["baseline"] = components.kafkascope(args.baseline)
     if need_recording:
         tools["tcpdump"] = components.tool("tcpdump")
         if tools["tcpdump"] and os.geteuid() != 0:
@@ -103,6 +108,8 @@ def parse_args():
                        "captures already in DIR are reused")
     where.add_argument("--captures", metavar="DIR", help="use the captures in DIR (frame-heavy.pcap, bulk.pcap; "
                        "ports from captures.json or --port); record nothing")
+    ap.add_argument("--baseline", metavar="PATH", help="another kafkascope build, run in the same rotation on the "
+                    "empty, frame-heavy and bulk captures: the report adds its ratios to --kafkascope's")
     ap.add_argument("--threads", type=int, choices=(1, 2), help="pass --threads N to kafkascope pcap (default: "
                     "its own default, 2 on a machine with more than one core)")
     ap.add_argument("--port", type=int, help="broker port of captures without captures.json (with --captures)")

@@ -117,9 +117,11 @@ def tshark_frames(out_path):
 
 
 def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
-    """Every (capture, tool) --repeats times, the tools' order rotated each repetition."""
-    jobs = {EMPTY: ["kafkascope", "tshark"], "frame-heavy": ["kafkascope", "tshark"],
-            "bulk": ["kafkascope", "tshark", "kafkascope-x2"]}
+    """Every (capture, tool) --repeats times, the tools' order rotated each repetition; "baseline" is the
+    --baseline build, when given."""
+    baseline = ["baseline"] if tools.get("baseline") else []
+    jobs = {EMPTY: ["kafkascope", "tshark"] + baseline, "frame-heavy": ["kafkascope", "tshark"] + baseline,
+            "bulk": ["kafkascope", "tshark", "kafkascope-x2"] + baseline}
     # the start-up baseline: a capture with the frame-heavy file's header and no packets
     with open(capdir / "frame-heavy.pcap", "rb") as f, open(workdir / "empty.pcap", "wb") as out:
         out.write(f.read(24))
@@ -128,7 +130,7 @@ def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
     changed = False
     for cap, tool_names in jobs.items():
         base = workdir / "empty.pcap" if cap == EMPTY else capdir / ("%s.pcap" % cap)
-        files = {"kafkascope": base, "tshark": base, "kafkascope-x2": x2_paths[DERIVED]}
+        files = {"kafkascope": base, "tshark": base, "baseline": base, "kafkascope-x2": x2_paths[DERIVED]}
         for path in set(files[t] for t in tool_names):
             warm_cache(path)
         port = meta["frame-heavy" if cap == EMPTY else cap]["port"]
@@ -136,8 +138,8 @@ def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
             for tool in rotated(tool_names, rep):
                 path = files[tool]
                 out = workdir / ("%s.%s.%d.out" % (cap, tool, rep))
-                if tool.startswith("kafkascope"):
-                    argv = [tools["kafkascope"], "pcap", str(path), "--port", str(port), "--format", "summary",
+                if tool != "tshark":
+                    argv = [tools["baseline" if tool == "baseline" else "kafkascope"], "pcap", str(path), "--port", str(port), "--format", "summary",
                             "--no-progress"] + (["--threads", str(args.threads)] if args.threads else [])
                 else:
                     argv = [tools["tshark"], "-r", str(path), "-d", "tcp.port==%d,kafka" % port, "-Y", "kafka",
@@ -147,8 +149,8 @@ def bench(procs, tools, args, capdir, meta, workdir, x2_paths):
                     log("warning: %s changed on disk during the benchmark" % tools["kafkascope"])
                 r = measure(procs, tools, "%s-%s-%d" % (cap, tool, rep), argv, out, args.run_timeout)
                 r.update(capture=cap if tool != "kafkascope-x2" else DERIVED, rep=rep, bytes=path.stat().st_size)
-                r.update((kafkascope_frames if tool.startswith("kafkascope") else tshark_frames)(out))
-                r["tool"] = "tshark" if tool == "tshark" else "kafkascope"
+                r.update((tshark_frames if tool == "tshark" else kafkascope_frames)(out))
+                r["tool"] = tool if tool in ("tshark", "baseline") else "kafkascope"
                 with contextlib.suppress(OSError):
                     out.unlink()
                 runs.append(r)

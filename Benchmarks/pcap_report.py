@@ -36,7 +36,8 @@ def summarize(runs, capture, tool):
 
 def report(args, meta, runs, versions, wall, changed, captures_from):
     lines = heading(args, versions, wall, changed, captures_from)
-    for part in (captures_table(runs, meta), medians_table(runs), ratios_table(runs), runs_table(runs)):
+    for part in (captures_table(runs, meta), medians_table(runs), ratios_table(runs), baseline_table(args, runs),
+                 runs_table(runs)):
         lines += part + [""]
     lines += targets(runs)
     print("\n".join(lines), flush=True)
@@ -80,7 +81,7 @@ def medians_table(runs):
              "frames/s without start-up | MB/s without start-up | max other load, cores |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cap in (EMPTY,) + CAPTURES + (DERIVED,):
-        for tool in ("kafkascope", "tshark"):
+        for tool in ("kafkascope", "tshark", "baseline"):
             s = summarize(runs, cap, tool)
             if s and cap == EMPTY:
                 lines.append("| empty (start-up) | %s | %.3f | — | — | %.1f | %.2f | — | — | — | %s |" % (
@@ -101,6 +102,26 @@ def ratios_table(runs):
         if k and t:
             lines.append("| %s | %.1f× | %.1f× | %.1f× | %.3f× |" % (
                 cap, k["fps"] / t["fps"], k["mbs"] / t["mbs"], k["net_mbs"] / t["net_mbs"], k["rss"] / t["rss"]))
+    return lines
+
+
+def baseline_table(args, runs):
+    """--kafkascope against --baseline: the ratio of their medians, and the median of the ratios of the runs
+    that shared a repetition (next to each other in time, so less apart in the machine's other load)."""
+    if not args.baseline:
+        return []
+    lines = ["--kafkascope against --baseline (%s): below 1 is faster" % os.path.relpath(args.baseline, REPO), "",
+             "| capture | wall, ratio of medians | wall, median of per-repetition ratios | CPU s, ratio of medians |",
+             "|---|---:|---:|---:|"]
+    for cap in (EMPTY,) + CAPTURES:
+        k, b = summarize(runs, cap, "kafkascope"), summarize(runs, cap, "baseline")
+        if not (k and b):
+            continue
+        walls = {(r["tool"], r["rep"]): r["wall"] for r in runs if r["capture"] == cap}
+        paired = [walls["kafkascope", rep] / walls["baseline", rep] for (tool, rep) in walls
+                  if tool == "baseline" and ("kafkascope", rep) in walls]
+        lines.append("| %s | %.3f | %.3f | %s |" % (cap, k["wall"] / b["wall"], statistics.median(paired),
+                                                   "%.3f" % (k["cpu"] / b["cpu"]) if b["cpu"] > 0 else "—"))
     return lines
 
 
