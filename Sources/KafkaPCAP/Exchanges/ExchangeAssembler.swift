@@ -37,10 +37,12 @@ final class ExchangeAssembler {
     /// Moving or copying a whole reading would change the reference counts of all it holds, for every frame.
     func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch) {
         // Not retained: see `FrameEvent.connection`.
-        event.connection._withUnsafeGuaranteedRef { connection in self.handle(event, frame: frame, in: &batch, on: connection) }
+        event.connection._withUnsafeGuaranteedRef { self.handle(event, frame: frame, in: &batch, on: $0) }
     }
 
-    private func handle(_ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch, on connection: ConnectionExchanges) {
+    private func handle(
+        _ event: FrameEvent, frame: ByteBuffer?, in batch: inout FrameBatch, on connection: ConnectionExchanges
+    ) {
         switch event.kind {
         case .request(let unanswered):
             let request = self.request(event, frame: frame, in: &batch, on: connection)

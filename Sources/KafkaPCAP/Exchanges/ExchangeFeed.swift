@@ -67,7 +67,8 @@ final class ExchangeFeed {
     }
 
     func response(
-        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, frame: KafkaFramer.Frame, on connection: Unmanaged<ConnectionExchanges>
+        to request: RequestHeaderPrefix, slot: Int32, timestamp: Int64, frame: KafkaFramer.Frame,
+        on connection: Unmanaged<ConnectionExchanges>
     ) {
         var content = FrameContent.skipped
         if self.decode, let skeleton = frame.followed?.skeleton {
@@ -82,7 +83,9 @@ final class ExchangeFeed {
             size: frame.size, content: content), frame: frame.payload)
     }
 
-    func abandoned(_ request: RequestHeaderPrefix, slot: Int32, reason: UnansweredReason, on connection: Unmanaged<ConnectionExchanges>) {
+    func abandoned(
+        _ request: RequestHeaderPrefix, slot: Int32, reason: UnansweredReason, on connection: Unmanaged<ConnectionExchanges>
+    ) {
         self.send(FrameEvent(kind: .abandoned(reason), connection: connection, header: request, slot: slot))
     }
 
