@@ -228,26 +228,31 @@ def machine_busy_seconds():
     return (int(cols[1]) + int(cols[2]) + int(cols[3])) / CLK_TCK
 
 
-def _stat_fields(pid):
-    """(ppid, utime+stime, cutime+cstime) in clock ticks, or None if the process is gone."""
+def _stat_rest(pid):
+    """/proc/PID/stat's fields from field 3 (state) on, or None if the process is gone. rest[0] is field 3: ppid is
+    rest[1], utime rest[11], stime rest[12], cutime rest[13], cstime rest[14]."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    rest = data[data.rindex(b")") + 2:].split()  # the command name may contain spaces and parentheses
-    # rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17
+    return data[data.rindex(b")") + 2:].split()  # the command name may contain spaces and parentheses
+
+
+def _stat_fields(pid):
+    """(ppid, utime+stime, cutime+cstime) in clock ticks, or None if the process is gone."""
+    rest = _stat_rest(pid)
+    if rest is None:
+        return None
     return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
 
 
 def user_and_system_seconds(pid):
     """(user, system) CPU seconds used so far by the process itself, all threads."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            rest = f.read().rsplit(b")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
+    rest = _stat_rest(pid)
+    if rest is None:
         raise BenchError("process %d is gone" % pid)
-    return int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK  # fields 14 and 15, utime and stime
+    return int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK
 
 
 def cpu_seconds(pid):
